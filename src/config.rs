@@ -1,0 +1,387 @@
+//! Configuration: `config/deguchi.toml` -> validated [`Config`].
+//!
+//! Every key is optional and has a documented default. Unknown sections or
+//! keys and invalid values are errors naming the key (`flow.udp_timeout`);
+//! all of them are collected and reported at once. CLI flags override the
+//! file afterwards.
+
+use crate::flow::table::{CLASSES, TableConfig};
+use crate::homenet::{DEFAULT_HOME_NET, HomeNet};
+use crate::time::SEC;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// Live capture settings.
+#[derive(Clone, Debug)]
+pub struct CaptureConfig {
+    pub snaplen: u32,
+    pub buffer_mb: u32,
+    pub promisc: bool,
+    pub bpf: Option<String>,
+    pub read_timeout_ms: u32,
+    pub immediate: bool,
+    pub stats_interval_s: u64,
+}
+
+/// Flow tracking settings.
+#[derive(Clone, Debug)]
+pub struct FlowConfig {
+    pub memcap_mb: u64,
+    /// seconds, per class: tcp_new, tcp_established, tcp_closed, udp, icmp, other
+    pub timeouts_s: [u64; CLASSES],
+}
+
+/// Where things are written.
+#[derive(Clone, Debug, Default)]
+pub struct OutputConfig {
+    /// Alerts (JSON lines); `None` = stdout.
+    pub alerts: Option<PathBuf>,
+    /// Flow records (JSON lines); `None` = not written.
+    pub flows: Option<PathBuf>,
+}
+
+/// The whole validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub home_net: HomeNet,
+    pub home_net_text: Vec<String>,
+    /// Flow shard threads; 0 = from the available cores.
+    pub workers: usize,
+    pub batch_size: usize,
+    pub channel_batches: usize,
+    pub capture: CaptureConfig,
+    pub flow: FlowConfig,
+    pub output: OutputConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            home_net: HomeNet::default_nets(),
+            home_net_text: DEFAULT_HOME_NET.iter().map(|s| (*s).to_owned()).collect(),
+            workers: 0,
+            batch_size: 256,
+            channel_batches: 16,
+            capture: CaptureConfig {
+                snaplen: 65535,
+                buffer_mb: 64,
+                promisc: true,
+                bpf: None,
+                read_timeout_ms: 100,
+                immediate: false,
+                stats_interval_s: 300,
+            },
+            flow: FlowConfig {
+                memcap_mb: 256,
+                timeouts_s: [60, 3600, 10, 120, 60, 60],
+            },
+            output: OutputConfig::default(),
+        }
+    }
+}
+
+/// A configuration that failed validation: every problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration{}:\n  {}", .file.as_ref().map(|f| format!(" in {}", f.display())).unwrap_or_default(), .errors.join("\n  "))]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    pub errors: Vec<String>,
+}
+
+const TIMEOUT_KEYS: [&str; CLASSES] = [
+    "tcp_new_timeout",
+    "tcp_established_timeout",
+    "tcp_closed_timeout",
+    "udp_timeout",
+    "icmp_timeout",
+    "other_timeout",
+];
+
+struct Check<'a> {
+    errors: &'a mut Vec<String>,
+}
+
+impl Check<'_> {
+    fn section<'t>(&mut self, root: &'t Table, name: &str, keys: &[&str]) -> Option<&'t Table> {
+        let v = root.get(name)?;
+        let Some(t) = v.as_table() else {
+            self.errors.push(format!("{name}: expected a table [{name}]"));
+            return None;
+        };
+        for k in t.keys() {
+            if !keys.contains(&k.as_str()) {
+                self.errors.push(format!(
+                    "{name}.{k}: unknown key (known: {})",
+                    keys.join(", ")
+                ));
+            }
+        }
+        Some(t)
+    }
+
+    fn int(&mut self, t: Option<&Table>, sec: &str, key: &str, default: u64, min: u64, max: u64) -> u64 {
+        let Some(v) = t.and_then(|t| t.get(key)) else {
+            return default;
+        };
+        match v.as_integer().and_then(|i| u64::try_from(i).ok()) {
+            Some(i) if (min..=max).contains(&i) => i,
+            Some(i) => {
+                self.errors
+                    .push(format!("{sec}.{key}: {i} is out of range {min}..={max}"));
+                default
+            }
+            None => {
+                self.errors.push(format!(
+                    "{sec}.{key}: expected a non-negative integer, found {}",
+                    type_name(v)
+                ));
+                default
+            }
+        }
+    }
+
+    fn boolean(&mut self, t: Option<&Table>, sec: &str, key: &str, default: bool) -> bool {
+        match t.and_then(|t| t.get(key)) {
+            None => default,
+            Some(Value::Boolean(b)) => *b,
+            Some(v) => {
+                self.errors
+                    .push(format!("{sec}.{key}: expected true or false, found {}", type_name(v)));
+                default
+            }
+        }
+    }
+
+    fn string(&mut self, t: Option<&Table>, sec: &str, key: &str) -> Option<String> {
+        match t.and_then(|t| t.get(key)) {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) => {
+                self.errors
+                    .push(format!("{sec}.{key}: expected a string, found {}", type_name(v)));
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, t: Option<&Table>, sec: &str, key: &str) -> Option<Vec<String>> {
+        match t.and_then(|t| t.get(key)) {
+            None => None,
+            Some(Value::Array(a)) => {
+                let mut out = Vec::new();
+                for (i, v) in a.iter().enumerate() {
+                    match v.as_str() {
+                        Some(s) => out.push(s.to_owned()),
+                        None => self.errors.push(format!(
+                            "{sec}.{key}[{i}]: expected a string, found {}",
+                            type_name(v)
+                        )),
+                    }
+                }
+                Some(out)
+            }
+            Some(v) => {
+                self.errors.push(format!(
+                    "{sec}.{key}: expected an array of strings, found {}",
+                    type_name(v)
+                ));
+                None
+            }
+        }
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    v.type_str()
+}
+
+impl Config {
+    /// Loads and validates a TOML file.
+    ///
+    /// # Errors
+    /// Unreadable file, TOML syntax error, or every invalid key and value.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: Some(path.to_owned()),
+            errors: vec![format!("cannot read: {e}")],
+        })?;
+        Self::from_toml(&text).map_err(|mut e| {
+            e.file = Some(path.to_owned());
+            e
+        })
+    }
+
+    /// Parses and validates TOML text.
+    ///
+    /// # Errors
+    /// TOML syntax error, or every invalid key and value.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let root: Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+            file: None,
+            errors: vec![e.to_string().trim().to_owned()],
+        })?;
+        let d = Self::default();
+        let mut errors = Vec::new();
+        let mut c = Check {
+            errors: &mut errors,
+        };
+        const SECTIONS: [&str; 4] = ["general", "capture", "flow", "output"];
+        for k in root.keys() {
+            if !SECTIONS.contains(&k.as_str()) {
+                c.errors.push(format!(
+                    "{k}: unknown section (known: {})",
+                    SECTIONS.join(", ")
+                ));
+            }
+        }
+        let g = c.section(
+            &root,
+            "general",
+            &["home_net", "workers", "batch_size", "channel_batches"],
+        );
+        let home_net_text = c
+            .strings(g, "general", "home_net")
+            .unwrap_or(d.home_net_text.clone());
+        let home_net = match HomeNet::parse(&home_net_text) {
+            Ok(h) => h,
+            Err(es) => {
+                for e in es {
+                    c.errors.push(format!("general.home_net: {e}"));
+                }
+                d.home_net.clone()
+            }
+        };
+        let workers = usize::try_from(c.int(g, "general", "workers", 0, 0, 256)).unwrap_or(0);
+        let batch_size = usize::try_from(c.int(g, "general", "batch_size", 256, 1, 65536)).unwrap_or(256);
+        let channel_batches =
+            usize::try_from(c.int(g, "general", "channel_batches", 16, 1, 4096)).unwrap_or(16);
+
+        let cap = c.section(
+            &root,
+            "capture",
+            &[
+                "snaplen",
+                "buffer_mb",
+                "promisc",
+                "bpf",
+                "read_timeout_ms",
+                "immediate",
+                "stats_interval",
+            ],
+        );
+        let dc = &d.capture;
+        let capture = CaptureConfig {
+            snaplen: u32::try_from(c.int(cap, "capture", "snaplen", dc.snaplen.into(), 64, 262_144))
+                .unwrap_or(dc.snaplen),
+            buffer_mb: u32::try_from(c.int(cap, "capture", "buffer_mb", dc.buffer_mb.into(), 1, 4096))
+                .unwrap_or(dc.buffer_mb),
+            promisc: c.boolean(cap, "capture", "promisc", dc.promisc),
+            bpf: c.string(cap, "capture", "bpf").filter(|s| !s.trim().is_empty()),
+            read_timeout_ms: u32::try_from(c.int(
+                cap,
+                "capture",
+                "read_timeout_ms",
+                dc.read_timeout_ms.into(),
+                1,
+                10_000,
+            ))
+            .unwrap_or(dc.read_timeout_ms),
+            immediate: c.boolean(cap, "capture", "immediate", dc.immediate),
+            stats_interval_s: c.int(cap, "capture", "stats_interval", dc.stats_interval_s, 1, 86_400),
+        };
+
+        let mut fkeys = vec!["memcap_mb"];
+        fkeys.extend_from_slice(&TIMEOUT_KEYS);
+        let f = c.section(&root, "flow", &fkeys);
+        let mut timeouts_s = d.flow.timeouts_s;
+        for (i, k) in TIMEOUT_KEYS.iter().enumerate() {
+            timeouts_s[i] = c.int(f, "flow", k, timeouts_s[i], 1, 7 * 86_400);
+        }
+        let flow = FlowConfig {
+            memcap_mb: c.int(f, "flow", "memcap_mb", d.flow.memcap_mb, 1, 1 << 20),
+            timeouts_s,
+        };
+
+        let o = c.section(&root, "output", &["alerts", "flows"]);
+        let output = OutputConfig {
+            alerts: c.string(o, "output", "alerts").filter(|s| !s.is_empty() && s != "-").map(PathBuf::from),
+            flows: c.string(o, "output", "flows").filter(|s| !s.is_empty()).map(PathBuf::from),
+        };
+
+        if errors.is_empty() {
+            Ok(Self {
+                home_net,
+                home_net_text,
+                workers,
+                batch_size,
+                channel_batches,
+                capture,
+                flow,
+                output,
+            })
+        } else {
+            Err(ConfigError { file: None, errors })
+        }
+    }
+
+    /// Flow shards to run.
+    #[must_use]
+    pub fn shard_count(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        // capture+decode, analysis and writer take the rest
+        cores.saturating_sub(1).max(1)
+    }
+
+    /// Per-shard table settings from the flow section.
+    #[must_use]
+    pub fn table_config(&self, shards: usize) -> TableConfig {
+        let mut timeouts = [0; CLASSES];
+        for (t, s) in timeouts.iter_mut().zip(self.flow.timeouts_s) {
+            *t = i64::try_from(s).unwrap_or(i64::MAX / SEC) * SEC;
+        }
+        let total = usize::try_from(self.flow.memcap_mb << 20).unwrap_or(usize::MAX)
+            / crate::flow::table::bytes_per_flow();
+        TableConfig {
+            timeouts,
+            max_flows: (total / shards.max(1)).max(16),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_error_with_its_key() {
+        let e = Config::from_toml(
+            "[flow]\nudp_timeout = -3\nbogus = 1\n[capture]\npromisc = \"yes\"\n[general]\nhome_net = [\"10.0.0.0/8\", \"nope\"]\n[extra]\n",
+        )
+        .unwrap_err();
+        let all = e.errors.join("\n");
+        assert!(all.contains("flow.udp_timeout"), "{all}");
+        assert!(all.contains("flow.bogus: unknown key"), "{all}");
+        assert!(all.contains("capture.promisc"), "{all}");
+        assert!(all.contains("general.home_net"), "{all}");
+        assert!(all.contains("extra: unknown section"), "{all}");
+        assert_eq!(e.errors.len(), 5);
+    }
+
+    #[test]
+    fn bundled_config_loads() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/deguchi.toml");
+        let c = Config::load(&p).unwrap();
+        let d = Config::default();
+        assert_eq!(c.flow.timeouts_s, d.flow.timeouts_s);
+        assert_eq!(c.flow.memcap_mb, d.flow.memcap_mb);
+        assert_eq!(c.home_net_text, d.home_net_text);
+    }
+
+    #[test]
+    fn syntax_error_is_reported() {
+        assert!(Config::from_toml("[flow\n").is_err());
+    }
+}

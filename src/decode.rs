@@ -1,0 +1,1068 @@
+//! Decode stage: one captured frame (`&[u8]` plus its link type) becomes a
+//! [`PacketMeta`], a small `Copy` summary with no borrow and no heap.
+//!
+//! Contract
+//! - Total: any byte sequence returns `Ok(meta)` or a [`DecodeError`]; no
+//!   input panics (no unchecked indexing: every read goes through `get`).
+//! - No allocation: the only growth is the caller's reusable `arena`, into
+//!   which the first bytes of the few payloads worth a hint (TLS ClientHello,
+//!   HTTP request, DNS) are copied; the arena is cleared per batch, so its
+//!   capacity is reused.
+//! - Byte counts use the wire length from the capture record, never the
+//!   captured length.
+//!
+//! Layers: link (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, BSD null/loop, PPP,
+//! PPP-in-HDLC, PPPoE, NFLOG) -> any stack of 802.1Q / 802.1ad / QinQ tags,
+//! VN-Tag, MPLS labels (with pseudowire control word), PPPoE session, LLC/SNAP
+//! -> IPv4 (with options) / IPv6 (with extension headers) via `etherparse`
+//! -> TCP, UDP, ICMP, ICMPv6 by hand (ports, flags, lengths only).
+//!
+//! Tunnels are decoded to the **inner** flow: GRE (IPv4/IPv6/transparent
+//! Ethernet bridging/PPP, ERSPAN type I/II/III), VXLAN (UDP 4789 and 8472),
+//! Geneve (UDP 6081), IP-in-IP (4in4, 6in4, 4in6, 6in6), Teredo (UDP 3544)
+//! and GTP-U (UDP 2152). The packet's whole wire length is counted on the
+//! inner flow and `tunnel` names the outermost tunnel. If the inner packet
+//! cannot be decoded the packet stays on the outer flow (counted as
+//! `tunnel_inner_undecodable`). Mirror feeds delivered by ERSPAN or VXLAN are
+//! therefore analysed as the traffic they carry.
+//!
+//! IP fragments: the first fragment carries the ports and joins its 5-tuple
+//! flow; later fragments have no transport header and are attributed to the
+//! IP pair (a flow keyed by addresses and protocol with ports 0). No
+//! reassembly.
+
+use crate::time::Ts;
+use etherparse::LaxIpSlice;
+
+/// Link types deguchi decodes (libpcap `DLT_*` values, see [`LinkType::from_dlt`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkType {
+    Ethernet,
+    /// BSD loopback, address family in host byte order.
+    Null,
+    /// OpenBSD loopback, address family in network byte order.
+    Loop,
+    /// Raw IP, version from the first nibble.
+    Raw,
+    Ipv4,
+    Ipv6,
+    LinuxSll,
+    LinuxSll2,
+    /// PPP, optionally with HDLC address/control bytes.
+    Ppp,
+    /// PPPoE without Ethernet header (DLT_PPP_ETHER).
+    PppEther,
+    /// Linux netfilter NFLOG.
+    Nflog,
+}
+
+impl LinkType {
+    /// Maps a libpcap data link type to a supported [`LinkType`].
+    ///
+    /// # Errors
+    /// The link type number when it is not supported.
+    pub fn from_dlt(dlt: i32) -> Result<Self, i32> {
+        Ok(match dlt {
+            1 => Self::Ethernet,
+            0 => Self::Null,
+            108 => Self::Loop,
+            12 | 14 | 101 => Self::Raw,
+            228 => Self::Ipv4,
+            229 => Self::Ipv6,
+            113 => Self::LinuxSll,
+            276 => Self::LinuxSll2,
+            9 | 50 => Self::Ppp,
+            51 => Self::PppEther,
+            239 => Self::Nflog,
+            other => return Err(other),
+        })
+    }
+}
+
+/// Outermost tunnel a packet was carried in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Tunnel {
+    #[default]
+    None = 0,
+    Gre,
+    Erspan,
+    Vxlan,
+    Geneve,
+    IpInIp,
+    Teredo,
+    GtpU,
+}
+
+impl Tunnel {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gre => "gre",
+            Self::Erspan => "erspan",
+            Self::Vxlan => "vxlan",
+            Self::Geneve => "geneve",
+            Self::IpInIp => "ipip",
+            Self::Teredo => "teredo",
+            Self::GtpU => "gtpu",
+        }
+    }
+}
+
+/// Which application parser may find something in the copied payload bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum HintKind {
+    #[default]
+    None = 0,
+    /// TCP payload starting like a TLS ClientHello record.
+    TlsClientHello,
+    /// TCP payload starting with an HTTP request method.
+    HttpRequest,
+    /// UDP payload to or from port 53.
+    DnsUdp,
+    /// TCP payload to or from port 53 (length-prefixed).
+    DnsTcp,
+}
+
+/// Where a packet's hint bytes sit in the batch arena.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HintRef {
+    pub kind: HintKind,
+    pub len: u16,
+    pub off: u32,
+}
+
+/// Fragment position of a packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Frag {
+    #[default]
+    None = 0,
+    /// First fragment: carries the transport header.
+    First,
+    /// A later fragment: no transport header, ports are 0.
+    Later,
+}
+
+/// Everything later stages need from one packet. `Copy`, no heap, no borrow.
+///
+/// Addresses are `u128`: IPv6 as is, IPv4 in the low 32 bits with `v6 == false`.
+/// For ICMP echo the identifier stands in both port fields (so request and
+/// reply share a flow); for other ICMP messages the ports are 0. The ICMP type
+/// and code are kept separately for the Community ID.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketMeta {
+    pub ts: Ts,
+    pub wire_len: u32,
+    /// Transport payload length from the IP/UDP length fields (not the captured length).
+    pub payload_len: u32,
+    pub src: u128,
+    pub dst: u128,
+    pub sport: u16,
+    pub dport: u16,
+    /// Outermost VLAN id (0 = untagged).
+    pub vlan: u16,
+    pub proto: u8,
+    pub tcp_flags: u8,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    pub v6: bool,
+    pub frag: Frag,
+    pub tunnel: Tunnel,
+    pub hint: HintRef,
+}
+
+/// TCP flag bits as in the header.
+pub mod tcp {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+}
+
+/// Why a frame yielded no flow packet. Counted per reason, never logged per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DecodeError {
+    /// Frame shorter than its link-layer header.
+    LinkTruncated = 0,
+    /// A frame that carries no IP (ARP, STP, LLDP, ...).
+    NonIp,
+    /// IP header cut short by the capture length.
+    IpTruncated,
+    /// IP header with an invalid version or header length.
+    IpInvalid,
+    /// More than the supported number of stacked encapsulations.
+    TooManyLayers,
+    /// A VLAN/MPLS/PPPoE/tunnel header cut short.
+    EncapTruncated,
+}
+
+impl DecodeError {
+    pub const ALL: [Self; 6] = [
+        Self::LinkTruncated,
+        Self::NonIp,
+        Self::IpTruncated,
+        Self::IpInvalid,
+        Self::TooManyLayers,
+        Self::EncapTruncated,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LinkTruncated => "link_truncated",
+            Self::NonIp => "non_ip",
+            Self::IpTruncated => "ip_truncated",
+            Self::IpInvalid => "ip_invalid",
+            Self::TooManyLayers => "too_many_layers",
+            Self::EncapTruncated => "encap_truncated",
+        }
+    }
+}
+
+/// Anomalies in packets that were still attributed to a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DecodeWarning {
+    /// Transport header cut short: attributed to the IP pair with ports 0 or partial.
+    TransportTruncated = 0,
+    /// Tunnel found but its inner packet is not decodable: kept as the outer flow.
+    TunnelInnerUndecodable,
+    /// IP payload shorter than its length fields say (snaplen): counted by wire length.
+    CaptureTruncated,
+}
+
+impl DecodeWarning {
+    pub const ALL: [Self; 3] = [
+        Self::TransportTruncated,
+        Self::TunnelInnerUndecodable,
+        Self::CaptureTruncated,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TransportTruncated => "transport_truncated",
+            Self::TunnelInnerUndecodable => "tunnel_inner_undecodable",
+            Self::CaptureTruncated => "capture_truncated",
+        }
+    }
+}
+
+/// Per-reason counters kept by the decode stage.
+#[derive(Clone, Debug, Default)]
+pub struct DecodeCounters {
+    pub errors: [u64; DecodeError::ALL.len()],
+    pub warnings: [u64; DecodeWarning::ALL.len()],
+    pub tunneled: u64,
+    pub fragments: u64,
+}
+
+/// Bytes of payload copied for hint parsers (a ClientHello with its SNI fits).
+pub const HINT_COPY_MAX: usize = 2048;
+const MAX_LAYERS: u8 = 12;
+
+/// The decoder: stateless apart from its counters.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    pub counters: DecodeCounters,
+}
+
+struct Ctx<'a> {
+    arena: &'a mut Vec<u8>,
+    layers: u8,
+    warnings: [bool; DecodeWarning::ALL.len()],
+}
+
+impl Ctx<'_> {
+    fn layer(&mut self) -> Result<(), DecodeError> {
+        self.layers += 1;
+        if self.layers > MAX_LAYERS {
+            Err(DecodeError::TooManyLayers)
+        } else {
+            Ok(())
+        }
+    }
+    fn warn(&mut self, w: DecodeWarning) {
+        self.warnings[w as usize] = true;
+    }
+}
+
+#[inline]
+fn be16(d: &[u8], off: usize) -> Option<u16> {
+    match d.get(off..off + 2) {
+        Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
+        _ => None,
+    }
+}
+
+#[inline]
+fn be32(d: &[u8], off: usize) -> Option<u32> {
+    match d.get(off..off + 4) {
+        Some(&[a, b, c, e]) => Some(u32::from_be_bytes([a, b, c, e])),
+        _ => None,
+    }
+}
+
+#[inline]
+fn tail(d: &[u8], off: usize) -> &[u8] {
+    d.get(off..).unwrap_or(&[])
+}
+
+impl Decoder {
+    /// Decodes one frame.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] when the frame carries no decodable IP packet; the
+    /// reason is also counted in [`Decoder::counters`].
+    pub fn decode(
+        &mut self,
+        link: LinkType,
+        data: &[u8],
+        wire_len: u32,
+        ts: Ts,
+        arena: &mut Vec<u8>,
+    ) -> Result<PacketMeta, DecodeError> {
+        let mark = arena.len();
+        let mut meta = PacketMeta {
+            ts,
+            wire_len,
+            ..PacketMeta::default()
+        };
+        let mut ctx = Ctx {
+            arena,
+            layers: 0,
+            warnings: [false; DecodeWarning::ALL.len()],
+        };
+        let r = decode_link(link, data, &mut meta, &mut ctx);
+        for (i, w) in ctx.warnings.iter().enumerate() {
+            if *w {
+                self.counters.warnings[i] += 1;
+            }
+        }
+        match r {
+            Ok(()) => {
+                if meta.tunnel != Tunnel::None {
+                    self.counters.tunneled += 1;
+                }
+                if meta.frag != Frag::None {
+                    self.counters.fragments += 1;
+                }
+                Ok(meta)
+            }
+            Err(e) => {
+                ctx.arena.truncate(mark);
+                self.counters.errors[e as usize] += 1;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn decode_link(
+    link: LinkType,
+    d: &[u8],
+    meta: &mut PacketMeta,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), DecodeError> {
+    match link {
+        LinkType::Ethernet => decode_ethernet(d, meta, ctx),
+        LinkType::Null | LinkType::Loop => {
+            let fam = d.get(0..4).ok_or(DecodeError::LinkTruncated)?;
+            let le = u32::from_le_bytes([fam[0], fam[1], fam[2], fam[3]]);
+            let be = u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]]);
+            let fam = if link == LinkType::Loop || le > 0xffff { be } else { le };
+            match fam {
+                2 => decode_ip(tail(d, 4), meta, ctx),
+                10 | 24 | 28 | 30 => decode_ip(tail(d, 4), meta, ctx),
+                _ => Err(DecodeError::NonIp),
+            }
+        }
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => decode_ip(d, meta, ctx),
+        LinkType::LinuxSll => {
+            let proto = be16(d, 14).ok_or(DecodeError::LinkTruncated)?;
+            let arphrd = be16(d, 2).ok_or(DecodeError::LinkTruncated)?;
+            decode_sll_payload(arphrd, proto, tail(d, 16), meta, ctx)
+        }
+        LinkType::LinuxSll2 => {
+            if d.len() < 20 {
+                return Err(DecodeError::LinkTruncated);
+            }
+            let proto = be16(d, 0).ok_or(DecodeError::LinkTruncated)?;
+            let arphrd = be16(d, 8).ok_or(DecodeError::LinkTruncated)?;
+            decode_sll_payload(arphrd, proto, tail(d, 20), meta, ctx)
+        }
+        LinkType::Ppp => decode_ppp(d, meta, ctx),
+        LinkType::PppEther => decode_pppoe_session(d, meta, ctx),
+        LinkType::Nflog => decode_nflog(d, meta, ctx),
+    }
+}
+
+fn decode_sll_payload(
+    arphrd: u16,
+    proto: u16,
+    payload: &[u8],
+    meta: &mut PacketMeta,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), DecodeError> {
+    match (arphrd, proto) {
+        // ARPHRD_IPGRE: the protocol field is the GRE protocol type
+        (778, 0x0800 | 0x86dd) => decode_ether_type(proto, payload, meta, ctx),
+        (_, 0x0004) => decode_llc(payload, meta, ctx),
+        (_, 0x0001 | 0x0003) => Err(DecodeError::NonIp),
+        _ => decode_ether_type(proto, payload, meta, ctx),
+    }
+}
+
+fn decode_ethernet(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
+    let et = be16(d, 12).ok_or(DecodeError::LinkTruncated)?;
+    if et <= 1500 {
+        return decode_llc(tail(d, 14), meta, ctx);
+    }
+    decode_ether_type(et, tail(d, 14), meta, ctx)
+}
+
+fn decode_llc(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
+    // SNAP: DSAP AA, SSAP AA, control 03, OUI (3), ethertype
+    match d.get(0..3) {
+        Some([0xaa, 0xaa, 0x03]) => {
+            let et = be16(d, 6).ok_or(DecodeError::EncapTruncated)?;
+            decode_ether_type(et, tail(d, 8), meta, ctx)
+        }
+        _ => Err(DecodeError::NonIp),
+    }
+}
+
+fn decode_ether_type(
+    mut et: u16,
+    mut d: &[u8],
+    meta: &mut PacketMeta,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), DecodeError> {
+    loop {
+        ctx.layer()?;
+        match et {
+            0x0800 | 0x86dd => return decode_ip(d, meta, ctx),
+            // 802.1Q, 802.1ad, legacy QinQ tags
+            0x8100 | 0x88a8 | 0x9100 | 0x9200 | 0x9300 => {
+                let tci = be16(d, 0).ok_or(DecodeError::EncapTruncated)?;
+                et = be16(d, 2).ok_or(DecodeError::EncapTruncated)?;
+                if meta.vlan == 0 {
+                    meta.vlan = tci & 0x0fff;
+                }
+                d = tail(d, 4);
+                if et <= 1500 {
+                    return decode_llc(d, meta, ctx);
+                }
+            }
+            // Cisco VN-Tag: 4 bytes, then the next ethertype
+            0x8926 => {
+                et = be16(d, 4).ok_or(DecodeError::EncapTruncated)?;
+                d = tail(d, 6);
+            }
+            0x8847 | 0x8848 => return decode_mpls(d, meta, ctx),
+            0x8864 => return decode_pppoe_session(d, meta, ctx),
+            _ => return Err(DecodeError::NonIp),
+        }
+    }
+}
+
+fn decode_mpls(mut d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
+    for _ in 0..16 {
+        let label = be32(d, 0).ok_or(DecodeError::EncapTruncated)?;
+        d = tail(d, 4);
+        if label & 0x100 != 0 {
+            // bottom of stack: guess the payload from its first nibble
+            let first = *d.first().ok_or(DecodeError::EncapTruncated)?;
+            return match first >> 4 {
+                4 | 6 => decode_ip(d, meta, ctx),
+                // pseudowire control word, then Ethernet
+                0 => {
+                    ctx.layer()?;
+                    decode_ethernet(tail(d, 4), meta, ctx)
+                }
+                _ => Err(DecodeError::NonIp),
+            };
+        }
+    }
+    Err(DecodeError::TooManyLayers)
+}
+
+fn decode_pppoe_session(
+    d: &[u8],
+    meta: &mut PacketMeta,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), DecodeError> {
+    // ver/type, code, session id (2), length (2), then the PPP protocol
+    if d.len() < 6 {
+        return Err(DecodeError::EncapTruncated);
+    }
+    decode_ppp_proto(tail(d, 6), meta, ctx)
+}
+
+fn decode_ppp(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
+    // optional HDLC address/control bytes
+    let d = if d.get(0..2) == Some(&[0xff, 0x03]) {
+        tail(d, 2)
+    } else {
+        d
+    };
+    decode_ppp_proto(d, meta, ctx)
+}
+
+fn decode_ppp_proto(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
+    ctx.layer()?;
+    let first = *d.first().ok_or(DecodeError::EncapTruncated)?;
+    // protocol field compression: a one-byte protocol is odd
+    let (proto, rest) = if first & 1 == 1 {
+        (u16::from(first), tail(d, 1))
+    } else {
+        (be16(d, 0).ok_or(DecodeError::EncapTruncated)?, tail(d, 2))
+    };
+    match proto {
+        0x0021 | 0x0057 => decode_ip(rest, meta, ctx),
+        0x0281 => decode_mpls(rest, meta, ctx),
+        _ => Err(DecodeError::NonIp),
+    }
+}
+
+fn decode_nflog(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
+    // family (1), version (1), resource id (2), then TLVs with host-order
+    // 16-bit length and type, padded to 4 bytes; type 9 = packet payload.
+    if d.len() < 4 {
+        return Err(DecodeError::LinkTruncated);
+    }
+    let mut off = 4usize;
+    for _ in 0..64 {
+        let (Some(l), Some(t)) = (d.get(off..off + 2), d.get(off + 2..off + 4)) else {
+            break;
+        };
+        let len = usize::from(u16::from_le_bytes([l[0], l[1]]));
+        let typ = u16::from_le_bytes([t[0], t[1]]);
+        if len < 4 {
+            break;
+        }
+        if typ == 9 {
+            let end = (off + len).min(d.len());
+            return decode_ip(d.get(off + 4..end).unwrap_or(&[]), meta, ctx);
+        }
+        off += (len + 3) & !3;
+    }
+    Err(DecodeError::NonIp)
+}
+
+/// Decodes an IP packet (either version) and its transport header.
+fn decode_ip(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
+    ctx.layer()?;
+    let (ip, _ext_err) = match LaxIpSlice::from_slice(d) {
+        Ok(v) => v,
+        Err(etherparse::err::ip::LaxHeaderSliceError::Len(_)) => {
+            return Err(DecodeError::IpTruncated);
+        }
+        Err(etherparse::err::ip::LaxHeaderSliceError::Content(_)) => {
+            return Err(DecodeError::IpInvalid);
+        }
+    };
+    let declared_payload: usize;
+    let mut later_fragment = false;
+    let fragmented = ip.payload().fragmented;
+    match &ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            meta.v6 = false;
+            meta.src = u128::from(u32::from_be_bytes(h.source()));
+            meta.dst = u128::from(u32::from_be_bytes(h.destination()));
+            declared_payload = usize::from(h.total_len()).saturating_sub(h.slice().len());
+            if fragmented && h.fragments_offset().value() != 0 {
+                later_fragment = true;
+            }
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let h = v6.header();
+            meta.v6 = true;
+            meta.src = u128::from_be_bytes(h.source());
+            meta.dst = u128::from_be_bytes(h.destination());
+            let exts = v6.extensions();
+            let plen = usize::from(h.payload_length());
+            declared_payload = if plen == 0 {
+                v6.payload().payload.len()
+            } else {
+                plen.saturating_sub(exts.slice().len())
+            };
+            if fragmented {
+                for ext in exts.clone() {
+                    if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
+                        if f.fragment_offset().value() != 0 {
+                            later_fragment = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let payload = ip.payload();
+    if payload.incomplete {
+        ctx.warn(DecodeWarning::CaptureTruncated);
+    }
+    meta.proto = payload.ip_number.0;
+    let p = payload.payload;
+    if fragmented {
+        meta.frag = if later_fragment {
+            Frag::Later
+        } else {
+            Frag::First
+        };
+    }
+    if later_fragment {
+        meta.payload_len = u32::try_from(declared_payload).unwrap_or(u32::MAX);
+        return Ok(());
+    }
+    decode_transport(p, declared_payload, meta, ctx)
+}
+
+fn is_http_method(p: &[u8]) -> bool {
+    const METHODS: [&[u8]; 9] = [
+        b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ",
+        b"TRACE ",
+    ];
+    METHODS.iter().any(|m| p.starts_with(m))
+}
+
+fn copy_hint(kind: HintKind, p: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) {
+    if p.is_empty() {
+        return;
+    }
+    let n = p.len().min(HINT_COPY_MAX);
+    let off = ctx.arena.len();
+    let (Ok(off), Ok(len)) = (u32::try_from(off), u16::try_from(n)) else {
+        return;
+    };
+    ctx.arena.extend_from_slice(p.get(..n).unwrap_or(&[]));
+    meta.hint = HintRef { kind, len, off };
+}
+
+fn decode_transport(
+    p: &[u8],
+    declared: usize,
+    meta: &mut PacketMeta,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), DecodeError> {
+    let declared32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    match meta.proto {
+        6 => {
+            let (Some(sport), Some(dport)) = (be16(p, 0), be16(p, 2)) else {
+                ctx.warn(DecodeWarning::TransportTruncated);
+                return Ok(());
+            };
+            meta.sport = sport;
+            meta.dport = dport;
+            let (Some(&off_byte), Some(&flags)) = (p.get(12), p.get(13)) else {
+                ctx.warn(DecodeWarning::TransportTruncated);
+                return Ok(());
+            };
+            meta.tcp_flags = flags;
+            let hlen = usize::from(off_byte >> 4) * 4;
+            if hlen < 20 {
+                ctx.warn(DecodeWarning::TransportTruncated);
+                return Ok(());
+            }
+            meta.payload_len = declared32(declared.saturating_sub(hlen));
+            let data = tail(p, hlen);
+            if !data.is_empty() {
+                if sport == 53 || dport == 53 {
+                    copy_hint(HintKind::DnsTcp, data, meta, ctx);
+                } else if data.len() > 5
+                    && data.first() == Some(&0x16)
+                    && data.get(1) == Some(&0x03)
+                    && data.get(5) == Some(&0x01)
+                {
+                    copy_hint(HintKind::TlsClientHello, data, meta, ctx);
+                } else if is_http_method(data) {
+                    copy_hint(HintKind::HttpRequest, data, meta, ctx);
+                }
+            }
+            Ok(())
+        }
+        17 => {
+            let (Some(sport), Some(dport)) = (be16(p, 0), be16(p, 2)) else {
+                ctx.warn(DecodeWarning::TransportTruncated);
+                return Ok(());
+            };
+            meta.sport = sport;
+            meta.dport = dport;
+            let udp_len = be16(p, 4).map_or(declared, usize::from);
+            let udp_len = if (8..=declared).contains(&udp_len) {
+                udp_len
+            } else {
+                declared
+            };
+            meta.payload_len = declared32(udp_len.saturating_sub(8));
+            let data = p.get(8..).unwrap_or(&[]);
+            if meta.frag == Frag::None && ctx.layers < MAX_LAYERS && try_udp_tunnel(sport, dport, data, meta, ctx) {
+                return Ok(());
+            }
+            if sport == 53 || dport == 53 {
+                copy_hint(HintKind::DnsUdp, data, meta, ctx);
+            }
+            Ok(())
+        }
+        1 | 58 => {
+            let (Some(&t), Some(&c)) = (p.first(), p.get(1)) else {
+                ctx.warn(DecodeWarning::TransportTruncated);
+                return Ok(());
+            };
+            meta.icmp_type = t;
+            meta.icmp_code = c;
+            let echo = if meta.proto == 1 {
+                matches!(t, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18)
+            } else {
+                matches!(t, 128 | 129)
+            };
+            if echo {
+                if let Some(id) = be16(p, 4) {
+                    meta.sport = id;
+                    meta.dport = id;
+                }
+            }
+            meta.payload_len = declared32(declared.saturating_sub(8));
+            Ok(())
+        }
+        4 | 41 if meta.frag == Frag::None => {
+            let outer = *meta;
+            if decode_inner_ip(p, meta, ctx).is_ok() {
+                set_tunnel(meta, &outer, Tunnel::IpInIp);
+            } else {
+                *meta = outer;
+                meta.payload_len = declared32(declared);
+                ctx.warn(DecodeWarning::TunnelInnerUndecodable);
+            }
+            Ok(())
+        }
+        47 if meta.frag == Frag::None => {
+            let outer = *meta;
+            match decode_gre(p, meta, ctx) {
+                Ok(kind) => set_tunnel(meta, &outer, kind),
+                Err(()) => {
+                    *meta = outer;
+                    meta.payload_len = declared32(declared);
+                    ctx.warn(DecodeWarning::TunnelInnerUndecodable);
+                }
+            }
+            Ok(())
+        }
+        _ => {
+            meta.payload_len = declared32(declared);
+            Ok(())
+        }
+    }
+}
+
+/// Keeps the outermost tunnel kind and the outer VLAN when an inner packet was decoded.
+fn set_tunnel(meta: &mut PacketMeta, outer: &PacketMeta, kind: Tunnel) {
+    if outer.tunnel != Tunnel::None {
+        meta.tunnel = outer.tunnel;
+    } else {
+        meta.tunnel = kind;
+    }
+    if meta.vlan == 0 {
+        meta.vlan = outer.vlan;
+    }
+}
+
+/// Resets the per-packet fields and decodes an inner IP packet.
+fn decode_inner_ip(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), ()> {
+    reset_inner(meta);
+    decode_ip(d, meta, ctx).map_err(|_| ())
+}
+
+fn decode_inner_ether(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), ()> {
+    reset_inner(meta);
+    decode_ethernet(d, meta, ctx).map_err(|_| ())
+}
+
+fn reset_inner(meta: &mut PacketMeta) {
+    *meta = PacketMeta {
+        ts: meta.ts,
+        wire_len: meta.wire_len,
+        tunnel: meta.tunnel,
+        ..PacketMeta::default()
+    };
+}
+
+fn decode_gre(p: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<Tunnel, ()> {
+    let flags = be16(p, 0).ok_or(())?;
+    let proto = be16(p, 2).ok_or(())?;
+    let version = flags & 0x7;
+    let mut off = 4usize;
+    if version == 1 {
+        // enhanced GRE (PPTP): key present, optional seq/ack, carries PPP
+        off += 4;
+        if flags & 0x1000 != 0 {
+            off += 4;
+        }
+        if flags & 0x0080 != 0 {
+            off += 4;
+        }
+        if proto != 0x880b {
+            return Err(());
+        }
+        let body = p.get(off..).ok_or(())?;
+        reset_inner(meta);
+        decode_ppp(body, meta, ctx).map_err(|_| ())?;
+        return Ok(Tunnel::Gre);
+    }
+    if version != 0 {
+        return Err(());
+    }
+    if flags & 0x8000 != 0 || flags & 0x4000 != 0 {
+        off += 4; // checksum + reserved, or routing offset
+    }
+    if flags & 0x2000 != 0 {
+        off += 4; // key
+    }
+    let has_seq = flags & 0x1000 != 0;
+    if has_seq {
+        off += 4;
+    }
+    if flags & 0x4000 != 0 {
+        // source route entries until a NULL entry
+        for _ in 0..16 {
+            let af = be16(p, off).ok_or(())?;
+            let len = usize::from(*p.get(off + 3).ok_or(())?);
+            off += 4 + len;
+            if af == 0 && len == 0 {
+                break;
+            }
+        }
+    }
+    let body = p.get(off..).ok_or(())?;
+    match proto {
+        0x0800 | 0x86dd => decode_inner_ip(body, meta, ctx).map(|()| Tunnel::Gre),
+        0x6558 => decode_inner_ether(body, meta, ctx).map(|()| Tunnel::Gre),
+        0x880b => {
+            reset_inner(meta);
+            decode_ppp(body, meta, ctx).map_err(|_| ())?;
+            Ok(Tunnel::Gre)
+        }
+        // ERSPAN type II (sequence number present) has an 8-byte header;
+        // type I (no sequence number) has none.
+        0x88be => {
+            let body = if has_seq { body.get(8..).ok_or(())? } else { body };
+            decode_inner_ether(body, meta, ctx).map(|()| Tunnel::Erspan)
+        }
+        // ERSPAN type III: 12-byte header, plus an 8-byte platform subheader if O is set
+        0x22eb => {
+            let o = body.get(11).ok_or(())? & 0x01 != 0;
+            let skip = if o { 20 } else { 12 };
+            decode_inner_ether(body.get(skip..).ok_or(())?, meta, ctx).map(|()| Tunnel::Erspan)
+        }
+        _ => Err(()),
+    }
+}
+
+fn try_udp_tunnel(
+    sport: u16,
+    dport: u16,
+    data: &[u8],
+    meta: &mut PacketMeta,
+    ctx: &mut Ctx<'_>,
+) -> bool {
+    let outer = *meta;
+    let r = if dport == 4789 || dport == 8472 {
+        // VXLAN: flags with the I bit, 3 reserved, VNI (3), reserved
+        match data.first() {
+            Some(f) if f & 0x08 != 0 && data.len() > 8 => {
+                decode_inner_ether(tail(data, 8), meta, ctx).map(|()| Tunnel::Vxlan)
+            }
+            _ => return false,
+        }
+    } else if dport == 6081 {
+        // Geneve: ver(2)|optlen(6), flags, protocol type, VNI, reserved, options
+        let (Some(&b0), Some(proto)) = (data.first(), be16(data, 2)) else {
+            return false;
+        };
+        if b0 >> 6 != 0 {
+            return false;
+        }
+        let hlen = 8 + usize::from(b0 & 0x3f) * 4;
+        let body = tail(data, hlen);
+        match proto {
+            0x6558 => decode_inner_ether(body, meta, ctx),
+            0x0800 | 0x86dd => decode_inner_ip(body, meta, ctx),
+            _ => return false,
+        }
+        .map(|()| Tunnel::Geneve)
+    } else if sport == 2152 || dport == 2152 {
+        match gtpu_payload(data) {
+            Some(body) => decode_inner_ip(body, meta, ctx).map(|()| Tunnel::GtpU),
+            None => return false,
+        }
+    } else if sport == 3544 || dport == 3544 {
+        match teredo_payload(data) {
+            Some(body) => decode_inner_ip(body, meta, ctx).map(|()| Tunnel::Teredo),
+            None => return false,
+        }
+    } else {
+        return false;
+    };
+    match r {
+        Ok(kind) => {
+            set_tunnel(meta, &outer, kind);
+            true
+        }
+        Err(()) => {
+            *meta = outer;
+            ctx.warn(DecodeWarning::TunnelInnerUndecodable);
+            false
+        }
+    }
+}
+
+/// GTP-U T-PDU payload (version 1, message type 0xff), or None.
+fn gtpu_payload(d: &[u8]) -> Option<&[u8]> {
+    let flags = *d.first()?;
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *d.get(1)? != 0xff {
+        return None;
+    }
+    let mut off = 8usize;
+    if flags & 0x07 != 0 {
+        // sequence (2), N-PDU (1), next extension type (1)
+        let mut next = *d.get(11)?;
+        off = 12;
+        for _ in 0..8 {
+            if next == 0 {
+                break;
+            }
+            let units = usize::from(*d.get(off)?);
+            if units == 0 {
+                return None;
+            }
+            off += units * 4;
+            next = *d.get(off.checked_sub(1)?)?;
+        }
+    }
+    let body = d.get(off..)?;
+    matches!(body.first().map(|b| b >> 4), Some(4 | 6)).then_some(body)
+}
+
+/// Teredo payload: IPv6, possibly after authentication and origin indication headers.
+fn teredo_payload(d: &[u8]) -> Option<&[u8]> {
+    let mut off = 0usize;
+    for _ in 0..2 {
+        match be16(d, off)? {
+            0x0001 => {
+                let id_len = usize::from(*d.get(off + 2)?);
+                let au_len = usize::from(*d.get(off + 3)?);
+                off += 4 + id_len + au_len + 8 + 1;
+            }
+            0x0000 => off += 8,
+            _ => break,
+        }
+    }
+    let body = d.get(off..)?;
+    (body.first().map(|b| b >> 4) == Some(6) && body.len() >= 40).then_some(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn eth_udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [8, 8, 8, 8], 64)
+            .udp(sport, dport);
+        let mut v = Vec::new();
+        b.write(&mut v, payload).unwrap();
+        v
+    }
+
+    fn dec(link: LinkType, d: &[u8]) -> Result<PacketMeta, DecodeError> {
+        let mut arena = Vec::new();
+        #[allow(clippy::cast_possible_truncation)]
+        Decoder::default().decode(link, d, d.len() as u32, 0, &mut arena)
+    }
+
+    #[test]
+    fn udp_over_ethernet() {
+        let f = eth_udp(5000, 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00");
+        let m = dec(LinkType::Ethernet, &f).unwrap();
+        assert_eq!(m.proto, 17);
+        assert_eq!((m.sport, m.dport), (5000, 53));
+        assert_eq!(m.src, 0x0a00_0001);
+        assert_eq!(m.payload_len, 12);
+        assert_eq!(m.hint.kind, HintKind::DnsUdp);
+    }
+
+    #[test]
+    fn vlan_qinq_and_vxlan_inner() {
+        let inner = {
+            let b = PacketBuilder::ethernet2([3; 6], [4; 6])
+                .ipv4([192, 168, 1, 5], [1, 2, 3, 4], 64)
+                .tcp(40000, 443, 1, 1000)
+                .syn();
+            let mut v = Vec::new();
+            b.write(&mut v, &[]).unwrap();
+            v
+        };
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        vx.extend_from_slice(&inner);
+        let outer = eth_udp(33333, 4789, &vx);
+        // insert a QinQ pair of tags after the MACs
+        let mut tagged = outer[..12].to_vec();
+        tagged.extend_from_slice(&[0x88, 0xa8, 0x00, 0x64, 0x81, 0x00, 0x00, 0x0a]);
+        tagged.extend_from_slice(&outer[12..]);
+        let m = dec(LinkType::Ethernet, &tagged).unwrap();
+        assert_eq!(m.tunnel, Tunnel::Vxlan);
+        assert_eq!(m.vlan, 100);
+        assert_eq!((m.sport, m.dport, m.proto), (40000, 443, 6));
+        assert_eq!(m.tcp_flags & tcp::SYN, tcp::SYN);
+        assert_eq!(m.src, u128::from(u32::from_be_bytes([192, 168, 1, 5])));
+        #[allow(clippy::cast_possible_truncation)]
+        let wl = tagged.len() as u32;
+        assert_eq!(m.wire_len, wl);
+    }
+
+    #[test]
+    fn truncated_and_garbage_never_panic() {
+        let f = eth_udp(1, 2, b"hello world");
+        for cut in 0..f.len() {
+            for link in [
+                LinkType::Ethernet,
+                LinkType::Raw,
+                LinkType::LinuxSll,
+                LinkType::LinuxSll2,
+                LinkType::Null,
+                LinkType::Ppp,
+                LinkType::PppEther,
+                LinkType::Nflog,
+            ] {
+                let _ = dec(link, &f[..cut]);
+            }
+        }
+        assert_eq!(dec(LinkType::Ethernet, &f[..10]), Err(DecodeError::LinkTruncated));
+    }
+
+    #[test]
+    fn arp_is_non_ip() {
+        let mut f = vec![0xff; 12];
+        f.extend_from_slice(&[0x08, 0x06]);
+        f.extend_from_slice(&[0; 28]);
+        assert_eq!(dec(LinkType::Ethernet, &f), Err(DecodeError::NonIp));
+    }
+
+    #[test]
+    fn mpls_then_ipv4() {
+        let f = eth_udp(1000, 2000, b"x");
+        let mut m = f[..12].to_vec();
+        m.extend_from_slice(&[0x88, 0x47, 0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40]);
+        m.extend_from_slice(&f[14..]);
+        let meta = dec(LinkType::Ethernet, &m).unwrap();
+        assert_eq!((meta.sport, meta.dport), (1000, 2000));
+    }
+}

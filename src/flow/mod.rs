@@ -1,0 +1,6 @@
+//! Flow stage: bidirectional flows keyed by a canonical 5-tuple (+ VLAN),
+//! one [`table::FlowTable`] per shard thread.
+
+pub mod key;
+pub mod record;
+pub mod table;

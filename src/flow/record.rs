@@ -1,0 +1,297 @@
+//! Ended-flow records and their Suricata-EVE-shaped JSON (`event_type: "flow"`).
+
+use super::key::ip_of;
+use super::table::{Entry, tcp_state_name};
+use crate::community_id::community_id_v1;
+use crate::decode::Tunnel;
+use crate::homenet::Direction;
+use crate::time::{Ts, rfc3339, secs_f64};
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// Why a flow record was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// TCP FIN/FIN or RST seen, then the closed-state linger expired (or the port was reused).
+    Closed,
+    /// Idle longer than the class timeout (packet time).
+    Timeout,
+    /// Ended early because the flow table hit its memory cap.
+    Evicted,
+    /// End of input or sensor stop.
+    Shutdown,
+}
+
+/// Application hints recorded on a flow. Strings are capped and escaped on output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowHints {
+    pub sni: Option<String>,
+    pub http_host: Option<String>,
+    pub http_method: Option<String>,
+    pub http_uri: Option<String>,
+    pub dns_queries: Vec<String>,
+    pub dns_answers: Vec<IpAddr>,
+    pub dns_rcode: Option<u8>,
+}
+
+impl FlowHints {
+    pub const MAX_NAMES: usize = 8;
+    pub const MAX_ANSWERS: usize = 16;
+
+    /// The destination name the originator used: SNI, else HTTP Host, else the first DNS query.
+    #[must_use]
+    pub fn dest_name(&self) -> Option<&str> {
+        self.sni.as_deref().or(self.http_host.as_deref())
+    }
+}
+
+/// An ended flow, oriented from its originator. Owned; crosses to the analysis stage.
+#[derive(Clone, Debug)]
+pub struct FlowRecord {
+    pub flow_id: u64,
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dest_ip: IpAddr,
+    pub dest_port: u16,
+    pub proto: u8,
+    pub vlan: u16,
+    pub tunnel: Tunnel,
+    pub icmp: (u8, u8),
+    pub community_id: String,
+    /// [to server, to client]
+    pub pkts: [u64; 2],
+    pub bytes: [u64; 2],
+    pub payload: [u64; 2],
+    pub start: Ts,
+    pub end: Ts,
+    pub tcp_flags: [u8; 2],
+    pub tcp_state: u8,
+    pub reason: EndReason,
+    pub hints: Option<Box<FlowHints>>,
+    pub direction: Direction,
+}
+
+/// A stable 51-bit flow id (fits a JSON number without precision loss).
+fn flow_id(e: &Entry) -> u64 {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let k = &e.key;
+    for v in [
+        (k.a >> 64) as u64,
+        k.a as u64,
+        (k.b >> 64) as u64,
+        k.b as u64,
+        (u64::from(k.pa) << 32) | (u64::from(k.pb) << 16) | u64::from(k.proto),
+        u64::from(k.vlan),
+        e.first_ts.cast_unsigned(),
+    ] {
+        x ^= v;
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x ^= x >> 31;
+    }
+    x & ((1 << 51) - 1)
+}
+
+impl FlowRecord {
+    pub(crate) fn from_entry(e: &mut Entry, reason: EndReason) -> Self {
+        let k = e.key;
+        let (o, op, r, rp) = if e.orig_is_a {
+            (k.a, k.pa, k.b, k.pb)
+        } else {
+            (k.b, k.pb, k.a, k.pa)
+        };
+        let src_ip = ip_of(o, k.v6);
+        let dest_ip = ip_of(r, k.v6);
+        let (cs, cd) = match k.proto {
+            1 | 58 => (u16::from(e.icmp.0), u16::from(e.icmp.1)),
+            _ => (op, rp),
+        };
+        Self {
+            flow_id: flow_id(e),
+            src_ip,
+            src_port: op,
+            dest_ip,
+            dest_port: rp,
+            proto: k.proto,
+            vlan: k.vlan,
+            tunnel: e.tunnel,
+            icmp: e.icmp,
+            community_id: community_id_v1(0, src_ip, dest_ip, k.proto, cs, cd),
+            pkts: e.pkts,
+            bytes: e.bytes,
+            payload: e.payload,
+            start: e.first_ts,
+            end: e.last_ts,
+            tcp_flags: e.tcp_flags,
+            tcp_state: e.tcp_state,
+            reason,
+            hints: e.hints.take(),
+            direction: Direction::External,
+        }
+    }
+
+    #[must_use]
+    pub fn has_ports(&self) -> bool {
+        matches!(self.proto, 6 | 17 | 132)
+    }
+
+    /// EVE-style JSON view.
+    #[must_use]
+    pub fn to_eve(&self) -> EveFlow<'_> {
+        let ports = self.has_ports();
+        let icmp = matches!(self.proto, 1 | 58);
+        let state = if self.proto == 6 {
+            tcp_state_name(self.tcp_state)
+        } else if self.pkts[1] > 0 {
+            "established"
+        } else {
+            "new"
+        };
+        let h = self.hints.as_deref();
+        EveFlow {
+            timestamp: rfc3339(self.end),
+            flow_id: self.flow_id,
+            event_type: "flow",
+            src_ip: self.src_ip,
+            src_port: ports.then_some(self.src_port),
+            dest_ip: self.dest_ip,
+            dest_port: ports.then_some(self.dest_port),
+            proto: proto_name(self.proto),
+            icmp_type: icmp.then_some(self.icmp.0),
+            icmp_code: icmp.then_some(self.icmp.1),
+            community_id: &self.community_id,
+            vlan: (self.vlan != 0).then(|| [self.vlan]),
+            tunnel: (self.tunnel != Tunnel::None).then(|| self.tunnel.as_str()),
+            direction: self.direction.as_str(),
+            flow: EveFlowBody {
+                pkts_toserver: self.pkts[0],
+                pkts_toclient: self.pkts[1],
+                bytes_toserver: self.bytes[0],
+                bytes_toclient: self.bytes[1],
+                payload_bytes_toserver: self.payload[0],
+                payload_bytes_toclient: self.payload[1],
+                start: rfc3339(self.start),
+                end: rfc3339(self.end),
+                age: secs_f64(self.end - self.start).round() as i64,
+                duration: secs_f64(self.end - self.start),
+                state,
+                reason: self.reason,
+                alerted: false,
+            },
+            tcp: (self.proto == 6).then(|| EveTcp {
+                tcp_flags: format!("{:02x}", self.tcp_flags[0] | self.tcp_flags[1]),
+                tcp_flags_ts: format!("{:02x}", self.tcp_flags[0]),
+                tcp_flags_tc: format!("{:02x}", self.tcp_flags[1]),
+            }),
+            tls: h.and_then(|h| h.sni.as_deref()).map(|sni| EveTls { sni }),
+            http: h.and_then(|h| {
+                h.http_method.as_ref().map(|m| EveHttp {
+                    hostname: h.http_host.as_deref(),
+                    http_method: m,
+                    url: h.http_uri.as_deref(),
+                })
+            }),
+            dns: h.and_then(|h| {
+                (!h.dns_queries.is_empty()).then(|| EveDns {
+                    queries: &h.dns_queries,
+                    answers: &h.dns_answers,
+                    rcode: h.dns_rcode,
+                })
+            }),
+        }
+    }
+}
+
+/// Protocol name as EVE writes it.
+#[must_use]
+pub fn proto_name(p: u8) -> std::borrow::Cow<'static, str> {
+    match p {
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        1 => "ICMP".into(),
+        58 => "IPv6-ICMP".into(),
+        47 => "GRE".into(),
+        50 => "ESP".into(),
+        132 => "SCTP".into(),
+        n => n.to_string().into(),
+    }
+}
+
+#[derive(Serialize)]
+pub struct EveFlow<'a> {
+    pub timestamp: String,
+    pub flow_id: u64,
+    pub event_type: &'static str,
+    pub src_ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_port: Option<u16>,
+    pub dest_ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dest_port: Option<u16>,
+    pub proto: std::borrow::Cow<'static, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_code: Option<u8>,
+    pub community_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<[u16; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<&'static str>,
+    pub direction: &'static str,
+    pub flow: EveFlowBody,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<EveTcp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<EveTls<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<EveHttp<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<EveDns<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct EveFlowBody {
+    pub pkts_toserver: u64,
+    pub pkts_toclient: u64,
+    pub bytes_toserver: u64,
+    pub bytes_toclient: u64,
+    pub payload_bytes_toserver: u64,
+    pub payload_bytes_toclient: u64,
+    pub start: String,
+    pub end: String,
+    pub age: i64,
+    pub duration: f64,
+    pub state: &'static str,
+    pub reason: EndReason,
+    pub alerted: bool,
+}
+
+#[derive(Serialize)]
+pub struct EveTcp {
+    pub tcp_flags: String,
+    pub tcp_flags_ts: String,
+    pub tcp_flags_tc: String,
+}
+
+#[derive(Serialize)]
+pub struct EveTls<'a> {
+    pub sni: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct EveHttp<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<&'a str>,
+    pub http_method: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct EveDns<'a> {
+    pub queries: &'a [String],
+    pub answers: &'a [IpAddr],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rcode: Option<u8>,
+}

@@ -1,0 +1,550 @@
+//! A flow shard's table: owned by one thread, no locks.
+//!
+//! Storage is a slab of [`Entry`] plus a seeded hash map from [`FlowKey`] to
+//! slab index. Every entry sits on one of six intrusive LRU lists, one per
+//! timeout class (TCP half-open, TCP established, TCP closed, UDP, ICMP,
+//! other); a packet moves its flow to the head of its class list, so each
+//! list is ordered by last activity and expiry only looks at list tails.
+//!
+//! Eviction policy (memory cap reached): the flow **nearest to its idle
+//! timeout** is ended first, i.e. the tail with the smallest
+//! `last_seen + timeout`. Closed and half-open TCP flows and idle UDP flows go
+//! before established sessions, so a SYN flood or a scan evicts its own
+//! debris rather than the long-lived session of the host we watch. Evicted
+//! flows are written with `reason: "evicted"` and counted.
+
+use super::key::FlowKey;
+use super::record::{EndReason, FlowHints, FlowRecord};
+use crate::decode::{HintKind, PacketMeta, tcp};
+use crate::hints;
+use crate::time::{SEC, Ts};
+use std::collections::HashMap;
+
+/// Timeout classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Class {
+    TcpNew = 0,
+    TcpEstablished,
+    TcpClosed,
+    Udp,
+    Icmp,
+    Other,
+}
+
+pub const CLASSES: usize = 6;
+const NIL: u32 = u32::MAX;
+
+/// Idle timeouts (packet time) and the table bound, per shard.
+#[derive(Clone, Debug)]
+pub struct TableConfig {
+    pub timeouts: [Ts; CLASSES],
+    pub max_flows: usize,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        Self {
+            timeouts: [60 * SEC, 3600 * SEC, 10 * SEC, 120 * SEC, 60 * SEC, 60 * SEC],
+            max_flows: 1 << 20,
+        }
+    }
+}
+
+// tcp state bits
+const T_SYN: u8 = 0x01;
+const T_SYNACK: u8 = 0x02;
+const T_EST: u8 = 0x04;
+const T_FIN_ORIG: u8 = 0x08;
+const T_FIN_RESP: u8 = 0x10;
+const T_RST: u8 = 0x20;
+
+/// One tracked flow. Direction index 0 = from the originator (to server).
+#[derive(Debug)]
+pub struct Entry {
+    pub key: FlowKey,
+    pub first_ts: Ts,
+    pub last_ts: Ts,
+    pub pkts: [u64; 2],
+    pub bytes: [u64; 2],
+    pub payload: [u64; 2],
+    pub hints: Option<Box<FlowHints>>,
+    prev: u32,
+    next: u32,
+    pub orig_is_a: bool,
+    pub tcp_flags: [u8; 2],
+    pub tcp_state: u8,
+    class: Class,
+    pub icmp: (u8, u8),
+    pub tunnel: crate::decode::Tunnel,
+    pub last_payload_ts: [Ts; 2],
+}
+
+/// Bytes one tracked flow costs: its slab entry plus a hash-map slot
+/// (key, index, control byte, at the map's 7/8 maximum load).
+#[must_use]
+pub fn bytes_per_flow() -> usize {
+    let slot = std::mem::size_of::<(FlowKey, u32)>() + 1;
+    std::mem::size_of::<Entry>() + slot * 8 / 7
+}
+
+/// Counters a shard keeps about its table.
+#[derive(Clone, Debug, Default)]
+pub struct TableCounters {
+    pub flows_created: u64,
+    pub flows_ended: u64,
+    pub evicted: u64,
+    pub peak_flows: u64,
+}
+
+/// Something the table concluded that later stages need.
+#[derive(Debug)]
+pub enum FlowEvent {
+    /// A flow ended (closed, timed out, evicted or flushed).
+    End(Box<FlowRecord>),
+    /// A DNS response with addresses, seen by `client` (the querying host).
+    DnsAnswer(Box<DnsAnswer>),
+}
+
+/// The addresses a host was told a name resolves to.
+#[derive(Debug, Clone)]
+pub struct DnsAnswer {
+    pub ts: Ts,
+    pub client: std::net::IpAddr,
+    pub resolver: std::net::IpAddr,
+    pub name: String,
+    pub addrs: Vec<std::net::IpAddr>,
+}
+
+pub struct FlowTable {
+    map: HashMap<FlowKey, u32, ahash::RandomState>,
+    slab: Vec<Entry>,
+    free: Vec<u32>,
+    head: [u32; CLASSES],
+    tail: [u32; CLASSES],
+    cfg: TableConfig,
+    pub counters: TableCounters,
+}
+
+impl FlowTable {
+    #[must_use]
+    pub fn new(cfg: TableConfig) -> Self {
+        Self {
+            map: HashMap::with_hasher(ahash::RandomState::new()),
+            slab: Vec::new(),
+            free: Vec::new(),
+            head: [NIL; CLASSES],
+            tail: [NIL; CLASSES],
+            cfg,
+            counters: TableCounters::default(),
+        }
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next, c) = {
+            let e = &self.slab[i as usize];
+            (e.prev, e.next, e.class as usize)
+        };
+        if prev == NIL {
+            self.head[c] = next;
+        } else {
+            self.slab[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tail[c] = prev;
+        } else {
+            self.slab[next as usize].prev = prev;
+        }
+    }
+
+    fn push_head(&mut self, i: u32, c: Class) {
+        let h = self.head[c as usize];
+        {
+            let e = &mut self.slab[i as usize];
+            e.class = c;
+            e.prev = NIL;
+            e.next = h;
+        }
+        if h == NIL {
+            self.tail[c as usize] = i;
+        } else {
+            self.slab[h as usize].prev = i;
+        }
+        self.head[c as usize] = i;
+    }
+
+    /// Accounts one packet; may end a flow (TCP port reuse, eviction) into `out`.
+    pub fn update(&mut self, m: &PacketMeta, arena: &[u8], out: &mut Vec<FlowEvent>) {
+        let (key, src_is_a) = FlowKey::of(m);
+        let mut idx = self.map.get(&key).copied();
+        // a new SYN on a closed connection starts a new flow (port reuse)
+        if let Some(i) = idx {
+            let e = &self.slab[i as usize];
+            if m.proto == 6
+                && m.tcp_flags & (tcp::SYN | tcp::ACK) == tcp::SYN
+                && e.class == Class::TcpClosed
+            {
+                self.end(i, EndReason::Closed, out);
+                idx = None;
+            }
+        }
+        let i = match idx {
+            Some(i) => i,
+            None => {
+                if self.map.len() >= self.cfg.max_flows.max(1) {
+                    self.evict_one(out);
+                }
+                self.insert(key, src_is_a, m)
+            }
+        };
+        let (class, dns) = {
+            let e = &mut self.slab[i as usize];
+            let from_orig = src_is_a == e.orig_is_a;
+            let d = usize::from(!from_orig);
+            e.pkts[d] += 1;
+            e.bytes[d] += u64::from(m.wire_len);
+            e.payload[d] += u64::from(m.payload_len);
+            if m.ts > e.last_ts {
+                e.last_ts = m.ts;
+            }
+            if m.ts < e.first_ts {
+                e.first_ts = m.ts;
+            }
+            if m.payload_len > 0 {
+                e.last_payload_ts[d] = m.ts;
+            }
+            let class = if m.proto == 6 {
+                e.tcp_flags[d] |= m.tcp_flags;
+                tcp_transition(e, m.tcp_flags, from_orig);
+                tcp_class(e.tcp_state)
+            } else {
+                e.class
+            };
+            let dns = if m.hint.kind == HintKind::None {
+                None
+            } else {
+                let start = m.hint.off as usize;
+                let bytes = arena.get(start..start + usize::from(m.hint.len)).unwrap_or(&[]);
+                apply_hint(e, m, from_orig, bytes)
+            };
+            (class, dns)
+        };
+        self.unlink(i);
+        self.push_head(i, class);
+        if let Some(d) = dns {
+            out.push(FlowEvent::DnsAnswer(d));
+        }
+    }
+
+    fn insert(&mut self, key: FlowKey, src_is_a: bool, m: &PacketMeta) -> u32 {
+        // originator: the sender of a SYN; the receiver of a SYN-ACK; else the sender
+        let syn_ack = m.proto == 6 && m.tcp_flags & (tcp::SYN | tcp::ACK) == (tcp::SYN | tcp::ACK);
+        let orig_is_a = if syn_ack { !src_is_a } else { src_is_a };
+        let class = match m.proto {
+            6 => Class::TcpNew,
+            17 => Class::Udp,
+            1 | 58 => Class::Icmp,
+            _ => Class::Other,
+        };
+        let e = Entry {
+            key,
+            first_ts: m.ts,
+            last_ts: m.ts,
+            pkts: [0; 2],
+            bytes: [0; 2],
+            payload: [0; 2],
+            hints: None,
+            prev: NIL,
+            next: NIL,
+            orig_is_a,
+            tcp_flags: [0; 2],
+            tcp_state: 0,
+            class,
+            icmp: (m.icmp_type, m.icmp_code),
+            tunnel: m.tunnel,
+            last_payload_ts: [0; 2],
+        };
+        let i = if let Some(i) = self.free.pop() {
+            self.slab[i as usize] = e;
+            i
+        } else {
+            self.slab.push(e);
+            u32::try_from(self.slab.len() - 1).unwrap_or(NIL - 1)
+        };
+        self.map.insert(key, i);
+        self.push_head(i, class);
+        self.counters.flows_created += 1;
+        let n = self.map.len() as u64;
+        if n > self.counters.peak_flows {
+            self.counters.peak_flows = n;
+        }
+        i
+    }
+
+    fn evict_one(&mut self, out: &mut Vec<FlowEvent>) {
+        let mut best: Option<(Ts, u32)> = None;
+        for c in 0..CLASSES {
+            let t = self.tail[c];
+            if t == NIL {
+                continue;
+            }
+            let due = self.slab[t as usize].last_ts.saturating_add(self.cfg.timeouts[c]);
+            if best.is_none_or(|(d, _)| due < d) {
+                best = Some((due, t));
+            }
+        }
+        if let Some((_, i)) = best {
+            self.counters.evicted += 1;
+            self.end(i, EndReason::Evicted, out);
+        }
+    }
+
+    fn end(&mut self, i: u32, reason: EndReason, out: &mut Vec<FlowEvent>) {
+        self.unlink(i);
+        let e = &mut self.slab[i as usize];
+        self.map.remove(&e.key);
+        let rec = FlowRecord::from_entry(e, reason);
+        e.hints = None;
+        self.free.push(i);
+        self.counters.flows_ended += 1;
+        out.push(FlowEvent::End(Box::new(rec)));
+    }
+
+    /// Ends every flow idle past its class timeout at packet time `now`.
+    pub fn expire(&mut self, now: Ts, out: &mut Vec<FlowEvent>) {
+        for c in 0..CLASSES {
+            loop {
+                let t = self.tail[c];
+                if t == NIL {
+                    break;
+                }
+                let e = &self.slab[t as usize];
+                if e.last_ts.saturating_add(self.cfg.timeouts[c]) > now {
+                    break;
+                }
+                let reason = if c == Class::TcpClosed as usize {
+                    EndReason::Closed
+                } else {
+                    EndReason::Timeout
+                };
+                self.end(t, reason, out);
+            }
+        }
+    }
+
+    /// Ends every flow (end of input or shutdown).
+    pub fn flush(&mut self, out: &mut Vec<FlowEvent>) {
+        for c in 0..CLASSES {
+            while self.tail[c] != NIL {
+                let t = self.tail[c];
+                let reason = if c == Class::TcpClosed as usize {
+                    EndReason::Closed
+                } else {
+                    EndReason::Shutdown
+                };
+                self.end(t, reason, out);
+            }
+        }
+    }
+}
+
+fn tcp_transition(e: &mut Entry, flags: u8, from_orig: bool) {
+    if flags & tcp::RST != 0 {
+        e.tcp_state |= T_RST;
+    }
+    if flags & tcp::SYN != 0 {
+        if flags & tcp::ACK != 0 {
+            e.tcp_state |= T_SYNACK;
+        } else {
+            e.tcp_state |= T_SYN;
+        }
+    } else if flags & tcp::ACK != 0 && e.pkts[0] > 0 && e.pkts[1] > 0 {
+        e.tcp_state |= T_EST;
+    }
+    if flags & tcp::FIN != 0 {
+        e.tcp_state |= if from_orig { T_FIN_ORIG } else { T_FIN_RESP };
+    }
+}
+
+fn tcp_class(state: u8) -> Class {
+    if state & T_RST != 0 || state & (T_FIN_ORIG | T_FIN_RESP) == (T_FIN_ORIG | T_FIN_RESP) {
+        Class::TcpClosed
+    } else if state & T_EST != 0 {
+        Class::TcpEstablished
+    } else {
+        Class::TcpNew
+    }
+}
+
+/// TCP state name for flow records.
+#[must_use]
+pub fn tcp_state_name(state: u8) -> &'static str {
+    match tcp_class(state) {
+        Class::TcpClosed => "closed",
+        Class::TcpEstablished => "established",
+        _ => "new",
+    }
+}
+
+fn apply_hint(
+    e: &mut Entry,
+    m: &PacketMeta,
+    from_orig: bool,
+    bytes: &[u8],
+) -> Option<Box<DnsAnswer>> {
+    match m.hint.kind {
+        HintKind::None => None,
+        HintKind::TlsClientHello => {
+            if from_orig && e.hints.as_ref().is_none_or(|h| h.sni.is_none()) {
+                if let Some(sni) = hints::tls::client_hello_sni(bytes) {
+                    e.hints.get_or_insert_default().sni = Some(lossy(sni));
+                }
+            }
+            None
+        }
+        HintKind::HttpRequest => {
+            if from_orig && e.hints.as_ref().is_none_or(|h| h.http_host.is_none()) {
+                if let Some(req) = hints::http::parse_request(bytes) {
+                    let h = e.hints.get_or_insert_default();
+                    h.http_method = Some(lossy(req.method));
+                    h.http_uri = Some(lossy(&req.uri[..req.uri.len().min(256)]));
+                    h.http_host = req.host.map(lossy);
+                }
+            }
+            None
+        }
+        HintKind::DnsUdp | HintKind::DnsTcp => {
+            let s = if m.hint.kind == HintKind::DnsUdp {
+                hints::dns::parse(bytes)
+            } else {
+                hints::dns::parse_tcp(bytes)
+            }?;
+            let h = e.hints.get_or_insert_default();
+            let name = s.qname.as_bytes();
+            if !name.is_empty() && h.dns_queries.len() < FlowHints::MAX_NAMES {
+                let n = lossy(name);
+                if !h.dns_queries.contains(&n) {
+                    h.dns_queries.push(n);
+                }
+            }
+            if s.is_response {
+                h.dns_rcode = Some(s.rcode);
+                for a in &s.answers {
+                    if h.dns_answers.len() < FlowHints::MAX_ANSWERS && !h.dns_answers.contains(a) {
+                        h.dns_answers.push(*a);
+                    }
+                }
+                if !s.answers.is_empty() && !name.is_empty() {
+                    return Some(Box::new(DnsAnswer {
+                        ts: m.ts,
+                        client: super::key::ip_of(m.dst, m.v6),
+                        resolver: super::key::ip_of(m.src, m.v6),
+                        name: lossy(name),
+                        addrs: s.answers.iter().copied().collect(),
+                    }));
+                }
+            }
+            None
+        }
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::PacketMeta;
+
+    fn pkt(ts: Ts, src: u128, sport: u16, dst: u128, dport: u16, flags: u8, len: u32) -> PacketMeta {
+        PacketMeta {
+            ts,
+            wire_len: len + 54,
+            payload_len: len,
+            src,
+            dst,
+            sport,
+            dport,
+            proto: 6,
+            tcp_flags: flags,
+            ..PacketMeta::default()
+        }
+    }
+
+    fn ends(out: &[FlowEvent]) -> Vec<&FlowRecord> {
+        out.iter()
+            .filter_map(|e| match e {
+                FlowEvent::End(r) => Some(&**r),
+                FlowEvent::DnsAnswer(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn handshake_close_and_originator() {
+        let mut t = FlowTable::new(TableConfig::default());
+        let mut out = Vec::new();
+        let (c, s) = (0x0a00_0001, 0x0808_0808);
+        // first packet seen is the SYN-ACK: the originator is still the client
+        t.update(&pkt(SEC, s, 443, c, 5000, tcp::SYN | tcp::ACK, 0), &[], &mut out);
+        t.update(&pkt(SEC + 1, c, 5000, s, 443, tcp::ACK, 0), &[], &mut out);
+        t.update(&pkt(SEC + 2, c, 5000, s, 443, tcp::ACK | tcp::PSH, 100), &[], &mut out);
+        t.update(&pkt(SEC + 3, s, 443, c, 5000, tcp::ACK | tcp::FIN, 0), &[], &mut out);
+        t.update(&pkt(SEC + 4, c, 5000, s, 443, tcp::ACK | tcp::FIN, 0), &[], &mut out);
+        t.expire(5 * SEC, &mut out);
+        assert!(out.is_empty(), "closed flow lingers for trailing ACKs");
+        t.update(&pkt(5 * SEC, s, 443, c, 5000, tcp::ACK, 0), &[], &mut out);
+        t.expire(16 * SEC, &mut out);
+        let r = ends(&out);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].src_port, 5000);
+        assert_eq!(r[0].pkts, [3, 3]);
+        assert_eq!(r[0].payload, [100, 0]);
+        assert_eq!(r[0].reason, EndReason::Closed);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn memcap_evicts_nearest_timeout_first() {
+        let mut t = FlowTable::new(TableConfig {
+            max_flows: 2,
+            ..TableConfig::default()
+        });
+        let mut out = Vec::new();
+        // an established session
+        t.update(&pkt(0, 1, 1000, 2, 80, tcp::SYN, 0), &[], &mut out);
+        t.update(&pkt(1, 2, 80, 1, 1000, tcp::SYN | tcp::ACK, 0), &[], &mut out);
+        t.update(&pkt(2, 1, 1000, 2, 80, tcp::ACK, 0), &[], &mut out);
+        // a flood of half-open SYNs
+        for p in 0..100u16 {
+            t.update(&pkt(3 + i64::from(p), 9, p, 2, 80, tcp::SYN, 0), &[], &mut out);
+        }
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.counters.evicted, 99);
+        let r = ends(&out);
+        assert!(r.iter().all(|r| r.reason == EndReason::Evicted && r.src_port != 1000));
+    }
+
+    #[test]
+    fn port_reuse_starts_new_flow() {
+        let mut t = FlowTable::new(TableConfig::default());
+        let mut out = Vec::new();
+        t.update(&pkt(0, 1, 1000, 2, 80, tcp::SYN, 0), &[], &mut out);
+        t.update(&pkt(1, 2, 80, 1, 1000, tcp::RST | tcp::ACK, 0), &[], &mut out);
+        t.update(&pkt(2, 1, 1000, 2, 80, tcp::SYN, 0), &[], &mut out);
+        assert_eq!(ends(&out).len(), 1);
+        assert_eq!(t.len(), 1);
+    }
+}

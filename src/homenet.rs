@@ -1,0 +1,116 @@
+//! `home_net`: which addresses are internal, and the direction of a flow.
+
+use ipnet::IpNet;
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// Suricata's default HOME_NET (RFC 1918) plus IPv6 unique-local and link-local.
+pub const DEFAULT_HOME_NET: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+    "fe80::/10",
+    "169.254.0.0/16",
+];
+
+/// Direction of a flow relative to the home network, from its originator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// internal originator -> external responder
+    Outbound,
+    /// external originator -> internal responder
+    Inbound,
+    /// both internal
+    Internal,
+    /// neither internal
+    External,
+}
+
+impl Direction {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outbound => "outbound",
+            Self::Inbound => "inbound",
+            Self::Internal => "internal",
+            Self::External => "external",
+        }
+    }
+}
+
+/// A set of CIDRs.
+#[derive(Clone, Debug)]
+pub struct HomeNet {
+    nets: Vec<IpNet>,
+}
+
+impl HomeNet {
+    /// Parses CIDRs (a bare address is a /32 or /128).
+    ///
+    /// # Errors
+    /// Every entry that does not parse, with its text.
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, Vec<String>> {
+        let mut nets = Vec::new();
+        let mut errs = Vec::new();
+        for s in items {
+            let s = s.as_ref().trim();
+            match s.parse::<IpNet>() {
+                Ok(n) => nets.push(n.trunc()),
+                Err(_) => match s.parse::<IpAddr>() {
+                    Ok(a) => nets.push(IpNet::from(a)),
+                    Err(_) => errs.push(format!("invalid CIDR {s:?}")),
+                },
+            }
+        }
+        if errs.is_empty() { Ok(Self { nets }) } else { Err(errs) }
+    }
+
+    #[must_use]
+    pub fn default_nets() -> Self {
+        Self::parse(DEFAULT_HOME_NET).unwrap_or(Self { nets: Vec::new() })
+    }
+
+    #[must_use]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 @ IpAddr::V4(_) => v4,
+        };
+        self.nets.iter().any(|n| n.contains(&ip))
+    }
+
+    #[must_use]
+    pub fn direction(&self, orig: IpAddr, resp: IpAddr) -> Direction {
+        match (self.contains(orig), self.contains(resp)) {
+            (true, false) => Direction::Outbound,
+            (false, true) => Direction::Inbound,
+            (true, true) => Direction::Internal,
+            (false, false) => Direction::External,
+        }
+    }
+
+    #[must_use]
+    pub fn nets(&self) -> &[IpNet] {
+        &self.nets
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directions() {
+        let h = HomeNet::default_nets();
+        let a: IpAddr = "10.1.2.3".parse().unwrap();
+        let b: IpAddr = "8.8.8.8".parse().unwrap();
+        let c: IpAddr = "fd00::1".parse().unwrap();
+        assert_eq!(h.direction(a, b), Direction::Outbound);
+        assert_eq!(h.direction(b, a), Direction::Inbound);
+        assert_eq!(h.direction(a, c), Direction::Internal);
+        assert_eq!(h.direction(b, b), Direction::External);
+        assert!(HomeNet::parse(&["10.0.0.0/33", "x", "1.2.3.4"]).unwrap_err().len() == 2);
+    }
+}

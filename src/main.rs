@@ -1,0 +1,183 @@
+//! `deguchi` command line: replay captures or watch an interface.
+//!
+//! Exit codes: 0 success (also after SIGINT/SIGTERM); 1 runtime failure (an
+//! output could not be written, live capture failed); 2 usage or
+//! configuration error; 3 input error (a capture file unreadable, corrupt or
+//! truncated: everything before the fault was processed and written).
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use deguchi::config::Config;
+use deguchi::homenet::HomeNet;
+use deguchi::pipeline::{self, Input};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+#[derive(Parser)]
+#[command(name = "deguchi", version, about = "Egress-traffic anomaly detector: C2 beaconing and data exfiltration")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Replay pcap/pcapng files (in order, as one stream; `-` = stdin)
+    Replay {
+        #[arg(required = true, value_name = "PCAP")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Capture live from an interface (mirror/SPAN port)
+    Live {
+        /// Interface to capture on
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        iface: String,
+        /// BPF capture filter
+        #[arg(long, value_name = "EXPR")]
+        bpf: Option<String>,
+        /// Bytes captured per packet
+        #[arg(long, value_name = "N")]
+        snaplen: Option<u32>,
+        /// Kernel capture buffer in MiB
+        #[arg(long = "buffer-mb", value_name = "N")]
+        buffer_mb: Option<u32>,
+        /// Do not put the interface in promiscuous mode
+        #[arg(long = "no-promisc")]
+        no_promisc: bool,
+        /// libpcap immediate mode (lower latency, more CPU)
+        #[arg(long)]
+        immediate: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Configuration file (TOML); see config/deguchi.toml
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Internal networks, comma-separated CIDRs (replaces general.home_net)
+    #[arg(long = "home-net", value_name = "CIDR,...", value_delimiter = ',')]
+    home_net: Option<Vec<String>>,
+    /// Write alerts to FILE instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Write flow records (EVE flow events) to FILE (`-` = stdout)
+    #[arg(long, value_name = "FILE")]
+    flows: Option<PathBuf>,
+    /// Flow shard threads (default: available cores minus one)
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+}
+
+fn build_config(c: &Common) -> anyhow::Result<Config> {
+    let mut cfg = match &c.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(h) = &c.home_net {
+        cfg.home_net = HomeNet::parse(h).map_err(|e| anyhow::anyhow!("--home-net: {}", e.join("; ")))?;
+        cfg.home_net_text.clone_from(h);
+    }
+    if let Some(o) = &c.output {
+        cfg.output.alerts = (o.as_os_str() != "-").then(|| o.clone());
+    }
+    if let Some(f) = &c.flows {
+        cfg.output.flows = Some(f.clone());
+    }
+    if let Some(w) = c.workers {
+        anyhow::ensure!((1..=256).contains(&w), "--workers: {w} is out of range 1..=256");
+        cfg.workers = w;
+    }
+    Ok(cfg)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+
+    let (common, input) = match &cli.cmd {
+        Cmd::Replay { files, common } => (common, Input::Files(files.clone())),
+        Cmd::Live { iface, common, .. } => (common, Input::Live(iface.clone())),
+    };
+    let mut cfg = match build_config(common) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("deguchi: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Cmd::Live {
+        bpf,
+        snaplen,
+        buffer_mb,
+        no_promisc,
+        immediate,
+        ..
+    } = &cli.cmd
+    {
+        if let Some(b) = bpf {
+            cfg.capture.bpf = Some(b.clone());
+        }
+        if let Some(s) = snaplen {
+            cfg.capture.snaplen = *s;
+        }
+        if let Some(b) = buffer_mb {
+            cfg.capture.buffer_mb = *b;
+        }
+        if *no_promisc {
+            cfg.capture.promisc = false;
+        }
+        if *immediate {
+            cfg.capture.immediate = true;
+        }
+    }
+    match run(&cfg, &input) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("deguchi: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // a second signal while draining terminates at once
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
+            .context("installing signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+    let summary = pipeline::run(cfg, input, Vec::new(), &stop)?;
+    eprint!("{}", summary.render());
+    if let Some(e) = &summary.output_error {
+        eprintln!("deguchi: error: {e}");
+        return Ok(ExitCode::from(1));
+    }
+    if !summary.input_errors.is_empty() {
+        for e in &summary.input_errors {
+            eprintln!("deguchi: error: {e}");
+        }
+        return Ok(ExitCode::from(match input {
+            Input::Live(_) => 1,
+            Input::Files(_) => 3,
+        }));
+    }
+    if summary.interrupted {
+        eprintln!("deguchi: stopped by signal; all pending flows and alerts were written");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,552 @@
+//! The pipeline: threads, bounded channels, batching, back-pressure, shutdown.
+//!
+//! ```text
+//! capture+decode (this thread) --Batch--> N flow shards --Vec<FlowEvent>--> analysis --Vec<Out>--> writer
+//!        ^                                   |
+//!        +--------- emptied batches ---------+   (recycled: no allocation in steady state)
+//! ```
+//!
+//! - The capture thread decodes each frame into a [`PacketMeta`] and appends
+//!   it to the batch of the shard chosen by a symmetric hash of the flow key.
+//!   Hint bytes (the start of a ClientHello, HTTP request or DNS message) ride
+//!   along in the batch's byte arena.
+//! - Each shard owns its [`FlowTable`]: no locks on the hot path.
+//! - Time is the packet clock. Every batch carries the capture clock, and
+//!   every shard receives at least one batch per second of packet time (or
+//!   per read timeout when live and idle), so idle timeouts fire on time.
+//! - Replay applies back-pressure (blocking sends) and never drops. Live
+//!   capture never blocks on a slow consumer: a batch that does not fit in a
+//!   full shard channel is shed and counted.
+//! - Stop (SIGINT/SIGTERM, end of input, output failure): the capture thread
+//!   stops reading, sends what it has, and drops its senders; shards flush
+//!   every flow, analysis finishes its detectors, the writer flushes; nothing
+//!   already concluded is lost.
+
+use crate::analysis::{Analyzer, Detector};
+use crate::capture::file::FileSource;
+use crate::capture::live::{LiveSource, LiveStats};
+use crate::capture::{CaptureError, Frame, Next};
+use crate::config::Config;
+use crate::decode::{DecodeCounters, DecodeError, DecodeWarning, Decoder, PacketMeta};
+use crate::flow::key::FlowKey;
+use crate::flow::table::{FlowEvent, FlowTable, TableCounters};
+use crate::sink::{Out, SinkError, Sinks};
+use crate::time::{SEC, Ts};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Packets for one shard, plus the hint bytes they point into.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub metas: Vec<PacketMeta>,
+    pub arena: Vec<u8>,
+    /// Capture clock when the batch was sent.
+    pub clock: Ts,
+}
+
+/// Where packets come from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// pcap/pcapng files read in order as one stream (`-` = stdin).
+    Files(Vec<PathBuf>),
+    /// A live interface.
+    Live(String),
+}
+
+/// What a run did, for the exit summary and the exit code.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub packets: u64,
+    pub wire_bytes: u64,
+    pub decoded: u64,
+    pub decode: DecodeCounters,
+    pub table: TableCounters,
+    pub flows_written: u64,
+    pub alerts_written: u64,
+    pub shed_packets: u64,
+    pub elapsed: Duration,
+    pub input_errors: Vec<CaptureError>,
+    pub output_error: Option<SinkError>,
+    pub live: Option<LiveStats>,
+    pub interrupted: bool,
+    pub shards: usize,
+}
+
+impl Summary {
+    /// Human-readable summary for stderr.
+    #[must_use]
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let mut s = String::new();
+        #[allow(clippy::cast_precision_loss)]
+        let pps = self.packets as f64 / secs;
+        let _ = writeln!(
+            s,
+            "deguchi: {} packets, {} wire bytes, {} decoded to flows, {} flows ({} written), {} alerts, {:.2} s, {:.0} packets/s, {} shard(s)",
+            self.packets,
+            self.wire_bytes,
+            self.decoded,
+            self.table.flows_created,
+            self.flows_written,
+            self.alerts_written,
+            secs,
+            pps,
+            self.shards
+        );
+        let errs: Vec<String> = DecodeError::ALL
+            .iter()
+            .filter(|e| self.decode.errors[**e as usize] > 0)
+            .map(|e| format!("{}={}", e.as_str(), self.decode.errors[*e as usize]))
+            .collect();
+        let warns: Vec<String> = DecodeWarning::ALL
+            .iter()
+            .filter(|w| self.decode.warnings[**w as usize] > 0)
+            .map(|w| format!("{}={}", w.as_str(), self.decode.warnings[*w as usize]))
+            .collect();
+        let _ = writeln!(
+            s,
+            "deguchi: not decoded: {}; anomalies: {}; tunneled={} fragments={}; flows evicted={} peak={}; shed packets={}",
+            if errs.is_empty() { "none".to_owned() } else { errs.join(" ") },
+            if warns.is_empty() { "none".to_owned() } else { warns.join(" ") },
+            self.decode.tunneled,
+            self.decode.fragments,
+            self.table.evicted,
+            self.table.peak_flows,
+            self.shed_packets
+        );
+        if let Some(l) = self.live {
+            let _ = writeln!(
+                s,
+                "deguchi: capture: received={} dropped_by_kernel={} dropped_by_interface={}",
+                l.received, l.dropped, l.if_dropped
+            );
+        }
+        s
+    }
+}
+
+struct ShardOut {
+    counters: TableCounters,
+}
+
+fn shard_thread(
+    mut table: FlowTable,
+    rx: Receiver<Batch>,
+    recycle: Sender<Batch>,
+    tx: Sender<Vec<FlowEvent>>,
+) -> ShardOut {
+    let mut events = Vec::new();
+    let mut clock = i64::MIN;
+    for mut b in rx {
+        for m in &b.metas {
+            table.update(m, &b.arena, &mut events);
+        }
+        clock = clock.max(b.clock);
+        table.expire(clock, &mut events);
+        if !events.is_empty() && tx.send(std::mem::take(&mut events)).is_err() {
+            break;
+        }
+        b.metas.clear();
+        b.arena.clear();
+        let _ = recycle.try_send(b);
+    }
+    table.flush(&mut events);
+    if !events.is_empty() {
+        let _ = tx.send(events);
+    }
+    ShardOut {
+        counters: table.counters.clone(),
+    }
+}
+
+fn analysis_thread(mut an: Analyzer, rx: Receiver<Vec<FlowEvent>>, tx: Sender<Vec<Out>>) {
+    for evs in rx {
+        let mut out = Vec::with_capacity(evs.len());
+        for e in evs {
+            an.on_event(e, &mut out);
+        }
+        if !out.is_empty() && tx.send(out).is_err() {
+            return;
+        }
+    }
+    let mut out = Vec::new();
+    an.finish(&mut out);
+    if !out.is_empty() {
+        let _ = tx.send(out);
+    }
+}
+
+struct WriterOut {
+    flows: u64,
+    alerts: u64,
+    error: Option<SinkError>,
+}
+
+fn writer_thread(mut sinks: Sinks, rx: Receiver<Vec<Out>>, stop: Arc<AtomicBool>) -> WriterOut {
+    let mut error = None;
+    let (mut flows, mut alerts) = (0, 0);
+    loop {
+        let batch = match rx.try_recv() {
+            Ok(b) => b,
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                if error.is_none() {
+                    if let Err(e) = sinks.flush() {
+                        error = Some(e);
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                }
+                match rx.recv() {
+                    Ok(b) => b,
+                    Err(_) => break,
+                }
+            }
+            Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+        };
+        if error.is_some() {
+            continue; // keep draining so upstream never blocks
+        }
+        for o in &batch {
+            if let Err(e) = sinks.write(o) {
+                error = Some(e);
+                stop.store(true, Ordering::SeqCst);
+                break;
+            }
+            match o {
+                Out::Flow(_) => flows += u64::from(sinks.flows.is_some()),
+                Out::Alert(_) => alerts += 1,
+            }
+        }
+    }
+    if error.is_none() {
+        if let Err(e) = sinks.flush() {
+            error = Some(e);
+        }
+    }
+    WriterOut {
+        flows,
+        alerts,
+        error,
+    }
+}
+
+/// The capture side: decoder, per-shard pending batches, channels.
+struct Feeder {
+    decoder: Decoder,
+    scratch: Vec<u8>,
+    pending: Vec<Batch>,
+    txs: Vec<Sender<Batch>>,
+    pool: Receiver<Batch>,
+    hasher: ahash::RandomState,
+    batch_size: usize,
+    clock: Ts,
+    last_tick: Ts,
+    live: bool,
+    packets: u64,
+    wire_bytes: u64,
+    decoded: u64,
+    shed: u64,
+}
+
+impl Feeder {
+    fn fresh(&self) -> Batch {
+        self.pool.try_recv().unwrap_or_else(|_| Batch {
+            metas: Vec::with_capacity(self.batch_size),
+            arena: Vec::new(),
+            clock: 0,
+        })
+    }
+
+    fn send(&mut self, s: usize) {
+        let fresh = self.fresh();
+        let mut b = std::mem::replace(&mut self.pending[s], fresh);
+        b.clock = self.clock;
+        if self.live {
+            match self.txs[s].try_send(b) {
+                Ok(()) => {}
+                Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
+                    self.shed += b.metas.len() as u64;
+                }
+            }
+        } else {
+            let _ = self.txs[s].send(b);
+        }
+    }
+
+    #[inline]
+    fn frame(&mut self, f: &Frame<'_>) {
+        self.packets += 1;
+        self.wire_bytes += u64::from(f.wire_len);
+        if f.ts > self.clock {
+            self.clock = f.ts;
+        }
+        self.scratch.clear();
+        if let Ok(mut m) = self
+            .decoder
+            .decode(f.link, f.data, f.wire_len, f.ts, &mut self.scratch)
+        {
+            self.decoded += 1;
+            let (key, _) = FlowKey::of(&m);
+            let s = key.shard(&self.hasher, self.txs.len());
+            let b = &mut self.pending[s];
+            if m.hint.len > 0 {
+                let start = m.hint.off as usize;
+                let bytes = self
+                    .scratch
+                    .get(start..start + usize::from(m.hint.len))
+                    .unwrap_or(&[]);
+                m.hint.off = u32::try_from(b.arena.len()).unwrap_or(0);
+                b.arena.extend_from_slice(bytes);
+            }
+            b.metas.push(m);
+            if b.metas.len() >= self.batch_size {
+                self.send(s);
+            }
+        }
+        if self.clock >= self.last_tick.saturating_add(SEC) {
+            self.tick();
+        }
+    }
+
+    /// Sends every pending batch (even empty ones, as clock ticks).
+    fn tick(&mut self) {
+        self.last_tick = self.clock;
+        for s in 0..self.txs.len() {
+            self.send(s);
+        }
+    }
+}
+
+/// Runs the pipeline to the end of input (or until `stop`).
+///
+/// # Errors
+/// Only failures to start (an output cannot be opened). Input and output
+/// errors during the run are reported in the [`Summary`].
+pub fn run(
+    cfg: &Config,
+    input: &Input,
+    detectors: Vec<Box<dyn Detector>>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Summary, SinkError> {
+    let started = Instant::now();
+    let sinks = Sinks::open(cfg.output.alerts.as_ref(), cfg.output.flows.as_ref())?;
+    let shards = cfg.shard_count();
+    let tcfg = cfg.table_config(shards);
+    let depth = cfg.channel_batches;
+    let (ev_tx, ev_rx) = bounded::<Vec<FlowEvent>>(depth * shards);
+    let (out_tx, out_rx) = bounded::<Vec<Out>>(depth * 4);
+    let (pool_tx, pool_rx) = bounded::<Batch>(depth * shards + shards * 2);
+    let mut txs = Vec::new();
+    let mut shard_handles = Vec::new();
+    for i in 0..shards {
+        let (tx, rx) = bounded::<Batch>(depth);
+        txs.push(tx);
+        let table = FlowTable::new(tcfg.clone());
+        let (ev_tx, pool_tx) = (ev_tx.clone(), pool_tx.clone());
+        shard_handles.push(
+            std::thread::Builder::new()
+                .name(format!("shard-{i}"))
+                .spawn(move || shard_thread(table, rx, pool_tx, ev_tx))
+                .map_err(|e| SinkError {
+                    name: "thread".into(),
+                    source: e,
+                })?,
+        );
+    }
+    drop(ev_tx);
+    drop(pool_tx);
+    let analyzer = Analyzer::new(cfg.home_net.clone(), detectors);
+    let an = std::thread::Builder::new()
+        .name("analysis".into())
+        .spawn(move || analysis_thread(analyzer, ev_rx, out_tx))
+        .map_err(|e| SinkError {
+            name: "thread".into(),
+            source: e,
+        })?;
+    let stop_w = Arc::clone(stop);
+    let wr = std::thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || writer_thread(sinks, out_rx, stop_w))
+        .map_err(|e| SinkError {
+            name: "thread".into(),
+            source: e,
+        })?;
+
+    let mut feeder = Feeder {
+        decoder: Decoder::default(),
+        scratch: Vec::with_capacity(4096),
+        pending: (0..shards).map(|_| Batch::default()).collect(),
+        txs,
+        pool: pool_rx,
+        hasher: ahash::RandomState::new(),
+        batch_size: cfg.batch_size,
+        clock: i64::MIN,
+        last_tick: i64::MIN,
+        live: matches!(input, Input::Live(_)),
+        packets: 0,
+        wire_bytes: 0,
+        decoded: 0,
+        shed: 0,
+    };
+    let mut summary = Summary {
+        shards,
+        ..Summary::default()
+    };
+    match input {
+        Input::Files(files) => replay(&mut feeder, files, stop, &mut summary),
+        Input::Live(iface) => live(&mut feeder, iface, cfg, stop, &mut summary),
+    }
+    summary.interrupted = stop.load(Ordering::SeqCst);
+    // drain: send what is pending, then close the shard channels
+    for s in 0..feeder.txs.len() {
+        feeder.send(s);
+    }
+    feeder.txs.clear();
+    for h in shard_handles {
+        if let Ok(o) = h.join() {
+            let c = o.counters;
+            summary.table.flows_created += c.flows_created;
+            summary.table.flows_ended += c.flows_ended;
+            summary.table.evicted += c.evicted;
+            summary.table.peak_flows += c.peak_flows;
+        }
+    }
+    let _ = an.join();
+    if let Ok(w) = wr.join() {
+        summary.flows_written = w.flows;
+        summary.alerts_written = w.alerts;
+        summary.output_error = w.error;
+    }
+    summary.packets = feeder.packets;
+    summary.wire_bytes = feeder.wire_bytes;
+    summary.decoded = feeder.decoded;
+    summary.decode = feeder.decoder.counters.clone();
+    summary.shed_packets = feeder.shed;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &AtomicBool, summary: &mut Summary) {
+    let progress = std::io::stderr().is_terminal();
+    let mut last_progress = Instant::now();
+    for path in files {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut src = match FileSource::open(path) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{e}");
+                summary.input_errors.push(e);
+                continue;
+            }
+        };
+        loop {
+            match src.next() {
+                Ok(Next::Frame(f)) => feeder.frame(&f),
+                Ok(Next::End) => break,
+                Ok(Next::Idle) => {}
+                Err(e) => {
+                    tracing::error!("{e}");
+                    summary.input_errors.push(e);
+                    break;
+                }
+            }
+            if feeder.packets & 0xffff == 0 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if progress && last_progress.elapsed() >= Duration::from_secs(1) {
+                    last_progress = Instant::now();
+                    let pct = match (src.position(), src.size) {
+                        #[allow(clippy::cast_precision_loss)]
+                        (Some(p), Some(s)) if s > 0 => format!(" {:.0}%", p as f64 * 100.0 / s as f64),
+                        _ => String::new(),
+                    };
+                    eprint!(
+                        "\rdeguchi: {} {} packets{pct}   ",
+                        src.name(),
+                        feeder.packets
+                    );
+                }
+            }
+        }
+    }
+    if progress && feeder.packets > 0xffff {
+        eprintln!();
+    }
+}
+
+fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summary: &mut Summary) {
+    let mut src = match LiveSource::open(iface, &cfg.capture) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            summary.input_errors.push(e);
+            return;
+        }
+    };
+    tracing::info!(
+        "capturing on {iface} (link {:?}, snaplen {}, promisc {}, bpf {:?})",
+        src.link(),
+        cfg.capture.snaplen,
+        cfg.capture.promisc,
+        cfg.capture.bpf
+    );
+    let stats_every = Duration::from_secs(cfg.capture.stats_interval_s);
+    let mut last_stats = Instant::now();
+    let flush_every = Duration::from_millis(u64::from(cfg.capture.read_timeout_ms));
+    let mut last_flush = Instant::now();
+    // packet clock while idle: last packet time + wall time since
+    let mut last_pkt_wall = Instant::now();
+    let mut last_pkt_ts: Option<Ts> = None;
+    let mut n = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        match src.next() {
+            Ok(Next::Frame(f)) => {
+                last_pkt_ts = Some(f.ts);
+                feeder.frame(&f);
+                n += 1;
+                if n < 1024 {
+                    continue;
+                }
+                n = 0;
+                last_pkt_wall = Instant::now();
+            }
+            Ok(Next::Idle | Next::End) => {
+                src.wait();
+                n = 0;
+                if let Some(t) = last_pkt_ts {
+                    let idle = i64::try_from(last_pkt_wall.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                    feeder.clock = feeder.clock.max(t.saturating_add(idle));
+                }
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                summary.input_errors.push(e);
+                break;
+            }
+        }
+        if last_flush.elapsed() >= flush_every {
+            last_flush = Instant::now();
+            feeder.tick();
+        }
+        if last_stats.elapsed() >= stats_every {
+            last_stats = Instant::now();
+            if let Some(s) = src.stats() {
+                tracing::info!(
+                    "capture stats: received={} dropped_by_kernel={} dropped_by_interface={} shed={}",
+                    s.received,
+                    s.dropped,
+                    s.if_dropped,
+                    feeder.shed
+                );
+            }
+        }
+    }
+    summary.live = src.stats();
+}

@@ -1,0 +1,156 @@
+//! Writer stage: JSON lines for alerts (stdout or a file) and flow records.
+//!
+//! One object per line, then `\n`; strings from the wire (SNI, Host, DNS
+//! names) are JSON-escaped by serde_json, so control characters cannot forge a
+//! second line. Output is flushed whenever the input channel runs dry, so a
+//! live alert never waits in a buffer. A write error (full disk, closed
+//! stdout) is returned as an error naming the output; it never panics.
+
+use crate::alert::Alert;
+use crate::flow::record::FlowRecord;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// What the writer receives.
+#[derive(Debug)]
+pub enum Out {
+    Flow(Box<FlowRecord>),
+    Alert(Box<Alert>),
+}
+
+/// A named JSON-lines output.
+pub struct JsonLines {
+    name: String,
+    w: BufWriter<Box<dyn Write + Send>>,
+    pub lines: u64,
+}
+
+/// An output failure, naming the output.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: write failed: {source}")]
+pub struct SinkError {
+    pub name: String,
+    #[source]
+    pub source: io::Error,
+}
+
+impl JsonLines {
+    /// Standard output.
+    #[must_use]
+    pub fn stdout() -> Self {
+        Self {
+            name: "stdout".to_owned(),
+            w: BufWriter::with_capacity(1 << 16, Box::new(io::stdout())),
+            lines: 0,
+        }
+    }
+
+    /// Creates (truncates) a file.
+    ///
+    /// # Errors
+    /// The file cannot be created.
+    pub fn create(path: &Path) -> Result<Self, SinkError> {
+        let f = File::create(path).map_err(|source| SinkError {
+            name: path.display().to_string(),
+            source,
+        })?;
+        Ok(Self {
+            name: path.display().to_string(),
+            w: BufWriter::with_capacity(1 << 16, Box::new(f)),
+            lines: 0,
+        })
+    }
+
+    fn err(&self, source: io::Error) -> SinkError {
+        SinkError {
+            name: self.name.clone(),
+            source,
+        }
+    }
+
+    /// Writes one flow record line.
+    ///
+    /// # Errors
+    /// The I/O error of the output.
+    pub fn flow(&mut self, r: &FlowRecord) -> Result<(), SinkError> {
+        serde_json::to_writer(&mut self.w, &r.to_eve())
+            .map_err(io::Error::from)
+            .and_then(|()| self.w.write_all(b"\n"))
+            .map_err(|e| self.err(e))?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Writes one alert line.
+    ///
+    /// # Errors
+    /// The I/O error of the output.
+    pub fn alert(&mut self, a: &Alert) -> Result<(), SinkError> {
+        a.write_json(&mut self.w)
+            .map_err(io::Error::from)
+            .and_then(|()| self.w.write_all(b"\n"))
+            .map_err(|e| self.err(e))?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Flushes buffered lines to the OS.
+    ///
+    /// # Errors
+    /// The I/O error of the output.
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        self.w.flush().map_err(|e| self.err(e))
+    }
+}
+
+/// The writer's outputs.
+pub struct Sinks {
+    pub alerts: JsonLines,
+    pub flows: Option<JsonLines>,
+}
+
+impl Sinks {
+    /// Opens the configured outputs.
+    ///
+    /// # Errors
+    /// An output file cannot be created.
+    pub fn open(alerts: Option<&PathBuf>, flows: Option<&PathBuf>) -> Result<Self, SinkError> {
+        let alerts = match alerts {
+            Some(p) => JsonLines::create(p)?,
+            None => JsonLines::stdout(),
+        };
+        let flows = match flows {
+            Some(p) if p.as_os_str() == "-" => Some(JsonLines::stdout()),
+            Some(p) => Some(JsonLines::create(p)?),
+            None => None,
+        };
+        Ok(Self { alerts, flows })
+    }
+
+    /// Writes one item.
+    ///
+    /// # Errors
+    /// The I/O error of the output it went to.
+    pub fn write(&mut self, o: &Out) -> Result<(), SinkError> {
+        match o {
+            Out::Flow(r) => match self.flows.as_mut() {
+                Some(f) => f.flow(r),
+                None => Ok(()),
+            },
+            Out::Alert(a) => self.alerts.alert(a),
+        }
+    }
+
+    /// Flushes every output.
+    ///
+    /// # Errors
+    /// The first output that fails.
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        self.alerts.flush()?;
+        if let Some(f) = self.flows.as_mut() {
+            f.flush()?;
+        }
+        Ok(())
+    }
+}
