@@ -105,7 +105,8 @@ impl Check<'_> {
     fn section<'t>(&mut self, root: &'t Table, name: &str, keys: &[&str]) -> Option<&'t Table> {
         let v = root.get(name)?;
         let Some(t) = v.as_table() else {
-            self.errors.push(format!("{name}: expected a table [{name}]"));
+            self.errors
+                .push(format!("{name}: expected a table [{name}]"));
             return None;
         };
         for k in t.keys() {
@@ -119,7 +120,15 @@ impl Check<'_> {
         Some(t)
     }
 
-    fn int(&mut self, t: Option<&Table>, sec: &str, key: &str, default: u64, min: u64, max: u64) -> u64 {
+    fn int(
+        &mut self,
+        t: Option<&Table>,
+        sec: &str,
+        key: &str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> u64 {
         let Some(v) = t.and_then(|t| t.get(key)) else {
             return default;
         };
@@ -145,8 +154,10 @@ impl Check<'_> {
             None => default,
             Some(Value::Boolean(b)) => *b,
             Some(v) => {
-                self.errors
-                    .push(format!("{sec}.{key}: expected true or false, found {}", type_name(v)));
+                self.errors.push(format!(
+                    "{sec}.{key}: expected true or false, found {}",
+                    type_name(v)
+                ));
                 default
             }
         }
@@ -157,8 +168,10 @@ impl Check<'_> {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(v) => {
-                self.errors
-                    .push(format!("{sec}.{key}: expected a string, found {}", type_name(v)));
+                self.errors.push(format!(
+                    "{sec}.{key}: expected a string, found {}",
+                    type_name(v)
+                ));
                 None
             }
         }
@@ -252,7 +265,8 @@ impl Config {
             }
         };
         let workers = usize::try_from(c.int(g, "general", "workers", 0, 0, 256)).unwrap_or(0);
-        let batch_size = usize::try_from(c.int(g, "general", "batch_size", 256, 1, 65536)).unwrap_or(256);
+        let batch_size =
+            usize::try_from(c.int(g, "general", "batch_size", 256, 1, 65536)).unwrap_or(256);
         let channel_batches =
             usize::try_from(c.int(g, "general", "channel_batches", 16, 1, 4096)).unwrap_or(16);
 
@@ -271,12 +285,28 @@ impl Config {
         );
         let dc = &d.capture;
         let capture = CaptureConfig {
-            snaplen: u32::try_from(c.int(cap, "capture", "snaplen", dc.snaplen.into(), 64, 262_144))
-                .unwrap_or(dc.snaplen),
-            buffer_mb: u32::try_from(c.int(cap, "capture", "buffer_mb", dc.buffer_mb.into(), 1, 4096))
-                .unwrap_or(dc.buffer_mb),
+            snaplen: u32::try_from(c.int(
+                cap,
+                "capture",
+                "snaplen",
+                dc.snaplen.into(),
+                64,
+                262_144,
+            ))
+            .unwrap_or(dc.snaplen),
+            buffer_mb: u32::try_from(c.int(
+                cap,
+                "capture",
+                "buffer_mb",
+                dc.buffer_mb.into(),
+                1,
+                4096,
+            ))
+            .unwrap_or(dc.buffer_mb),
             promisc: c.boolean(cap, "capture", "promisc", dc.promisc),
-            bpf: c.string(cap, "capture", "bpf").filter(|s| !s.trim().is_empty()),
+            bpf: c
+                .string(cap, "capture", "bpf")
+                .filter(|s| !s.trim().is_empty()),
             read_timeout_ms: u32::try_from(c.int(
                 cap,
                 "capture",
@@ -287,7 +317,14 @@ impl Config {
             ))
             .unwrap_or(dc.read_timeout_ms),
             immediate: c.boolean(cap, "capture", "immediate", dc.immediate),
-            stats_interval_s: c.int(cap, "capture", "stats_interval", dc.stats_interval_s, 1, 86_400),
+            stats_interval_s: c.int(
+                cap,
+                "capture",
+                "stats_interval",
+                dc.stats_interval_s,
+                1,
+                86_400,
+            ),
         };
 
         let mut fkeys = vec!["memcap_mb"];
@@ -304,8 +341,14 @@ impl Config {
 
         let o = c.section(&root, "output", &["alerts", "flows"]);
         let output = OutputConfig {
-            alerts: c.string(o, "output", "alerts").filter(|s| !s.is_empty() && s != "-").map(PathBuf::from),
-            flows: c.string(o, "output", "flows").filter(|s| !s.is_empty()).map(PathBuf::from),
+            alerts: c
+                .string(o, "output", "alerts")
+                .filter(|s| !s.is_empty() && s != "-")
+                .map(PathBuf::from),
+            flows: c
+                .string(o, "output", "flows")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
         };
 
         if errors.is_empty() {

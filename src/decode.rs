@@ -12,14 +12,14 @@
 //!   captured length.
 //!
 //! Layers: link (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, BSD null/loop, PPP,
-//! PPP-in-HDLC, PPPoE, NFLOG) -> any stack of 802.1Q / 802.1ad / QinQ tags,
+//! PPP-in-HDLC, PPPoE, NFLOG, Cisco HDLC, FDDI, 802.11 with radiotap or PPI) -> any stack of 802.1Q / 802.1ad / QinQ tags,
 //! VN-Tag, MPLS labels (with pseudowire control word), PPPoE session, LLC/SNAP
 //! -> IPv4 (with options) / IPv6 (with extension headers) via `etherparse`
 //! -> TCP, UDP, ICMP, ICMPv6 by hand (ports, flags, lengths only).
 //!
 //! Tunnels are decoded to the **inner** flow: GRE (IPv4/IPv6/transparent
 //! Ethernet bridging/PPP, ERSPAN type I/II/III), VXLAN (UDP 4789 and 8472),
-//! Geneve (UDP 6081), IP-in-IP (4in4, 6in4, 4in6, 6in6), Teredo (UDP 3544)
+//! VXLAN-GPE (UDP 4790), Geneve (UDP 6081), IP-in-IP (4in4, 6in4, 4in6, 6in6), Teredo (UDP 3544)
 //! and GTP-U (UDP 2152). The packet's whole wire length is counted on the
 //! inner flow and `tunnel` names the outermost tunnel. If the inner packet
 //! cannot be decoded the packet stays on the outer flow (counted as
@@ -54,6 +54,16 @@ pub enum LinkType {
     PppEther,
     /// Linux netfilter NFLOG.
     Nflog,
+    /// Cisco HDLC.
+    Chdlc,
+    /// FDDI (frame control, MACs, then LLC/SNAP).
+    Fddi,
+    /// IEEE 802.11 data frames (LLC/SNAP payload; protected frames are opaque).
+    Ieee80211,
+    /// 802.11 behind a radiotap header.
+    Radiotap,
+    /// Per-Packet Information header, then the link type it names.
+    Ppi,
 }
 
 impl LinkType {
@@ -74,6 +84,11 @@ impl LinkType {
             9 | 50 => Self::Ppp,
             51 => Self::PppEther,
             239 => Self::Nflog,
+            104 => Self::Chdlc,
+            10 => Self::Fddi,
+            105 => Self::Ieee80211,
+            127 => Self::Radiotap,
+            192 => Self::Ppi,
             other => return Err(other),
         })
     }
@@ -376,7 +391,11 @@ fn decode_link(
             let fam = d.get(0..4).ok_or(DecodeError::LinkTruncated)?;
             let le = u32::from_le_bytes([fam[0], fam[1], fam[2], fam[3]]);
             let be = u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]]);
-            let fam = if link == LinkType::Loop || le > 0xffff { be } else { le };
+            let fam = if link == LinkType::Loop || le > 0xffff {
+                be
+            } else {
+                le
+            };
             match fam {
                 2 => decode_ip(tail(d, 4), meta, ctx),
                 10 | 24 | 28 | 30 => decode_ip(tail(d, 4), meta, ctx),
@@ -400,7 +419,71 @@ fn decode_link(
         LinkType::Ppp => decode_ppp(d, meta, ctx),
         LinkType::PppEther => decode_pppoe_session(d, meta, ctx),
         LinkType::Nflog => decode_nflog(d, meta, ctx),
+        LinkType::Chdlc => {
+            let et = be16(d, 2).ok_or(DecodeError::LinkTruncated)?;
+            decode_ether_type(et, tail(d, 4), meta, ctx)
+        }
+        LinkType::Fddi => {
+            if d.len() < 13 {
+                return Err(DecodeError::LinkTruncated);
+            }
+            decode_llc(tail(d, 13), meta, ctx)
+        }
+        LinkType::Ieee80211 => decode_80211(d, meta, ctx),
+        LinkType::Radiotap => {
+            let len = d
+                .get(2..4)
+                .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+                .ok_or(DecodeError::LinkTruncated)?;
+            decode_80211(d.get(len..).ok_or(DecodeError::LinkTruncated)?, meta, ctx)
+        }
+        LinkType::Ppi => {
+            let (Some(l), Some(t)) = (d.get(2..4), d.get(4..8)) else {
+                return Err(DecodeError::LinkTruncated);
+            };
+            let len = usize::from(u16::from_le_bytes([l[0], l[1]]));
+            let dlt = i32::from_le_bytes([t[0], t[1], t[2], t[3]]);
+            ctx.layer()?;
+            match LinkType::from_dlt(dlt) {
+                Ok(LinkType::Ppi) | Err(_) => Err(DecodeError::NonIp),
+                Ok(inner) => decode_link(
+                    inner,
+                    d.get(len..).ok_or(DecodeError::LinkTruncated)?,
+                    meta,
+                    ctx,
+                ),
+            }
+        }
     }
+}
+
+/// 802.11 data frame: header length from frame control, then LLC/SNAP.
+fn decode_80211(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
+    let (Some(&fc0), Some(&fc1)) = (d.first(), d.get(1)) else {
+        return Err(DecodeError::LinkTruncated);
+    };
+    let ftype = (fc0 >> 2) & 0x3;
+    let subtype = fc0 >> 4;
+    if ftype != 2 || subtype & 0x4 != 0 {
+        return Err(DecodeError::NonIp); // management, control, or null data
+    }
+    if fc1 & 0x40 != 0 {
+        return Err(DecodeError::NonIp); // protected: encrypted payload
+    }
+    let mut hlen = 24;
+    if fc1 & 0x03 == 0x03 {
+        hlen += 6; // four-address frame
+    }
+    if subtype & 0x8 != 0 {
+        hlen += 2; // QoS control
+        if fc1 & 0x80 != 0 {
+            hlen += 4; // HT control
+        }
+    }
+    if d.len() < hlen {
+        return Err(DecodeError::LinkTruncated);
+    }
+    decode_llc(tail(d, hlen), meta, ctx)
 }
 
 fn decode_sll_payload(
@@ -464,6 +547,11 @@ fn decode_ether_type(
             0x8926 => {
                 et = be16(d, 4).ok_or(DecodeError::EncapTruncated)?;
                 d = tail(d, 6);
+            }
+            // Cisco MetaData (SGT): 6 bytes, then the next ethertype
+            0x8909 => {
+                et = be16(d, 6).ok_or(DecodeError::EncapTruncated)?;
+                d = tail(d, 8);
             }
             0x8847 | 0x8848 => return decode_mpls(d, meta, ctx),
             0x8864 => return decode_pppoe_session(d, meta, ctx),
@@ -627,7 +715,14 @@ fn decode_ip(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), D
 
 fn is_http_method(p: &[u8]) -> bool {
     const METHODS: [&[u8]; 9] = [
-        b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ",
+        b"GET ",
+        b"POST ",
+        b"PUT ",
+        b"HEAD ",
+        b"DELETE ",
+        b"OPTIONS ",
+        b"PATCH ",
+        b"CONNECT ",
         b"TRACE ",
     ];
     METHODS.iter().any(|m| p.starts_with(m))
@@ -703,7 +798,10 @@ fn decode_transport(
             };
             meta.payload_len = declared32(udp_len.saturating_sub(8));
             let data = p.get(8..).unwrap_or(&[]);
-            if meta.frag == Frag::None && ctx.layers < MAX_LAYERS && try_udp_tunnel(sport, dport, data, meta, ctx) {
+            if meta.frag == Frag::None
+                && ctx.layers < MAX_LAYERS
+                && try_udp_tunnel(sport, dport, data, meta, ctx)
+            {
                 return Ok(());
             }
             if sport == 53 || dport == 53 {
@@ -852,7 +950,11 @@ fn decode_gre(p: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<Tunn
         // ERSPAN type II (sequence number present) has an 8-byte header;
         // type I (no sequence number) has none.
         0x88be => {
-            let body = if has_seq { body.get(8..).ok_or(())? } else { body };
+            let body = if has_seq {
+                body.get(8..).ok_or(())?
+            } else {
+                body
+            };
             decode_inner_ether(body, meta, ctx).map(|()| Tunnel::Erspan)
         }
         // ERSPAN type III: 12-byte header, plus an 8-byte platform subheader if O is set
@@ -861,7 +963,12 @@ fn decode_gre(p: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<Tunn
             let skip = if o { 20 } else { 12 };
             decode_inner_ether(body.get(skip..).ok_or(())?, meta, ctx).map(|()| Tunnel::Erspan)
         }
-        _ => Err(()),
+        // anything else an ethertype can name (MPLS, VLAN, Cisco MetaData, ...)
+        other => {
+            reset_inner(meta);
+            decode_ether_type(other, body, meta, ctx).map_err(|_| ())?;
+            Ok(Tunnel::Gre)
+        }
     }
 }
 
@@ -881,6 +988,21 @@ fn try_udp_tunnel(
             }
             _ => return false,
         }
+    } else if dport == 4790 {
+        // VXLAN-GPE: flags, reserved, next protocol (1 IPv4, 2 IPv6, 3 Ethernet), VNI
+        let (Some(&f), Some(&np)) = (data.first(), data.get(3)) else {
+            return false;
+        };
+        if f & 0x08 == 0 {
+            return false;
+        }
+        let body = tail(data, 8);
+        match np {
+            1 | 2 => decode_inner_ip(body, meta, ctx),
+            3 => decode_inner_ether(body, meta, ctx),
+            _ => return false,
+        }
+        .map(|()| Tunnel::Vxlan)
     } else if dport == 6081 {
         // Geneve: ver(2)|optlen(6), flags, protocol type, VNI, reserved, options
         let (Some(&b0), Some(proto)) = (data.first(), be16(data, 2)) else {
@@ -990,7 +1112,11 @@ mod tests {
 
     #[test]
     fn udp_over_ethernet() {
-        let f = eth_udp(5000, 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00");
+        let f = eth_udp(
+            5000,
+            53,
+            b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00",
+        );
         let m = dec(LinkType::Ethernet, &f).unwrap();
         assert_eq!(m.proto, 17);
         assert_eq!((m.sport, m.dport), (5000, 53));
@@ -1045,7 +1171,10 @@ mod tests {
                 let _ = dec(link, &f[..cut]);
             }
         }
-        assert_eq!(dec(LinkType::Ethernet, &f[..10]), Err(DecodeError::LinkTruncated));
+        assert_eq!(
+            dec(LinkType::Ethernet, &f[..10]),
+            Err(DecodeError::LinkTruncated)
+        );
     }
 
     #[test]

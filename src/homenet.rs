@@ -64,7 +64,11 @@ impl HomeNet {
                 },
             }
         }
-        if errs.is_empty() { Ok(Self { nets }) } else { Err(errs) }
+        if errs.is_empty() {
+            Ok(Self { nets })
+        } else {
+            Err(errs)
+        }
     }
 
     #[must_use]
@@ -111,6 +115,11 @@ mod tests {
         assert_eq!(h.direction(b, a), Direction::Inbound);
         assert_eq!(h.direction(a, c), Direction::Internal);
         assert_eq!(h.direction(b, b), Direction::External);
-        assert!(HomeNet::parse(&["10.0.0.0/33", "x", "1.2.3.4"]).unwrap_err().len() == 2);
+        assert!(
+            HomeNet::parse(&["10.0.0.0/33", "x", "1.2.3.4"])
+                .unwrap_err()
+                .len()
+                == 2
+        );
     }
 }

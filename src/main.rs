@@ -16,7 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 #[derive(Parser)]
-#[command(name = "deguchi", version, about = "Egress-traffic anomaly detector: C2 beaconing and data exfiltration")]
+#[command(
+    name = "deguchi",
+    version,
+    about = "Egress-traffic anomaly detector: C2 beaconing and data exfiltration"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -81,7 +85,8 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
         None => Config::default(),
     };
     if let Some(h) = &c.home_net {
-        cfg.home_net = HomeNet::parse(h).map_err(|e| anyhow::anyhow!("--home-net: {}", e.join("; ")))?;
+        cfg.home_net =
+            HomeNet::parse(h).map_err(|e| anyhow::anyhow!("--home-net: {}", e.join("; ")))?;
         cfg.home_net_text.clone_from(h);
     }
     if let Some(o) = &c.output {
@@ -91,7 +96,10 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
         cfg.output.flows = Some(f.clone());
     }
     if let Some(w) = c.workers {
-        anyhow::ensure!((1..=256).contains(&w), "--workers: {w} is out of range 1..=256");
+        anyhow::ensure!(
+            (1..=256).contains(&w),
+            "--workers: {w} is out of range 1..=256"
+        );
         cfg.workers = w;
     }
     Ok(cfg)
@@ -106,6 +114,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let (common, input) = match &cli.cmd {

@@ -111,8 +111,16 @@ impl Summary {
         let _ = writeln!(
             s,
             "deguchi: not decoded: {}; anomalies: {}; tunneled={} fragments={}; flows evicted={} peak={}; shed packets={}",
-            if errs.is_empty() { "none".to_owned() } else { errs.join(" ") },
-            if warns.is_empty() { "none".to_owned() } else { warns.join(" ") },
+            if errs.is_empty() {
+                "none".to_owned()
+            } else {
+                errs.join(" ")
+            },
+            if warns.is_empty() {
+                "none".to_owned()
+            } else {
+                warns.join(" ")
+            },
             self.decode.tunneled,
             self.decode.fragments,
             self.table.evicted,
@@ -464,7 +472,9 @@ fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &AtomicBool, summary: &m
                     last_progress = Instant::now();
                     let pct = match (src.position(), src.size) {
                         #[allow(clippy::cast_precision_loss)]
-                        (Some(p), Some(s)) if s > 0 => format!(" {:.0}%", p as f64 * 100.0 / s as f64),
+                        (Some(p), Some(s)) if s > 0 => {
+                            format!(" {:.0}%", p as f64 * 100.0 / s as f64)
+                        }
                         _ => String::new(),
                     };
                     eprint!(
@@ -521,7 +531,8 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
                 src.wait();
                 n = 0;
                 if let Some(t) = last_pkt_ts {
-                    let idle = i64::try_from(last_pkt_wall.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                    let idle =
+                        i64::try_from(last_pkt_wall.elapsed().as_nanos()).unwrap_or(i64::MAX);
                     feeder.clock = feeder.clock.max(t.saturating_add(idle));
                 }
             }

@@ -125,4 +125,3 @@ fn poll_readable(fd: i32, ms: i32) {
         libc::poll(&raw mut p, 1, ms);
     }
 }
-

@@ -33,7 +33,9 @@ pub enum Next<'a> {
 pub enum CaptureError {
     #[error("{input}: cannot open: {msg}")]
     Open { input: String, msg: String },
-    #[error("{input}: unsupported link type {dlt} ({name}); supported: Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, BSD null/loopback, PPP, PPPoE, NFLOG")]
+    #[error(
+        "{input}: unsupported link type {dlt} ({name}); supported: Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, BSD null/loopback, PPP, PPPoE, NFLOG, Cisco HDLC, FDDI, 802.11 (plain, radiotap, PPI)"
+    )]
     LinkType {
         input: String,
         dlt: i32,

@@ -62,7 +62,9 @@ pub fn ip_of(addr: u128, v6: bool) -> IpAddr {
     if v6 {
         IpAddr::V6(Ipv6Addr::from(addr))
     } else {
-        IpAddr::V4(Ipv4Addr::from(u32::try_from(addr & 0xffff_ffff).unwrap_or(0)))
+        IpAddr::V4(Ipv4Addr::from(
+            u32::try_from(addr & 0xffff_ffff).unwrap_or(0),
+        ))
     }
 }
 

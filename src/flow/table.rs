@@ -45,7 +45,14 @@ pub struct TableConfig {
 impl Default for TableConfig {
     fn default() -> Self {
         Self {
-            timeouts: [60 * SEC, 3600 * SEC, 10 * SEC, 120 * SEC, 60 * SEC, 60 * SEC],
+            timeouts: [
+                60 * SEC,
+                3600 * SEC,
+                10 * SEC,
+                120 * SEC,
+                60 * SEC,
+                60 * SEC,
+            ],
             max_flows: 1 << 20,
         }
     }
@@ -234,7 +241,9 @@ impl FlowTable {
                 None
             } else {
                 let start = m.hint.off as usize;
-                let bytes = arena.get(start..start + usize::from(m.hint.len)).unwrap_or(&[]);
+                let bytes = arena
+                    .get(start..start + usize::from(m.hint.len))
+                    .unwrap_or(&[]);
                 apply_hint(e, m, from_orig, bytes)
             };
             (class, dns)
@@ -298,7 +307,9 @@ impl FlowTable {
             if t == NIL {
                 continue;
             }
-            let due = self.slab[t as usize].last_ts.saturating_add(self.cfg.timeouts[c]);
+            let due = self.slab[t as usize]
+                .last_ts
+                .saturating_add(self.cfg.timeouts[c]);
             if best.is_none_or(|(d, _)| due < d) {
                 best = Some((due, t));
             }
@@ -468,7 +479,15 @@ mod tests {
     use super::*;
     use crate::decode::PacketMeta;
 
-    fn pkt(ts: Ts, src: u128, sport: u16, dst: u128, dport: u16, flags: u8, len: u32) -> PacketMeta {
+    fn pkt(
+        ts: Ts,
+        src: u128,
+        sport: u16,
+        dst: u128,
+        dport: u16,
+        flags: u8,
+        len: u32,
+    ) -> PacketMeta {
         PacketMeta {
             ts,
             wire_len: len + 54,
@@ -498,11 +517,27 @@ mod tests {
         let mut out = Vec::new();
         let (c, s) = (0x0a00_0001, 0x0808_0808);
         // first packet seen is the SYN-ACK: the originator is still the client
-        t.update(&pkt(SEC, s, 443, c, 5000, tcp::SYN | tcp::ACK, 0), &[], &mut out);
+        t.update(
+            &pkt(SEC, s, 443, c, 5000, tcp::SYN | tcp::ACK, 0),
+            &[],
+            &mut out,
+        );
         t.update(&pkt(SEC + 1, c, 5000, s, 443, tcp::ACK, 0), &[], &mut out);
-        t.update(&pkt(SEC + 2, c, 5000, s, 443, tcp::ACK | tcp::PSH, 100), &[], &mut out);
-        t.update(&pkt(SEC + 3, s, 443, c, 5000, tcp::ACK | tcp::FIN, 0), &[], &mut out);
-        t.update(&pkt(SEC + 4, c, 5000, s, 443, tcp::ACK | tcp::FIN, 0), &[], &mut out);
+        t.update(
+            &pkt(SEC + 2, c, 5000, s, 443, tcp::ACK | tcp::PSH, 100),
+            &[],
+            &mut out,
+        );
+        t.update(
+            &pkt(SEC + 3, s, 443, c, 5000, tcp::ACK | tcp::FIN, 0),
+            &[],
+            &mut out,
+        );
+        t.update(
+            &pkt(SEC + 4, c, 5000, s, 443, tcp::ACK | tcp::FIN, 0),
+            &[],
+            &mut out,
+        );
         t.expire(5 * SEC, &mut out);
         assert!(out.is_empty(), "closed flow lingers for trailing ACKs");
         t.update(&pkt(5 * SEC, s, 443, c, 5000, tcp::ACK, 0), &[], &mut out);
@@ -525,16 +560,27 @@ mod tests {
         let mut out = Vec::new();
         // an established session
         t.update(&pkt(0, 1, 1000, 2, 80, tcp::SYN, 0), &[], &mut out);
-        t.update(&pkt(1, 2, 80, 1, 1000, tcp::SYN | tcp::ACK, 0), &[], &mut out);
+        t.update(
+            &pkt(1, 2, 80, 1, 1000, tcp::SYN | tcp::ACK, 0),
+            &[],
+            &mut out,
+        );
         t.update(&pkt(2, 1, 1000, 2, 80, tcp::ACK, 0), &[], &mut out);
         // a flood of half-open SYNs
         for p in 0..100u16 {
-            t.update(&pkt(3 + i64::from(p), 9, p, 2, 80, tcp::SYN, 0), &[], &mut out);
+            t.update(
+                &pkt(3 + i64::from(p), 9, p, 2, 80, tcp::SYN, 0),
+                &[],
+                &mut out,
+            );
         }
         assert_eq!(t.len(), 2);
         assert_eq!(t.counters.evicted, 99);
         let r = ends(&out);
-        assert!(r.iter().all(|r| r.reason == EndReason::Evicted && r.src_port != 1000));
+        assert!(
+            r.iter()
+                .all(|r| r.reason == EndReason::Evicted && r.src_port != 1000)
+        );
     }
 
     #[test]
@@ -542,7 +588,11 @@ mod tests {
         let mut t = FlowTable::new(TableConfig::default());
         let mut out = Vec::new();
         t.update(&pkt(0, 1, 1000, 2, 80, tcp::SYN, 0), &[], &mut out);
-        t.update(&pkt(1, 2, 80, 1, 1000, tcp::RST | tcp::ACK, 0), &[], &mut out);
+        t.update(
+            &pkt(1, 2, 80, 1, 1000, tcp::RST | tcp::ACK, 0),
+            &[],
+            &mut out,
+        );
         t.update(&pkt(2, 1, 1000, 2, 80, tcp::SYN, 0), &[], &mut out);
         assert_eq!(ends(&out).len(), 1);
         assert_eq!(t.len(), 1);
