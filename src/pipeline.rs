@@ -152,6 +152,11 @@ fn shard_thread(
     let mut clock = i64::MIN;
     for mut b in rx {
         for m in &b.metas {
+            // expire in packet time as packets arrive, not only per batch
+            if m.ts >= clock.saturating_add(SEC) {
+                clock = m.ts;
+                table.expire(clock, &mut events);
+            }
             table.update(m, &b.arena, &mut events);
         }
         clock = clock.max(b.clock);
@@ -514,22 +519,15 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
     // packet clock while idle: last packet time + wall time since
     let mut last_pkt_wall = Instant::now();
     let mut last_pkt_ts: Option<Ts> = None;
-    let mut n = 0u32;
     while !stop.load(Ordering::Relaxed) {
         match src.next() {
             Ok(Next::Frame(f)) => {
                 last_pkt_ts = Some(f.ts);
-                feeder.frame(&f);
-                n += 1;
-                if n < 1024 {
-                    continue;
-                }
-                n = 0;
                 last_pkt_wall = Instant::now();
+                feeder.frame(&f);
             }
             Ok(Next::Idle | Next::End) => {
                 src.wait();
-                n = 0;
                 if let Some(t) = last_pkt_ts {
                     let idle =
                         i64::try_from(last_pkt_wall.elapsed().as_nanos()).unwrap_or(i64::MAX);

@@ -194,13 +194,23 @@ impl FlowTable {
     pub fn update(&mut self, m: &PacketMeta, arena: &[u8], out: &mut Vec<FlowEvent>) {
         let (key, src_is_a) = FlowKey::of(m);
         let mut idx = self.map.get(&key).copied();
-        // a new SYN on a closed connection starts a new flow (port reuse)
         if let Some(i) = idx {
             let e = &self.slab[i as usize];
-            if m.proto == 6
+            let c = e.class;
+            if e.last_ts.saturating_add(self.cfg.timeouts[c as usize]) < m.ts {
+                // idle past its timeout: that flow is over, this packet starts a new one
+                let reason = if c == Class::TcpClosed {
+                    EndReason::Closed
+                } else {
+                    EndReason::Timeout
+                };
+                self.end(i, reason, out);
+                idx = None;
+            } else if m.proto == 6
                 && m.tcp_flags & (tcp::SYN | tcp::ACK) == tcp::SYN
-                && e.class == Class::TcpClosed
+                && c == Class::TcpClosed
             {
+                // a new SYN on a closed connection starts a new flow (port reuse)
                 self.end(i, EndReason::Closed, out);
                 idx = None;
             }

@@ -1,0 +1,194 @@
+//! Input handling: several files as one stream, stdin, and broken files
+//! (an error naming the file and what is wrong, a non-zero exit, and every
+//! record produced before the fault kept).
+
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+
+#[test]
+fn several_files_are_one_stream() {
+    let d = tempfile::tempdir().unwrap();
+    let s = tcp_session(T0, 4);
+    let (a, b) = s.split_at(4);
+    let (pa, pb) = (d.path().join("a.pcap"), d.path().join("b.pcap"));
+    std::fs::write(&pa, pcap_bytes(a)).unwrap();
+    std::fs::write(&pb, pcap_bytes(b)).unwrap();
+    let flows = d.path().join("flows.json");
+    let o = deguchi(&[
+        "replay",
+        pa.to_str().unwrap(),
+        pb.to_str().unwrap(),
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let f = read_lines(&flows);
+    assert_eq!(
+        f.len(),
+        1,
+        "one session across two files is one flow: {f:?}"
+    );
+    let r = &f[0];
+    assert_eq!(r["event_type"], "flow");
+    assert_eq!(r["src_ip"], "10.0.0.5");
+    assert_eq!(r["src_port"], 40000);
+    assert_eq!(r["dest_ip"], "93.184.216.34");
+    assert_eq!(r["dest_port"], 443);
+    assert_eq!(r["proto"], "TCP");
+    assert_eq!(r["direction"], "outbound");
+    assert_eq!(r["flow"]["pkts_toserver"], 8);
+    assert_eq!(r["flow"]["pkts_toclient"], 2);
+    assert_eq!(r["flow"]["payload_bytes_toserver"], 400);
+    assert_eq!(r["flow"]["state"], "closed");
+    assert_eq!(r["flow"]["reason"], "closed");
+    assert_eq!(r["flow"]["start"], "2026-03-02T00:00:00.000000Z");
+    assert!(r["community_id"].as_str().unwrap().starts_with("1:"));
+    let wire: u64 = s.iter().map(|(_, f)| f.len() as u64).sum();
+    let got = r["flow"]["bytes_toserver"].as_u64().unwrap()
+        + r["flow"]["bytes_toclient"].as_u64().unwrap();
+    assert_eq!(got, wire);
+}
+
+#[test]
+fn stdin_is_read_with_dash() {
+    let d = tempfile::tempdir().unwrap();
+    let flows = d.path().join("flows.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+        .args(["replay", "-", "--flows", flows.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&pcap_bytes(&tcp_session(T0, 2)))
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(total_pkts(&read_lines(&flows)), 8);
+}
+
+fn broken(name: &str, bytes: &[u8], expect: &[&str]) -> (Vec<serde_json::Value>, String) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    let flows = d.path().join("flows.json");
+    let o = deguchi(&[
+        "replay",
+        p.to_str().unwrap(),
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{name}: {err}");
+    assert!(err.contains(name), "{name}: error names the file: {err}");
+    for e in expect {
+        assert!(err.contains(e), "{name}: expected {e:?} in {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    (read_lines(&flows), err)
+}
+
+#[test]
+fn truncated_file_keeps_records_before_the_fault() {
+    let s = tcp_session(T0, 6);
+    let full = pcap_bytes(&s);
+    let last = s.last().unwrap().1.len();
+    // cut in the middle of the last record's data
+    let cut = &full[..full.len() - last / 2];
+    let (flows, _) = broken("cut.pcap", cut, &["record 12", "byte offset", "truncated"]);
+    assert_eq!(
+        total_pkts(&flows),
+        11,
+        "all 11 complete records are counted"
+    );
+    // cut inside a record header
+    let cut = &full[..full.len() - last - 8];
+    let (flows, _) = broken("cuthdr.pcap", cut, &["record 12"]);
+    assert_eq!(total_pkts(&flows), 11);
+}
+
+#[test]
+fn garbage_empty_and_missing_files_are_errors() {
+    broken(
+        "notes.pcap",
+        b"this is not a capture file at all, just text\n",
+        &["not a pcap"],
+    );
+    broken("empty.pcap", b"", &["empty file"]);
+    broken("header-only.pcap", &pcap_bytes(&[])[..10], &[]);
+    let o = deguchi(&["replay", "/nonexistent/x.pcap"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/x.pcap"));
+}
+
+#[test]
+fn a_bad_file_does_not_stop_the_next() {
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("bad.pcap");
+    let good = d.path().join("good.pcap");
+    std::fs::write(&bad, b"garbage").unwrap();
+    std::fs::write(&good, pcap_bytes(&tcp_session(T0, 1))).unwrap();
+    let flows = d.path().join("flows.json");
+    let o = deguchi(&[
+        "replay",
+        bad.to_str().unwrap(),
+        good.to_str().unwrap(),
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(total_pkts(&read_lines(&flows)), 7);
+}
+
+#[test]
+fn config_errors_are_all_reported_with_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("bad.toml");
+    std::fs::write(
+        &c,
+        "[flow]\nudp_timeout = 0\ncolour = 1\n[output]\nalerts = 3\n",
+    )
+    .unwrap();
+    let o = deguchi(&["replay", "x.pcap", "--config", c.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    for k in ["flow.udp_timeout", "flow.colour", "output.alerts"] {
+        assert!(e.contains(k), "{k} in {e}");
+    }
+    let o = deguchi(&["replay", "x.pcap", "--home-net", "10.0.0.0/8,bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn udp_idle_timeout_in_packet_time_splits_flows() {
+    let d = tempfile::tempdir().unwrap();
+    let (c, s) = ([10, 0, 0, 9], [8, 8, 4, 4]);
+    let frames = vec![
+        (T0, udp(c, 5555, s, 9999, b"a")),
+        (T0 + 1_000_000, udp(s, 9999, c, 5555, b"b")),
+        // 10 minutes later: the 120 s UDP timeout has ended the first flow
+        (T0 + 600_000_000, udp(c, 5555, s, 9999, b"c")),
+    ];
+    let p = d.path().join("u.pcap");
+    std::fs::write(&p, pcap_bytes(&frames)).unwrap();
+    let flows = d.path().join("flows.json");
+    let o = deguchi(&[
+        "replay",
+        p.to_str().unwrap(),
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let mut f = read_lines(&flows);
+    f.sort_by_key(|r| r["flow"]["start"].as_str().unwrap().to_owned());
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0]["flow"]["reason"], "timeout");
+    assert_eq!(f[0]["flow"]["pkts_toclient"], 1);
+    assert_eq!(f[1]["flow"]["reason"], "shutdown");
+}
