@@ -4,7 +4,7 @@
 
 use crate::alert::Alert;
 use crate::flow::record::FlowRecord;
-use crate::flow::table::{DnsAnswer, FlowEvent};
+use crate::flow::table::{BurstEvent, DnsAnswer, FlowEvent};
 use crate::homenet::HomeNet;
 use crate::sink::Out;
 use crate::time::Ts;
@@ -14,6 +14,8 @@ pub trait Detector: Send {
     fn name(&self) -> &'static str;
     /// A flow ended.
     fn on_flow(&mut self, _r: &FlowRecord, _out: &mut Vec<Alert>) {}
+    /// A burst of activity inside a long-lived flow ended (see [`BurstEvent`]).
+    fn on_burst(&mut self, _b: &BurstEvent, _out: &mut Vec<Alert>) {}
     /// A host received DNS answers.
     fn on_dns(&mut self, _d: &DnsAnswer, _out: &mut Vec<Alert>) {}
     /// Packet time advanced to `now`.
@@ -58,6 +60,13 @@ impl Analyzer {
                     }
                 }
                 out.push(Out::Flow(r));
+            }
+            FlowEvent::Burst(b) => {
+                if self.home.direction(b.src_ip, b.dest_ip) == crate::homenet::Direction::Outbound {
+                    for d in &mut self.detectors {
+                        d.on_burst(&b, &mut self.alerts);
+                    }
+                }
             }
             FlowEvent::DnsAnswer(a) => {
                 for d in &mut self.detectors {

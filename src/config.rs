@@ -5,6 +5,7 @@
 //! all of them are collected and reported at once. CLI flags override the
 //! file afterwards.
 
+use crate::detect::beacon::{BeaconConfig, parse_proto_port};
 use crate::flow::table::{CLASSES, TableConfig};
 use crate::homenet::{DEFAULT_HOME_NET, HomeNet};
 use crate::time::SEC;
@@ -29,6 +30,8 @@ pub struct FlowConfig {
     pub memcap_mb: u64,
     /// seconds, per class: tcp_new, tcp_established, tcp_closed, udp, icmp, other
     pub timeouts_s: [u64; CLASSES],
+    /// Silence that separates two bursts of activity inside one flow, ms.
+    pub burst_gap_ms: u64,
 }
 
 /// Where things are written.
@@ -52,6 +55,7 @@ pub struct Config {
     pub capture: CaptureConfig,
     pub flow: FlowConfig,
     pub output: OutputConfig,
+    pub beacon: BeaconConfig,
 }
 
 impl Default for Config {
@@ -74,8 +78,10 @@ impl Default for Config {
             flow: FlowConfig {
                 memcap_mb: 256,
                 timeouts_s: [60, 3600, 10, 120, 60, 60],
+                burst_gap_ms: 1000,
             },
             output: OutputConfig::default(),
+            beacon: BeaconConfig::default(),
         }
     }
 }
@@ -149,6 +155,41 @@ impl Check<'_> {
         }
     }
 
+    fn float(
+        &mut self,
+        t: Option<&Table>,
+        sec: &str,
+        key: &str,
+        default: f64,
+        min: f64,
+        max: f64,
+    ) -> f64 {
+        let Some(v) = t.and_then(|t| t.get(key)) else {
+            return default;
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let x = match v {
+            Value::Float(f) => Some(*f),
+            Value::Integer(i) => Some(*i as f64),
+            _ => None,
+        };
+        match x {
+            Some(x) if x >= min && x <= max => x,
+            Some(x) => {
+                self.errors
+                    .push(format!("{sec}.{key}: {x} is out of range {min}..={max}"));
+                default
+            }
+            None => {
+                self.errors.push(format!(
+                    "{sec}.{key}: expected a number, found {}",
+                    type_name(v)
+                ));
+                default
+            }
+        }
+    }
+
     fn boolean(&mut self, t: Option<&Table>, sec: &str, key: &str, default: bool) -> bool {
         match t.and_then(|t| t.get(key)) {
             None => default,
@@ -204,6 +245,81 @@ impl Check<'_> {
     }
 }
 
+fn parse_beacon(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> BeaconConfig {
+    const S: &str = "beacon";
+    let t = c.section(
+        root,
+        S,
+        &[
+            "enabled",
+            "min_beats",
+            "threshold",
+            "high_threshold",
+            "min_period_s",
+            "max_period_s",
+            "coalesce_ms",
+            "max_pairs",
+            "max_samples",
+            "realert_s",
+            "popular_min_hosts",
+            "popular_fraction",
+            "allow_cidrs",
+            "allow_domains",
+            "allow_ports",
+        ],
+    );
+    let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+    let mut b = BeaconConfig {
+        enabled: c.boolean(t, S, "enabled", d.enabled),
+        min_beats: us(c.int(t, S, "min_beats", d.min_beats as u64, 3, 1000)),
+        threshold_nats: c.float(t, S, "threshold", d.threshold_nats, 1.0, 1e6),
+        high_nats: c.float(t, S, "high_threshold", d.high_nats, 1.0, 1e6),
+        min_period_s: c.float(t, S, "min_period_s", d.min_period_s, 0.1, 86_400.0),
+        max_period_s: c.float(t, S, "max_period_s", d.max_period_s, 1.0, 7.0 * 86_400.0),
+        coalesce_ms: c.int(t, S, "coalesce_ms", d.coalesce_ms, 0, 60_000),
+        max_pairs: us(c.int(t, S, "max_pairs", d.max_pairs as u64, 16, 100_000_000)),
+        max_samples: us(c.int(t, S, "max_samples", d.max_samples as u64, 8, 4096)),
+        realert_s: c.int(t, S, "realert_s", d.realert_s, 0, 365 * 86_400),
+        popular_min_hosts: us(c.int(
+            t,
+            S,
+            "popular_min_hosts",
+            d.popular_min_hosts as u64,
+            2,
+            1_000_000,
+        )),
+        popular_fraction: c.float(t, S, "popular_fraction", d.popular_fraction, 0.0, 1.0),
+        ..d.clone()
+    };
+    if b.high_nats < b.threshold_nats {
+        c.errors.push(format!(
+            "beacon.high_threshold: {} is below beacon.threshold {}",
+            b.high_nats, b.threshold_nats
+        ));
+    }
+    if let Some(v) = c.strings(t, S, "allow_cidrs") {
+        match HomeNet::parse(&v) {
+            Ok(h) => b.allow_cidrs = h.nets().to_vec(),
+            Err(es) => c
+                .errors
+                .extend(es.into_iter().map(|e| format!("beacon.allow_cidrs: {e}"))),
+        }
+    }
+    if let Some(v) = c.strings(t, S, "allow_domains") {
+        b.allow_domains = v;
+    }
+    if let Some(v) = c.strings(t, S, "allow_ports") {
+        b.allow_ports.clear();
+        for s in v {
+            match parse_proto_port(&s) {
+                Ok(p) => b.allow_ports.push(p),
+                Err(e) => c.errors.push(format!("beacon.allow_ports: {e}")),
+            }
+        }
+    }
+    b
+}
+
 fn type_name(v: &Value) -> &'static str {
     v.type_str()
 }
@@ -238,7 +354,7 @@ impl Config {
         let mut c = Check {
             errors: &mut errors,
         };
-        const SECTIONS: [&str; 4] = ["general", "capture", "flow", "output"];
+        const SECTIONS: [&str; 5] = ["general", "capture", "flow", "output", "beacon"];
         for k in root.keys() {
             if !SECTIONS.contains(&k.as_str()) {
                 c.errors.push(format!(
@@ -327,7 +443,7 @@ impl Config {
             ),
         };
 
-        let mut fkeys = vec!["memcap_mb"];
+        let mut fkeys = vec!["memcap_mb", "burst_gap_ms"];
         fkeys.extend_from_slice(&TIMEOUT_KEYS);
         let f = c.section(&root, "flow", &fkeys);
         let mut timeouts_s = d.flow.timeouts_s;
@@ -337,6 +453,7 @@ impl Config {
         let flow = FlowConfig {
             memcap_mb: c.int(f, "flow", "memcap_mb", d.flow.memcap_mb, 1, 1 << 20),
             timeouts_s,
+            burst_gap_ms: c.int(f, "flow", "burst_gap_ms", d.flow.burst_gap_ms, 100, 600_000),
         };
 
         let o = c.section(&root, "output", &["alerts", "flows"]);
@@ -351,6 +468,8 @@ impl Config {
                 .map(PathBuf::from),
         };
 
+        let beacon = parse_beacon(&mut c, &root, &d.beacon);
+
         if errors.is_empty() {
             Ok(Self {
                 home_net,
@@ -361,6 +480,7 @@ impl Config {
                 capture,
                 flow,
                 output,
+                beacon,
             })
         } else {
             Err(ConfigError { file: None, errors })
@@ -390,6 +510,7 @@ impl Config {
         TableConfig {
             timeouts,
             max_flows: (total / shards.max(1)).max(16),
+            burst_gap: i64::try_from(self.flow.burst_gap_ms).unwrap_or(1000) * (SEC / 1000),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod capture;
 pub mod community_id;
 pub mod config;
 pub mod decode;
+pub mod detect;
 pub mod flow;
 pub mod hints;
 pub mod homenet;

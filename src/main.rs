@@ -170,7 +170,7 @@ fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {
             .context("installing signal handler")?;
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
     }
-    let summary = pipeline::run(cfg, input, Vec::new(), &stop)?;
+    let summary = pipeline::run(cfg, input, deguchi::detect::build(cfg), &stop)?;
     eprint!("{}", summary.render());
     if let Some(e) = &summary.output_error {
         eprintln!("deguchi: error: {e}");

@@ -68,12 +68,14 @@ pub struct FlowRecord {
     pub tcp_flags: [u8; 2],
     pub tcp_state: u8,
     pub reason: EndReason,
+    /// Bursts of payload exchange (separated by `flow.burst_gap_ms` of silence).
+    pub bursts: u32,
     pub hints: Option<Box<FlowHints>>,
     pub direction: Direction,
 }
 
 /// A stable 51-bit flow id (fits a JSON number without precision loss).
-fn flow_id(e: &Entry) -> u64 {
+pub(crate) fn flow_id(e: &Entry) -> u64 {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let k = &e.key;
     for v in [
@@ -125,6 +127,7 @@ impl FlowRecord {
             tcp_flags: e.tcp_flags,
             tcp_state: e.tcp_state,
             reason,
+            bursts: e.bursts,
             hints: e.hints.take(),
             direction: Direction::External,
         }
@@ -177,6 +180,7 @@ impl FlowRecord {
                 state,
                 reason: self.reason,
                 alerted: false,
+                bursts: self.bursts,
             },
             tcp: (self.proto == 6).then(|| EveTcp {
                 tcp_flags: format!("{:02x}", self.tcp_flags[0] | self.tcp_flags[1]),
@@ -265,6 +269,8 @@ pub struct EveFlowBody {
     pub state: &'static str,
     pub reason: EndReason,
     pub alerted: bool,
+    /// deguchi extension: bursts of payload exchange after silence.
+    pub bursts: u32,
 }
 
 #[derive(Serialize)]

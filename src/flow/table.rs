@@ -40,6 +40,8 @@ const NIL: u32 = u32::MAX;
 pub struct TableConfig {
     pub timeouts: [Ts; CLASSES],
     pub max_flows: usize,
+    /// Silence (packet time) that separates two bursts of payload inside one flow.
+    pub burst_gap: Ts,
 }
 
 impl Default for TableConfig {
@@ -54,6 +56,7 @@ impl Default for TableConfig {
                 60 * SEC,
             ],
             max_flows: 1 << 20,
+            burst_gap: SEC,
         }
     }
 }
@@ -84,7 +87,12 @@ pub struct Entry {
     class: Class,
     pub icmp: (u8, u8),
     pub tunnel: crate::decode::Tunnel,
-    pub last_payload_ts: [Ts; 2],
+    /// Bursts of payload (exchanges after `burst_gap` of silence) seen so far.
+    pub bursts: u32,
+    /// Payload bytes of the current burst [from originator, to originator].
+    pub burst_bytes: [u32; 2],
+    pub burst_start: Ts,
+    pub burst_last: Ts,
 }
 
 /// Bytes one tracked flow costs: its slab entry plus a hash-map slot
@@ -111,6 +119,56 @@ pub enum FlowEvent {
     End(Box<FlowRecord>),
     /// A DNS response with addresses, seen by `client` (the querying host).
     DnsAnswer(Box<DnsAnswer>),
+    /// A completed burst of payload inside a flow that has had at least two:
+    /// the in-session series a keep-alive beacon leaves (Sliver, AsyncRAT).
+    /// Single-burst flows are described by their `End` record alone.
+    Burst(Box<BurstEvent>),
+}
+
+/// One burst of payload exchange inside a long-lived flow, oriented from the
+/// flow's originator.
+#[derive(Debug, Clone)]
+pub struct BurstEvent {
+    pub ts: Ts,
+    pub end: Ts,
+    /// Ordinal of this burst in its flow (1-based).
+    pub n: u32,
+    pub flow_id: u64,
+    pub src_ip: std::net::IpAddr,
+    pub src_port: u16,
+    pub dest_ip: std::net::IpAddr,
+    pub dest_port: u16,
+    pub proto: u8,
+    pub vlan: u16,
+    /// Payload bytes [from originator, to originator].
+    pub payload: [u32; 2],
+    /// The name the originator used (TLS SNI, else HTTP Host), if seen.
+    pub name: Option<Box<str>>,
+}
+
+impl BurstEvent {
+    fn of(e: &Entry) -> Self {
+        let k = e.key;
+        let (o, op, r, rp) = if e.orig_is_a {
+            (k.a, k.pa, k.b, k.pb)
+        } else {
+            (k.b, k.pb, k.a, k.pa)
+        };
+        Self {
+            ts: e.burst_start,
+            end: e.burst_last,
+            n: e.bursts,
+            flow_id: crate::flow::record::flow_id(e),
+            src_ip: super::key::ip_of(o, k.v6),
+            src_port: op,
+            dest_ip: super::key::ip_of(r, k.v6),
+            dest_port: rp,
+            proto: k.proto,
+            vlan: k.vlan,
+            payload: e.burst_bytes,
+            name: e.hints.as_deref().and_then(|h| h.dest_name()).map(Into::into),
+        }
+    }
 }
 
 /// The addresses a host was told a name resolves to.
@@ -237,8 +295,22 @@ impl FlowTable {
             if m.ts < e.first_ts {
                 e.first_ts = m.ts;
             }
-            if m.payload_len > 0 {
-                e.last_payload_ts[d] = m.ts;
+            // TCP keep-alive probes carry 0 or 1 byte: not activity
+            if m.payload_len > u32::from(m.proto == 6) {
+                if e.bursts == 0 {
+                    e.bursts = 1;
+                    e.burst_start = m.ts;
+                } else if m.ts.saturating_sub(e.burst_last) >= self.cfg.burst_gap {
+                    // the previous burst is complete; report it once the flow has two
+                    out.push(FlowEvent::Burst(Box::new(BurstEvent::of(e))));
+                    e.bursts += 1;
+                    e.burst_start = m.ts;
+                    e.burst_bytes = [0; 2];
+                }
+                e.burst_bytes[d] = e.burst_bytes[d].saturating_add(m.payload_len);
+                if m.ts > e.burst_last {
+                    e.burst_last = m.ts;
+                }
             }
             let class = if m.proto == 6 {
                 e.tcp_flags[d] |= m.tcp_flags;
@@ -291,7 +363,10 @@ impl FlowTable {
             class,
             icmp: (m.icmp_type, m.icmp_code),
             tunnel: m.tunnel,
-            last_payload_ts: [0; 2],
+            bursts: 0,
+            burst_bytes: [0; 2],
+            burst_start: m.ts,
+            burst_last: m.ts,
         };
         let i = if let Some(i) = self.free.pop() {
             self.slab[i as usize] = e;
@@ -334,6 +409,9 @@ impl FlowTable {
         self.unlink(i);
         let e = &mut self.slab[i as usize];
         self.map.remove(&e.key);
+        if e.bursts >= 2 {
+            out.push(FlowEvent::Burst(Box::new(BurstEvent::of(e))));
+        }
         let rec = FlowRecord::from_entry(e, reason);
         e.hints = None;
         self.free.push(i);
@@ -516,7 +594,7 @@ mod tests {
         out.iter()
             .filter_map(|e| match e {
                 FlowEvent::End(r) => Some(&**r),
-                FlowEvent::DnsAnswer(_) => None,
+                FlowEvent::DnsAnswer(_) | FlowEvent::Burst(_) => None,
             })
             .collect()
     }

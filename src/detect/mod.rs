@@ -1,0 +1,17 @@
+//! Detectors: fed per flow, burst or DNS answer by the analysis stage, never per packet.
+
+pub mod beacon;
+pub mod periodicity;
+
+use crate::analysis::Detector;
+use crate::config::Config;
+
+/// The detectors the configuration enables.
+#[must_use]
+pub fn build(cfg: &Config) -> Vec<Box<dyn Detector>> {
+    let mut v: Vec<Box<dyn Detector>> = Vec::new();
+    if cfg.beacon.enabled {
+        v.push(Box::new(beacon::Beacon::new(cfg.beacon.clone())));
+    }
+    v
+}
