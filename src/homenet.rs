@@ -40,6 +40,19 @@ impl Direction {
     }
 }
 
+/// True for a destination traffic can leave the site for: unicast, not
+/// loopback, unspecified, multicast or broadcast (SSDP, mDNS and the like are
+/// never egress, whatever `home_net` says).
+#[must_use]
+pub fn is_egress_dest(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            !(a.is_multicast() || a.is_broadcast() || a.is_unspecified() || a.is_loopback())
+        }
+        IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified() || a.is_loopback()),
+    }
+}
+
 /// A set of CIDRs.
 #[derive(Clone, Debug)]
 pub struct HomeNet {

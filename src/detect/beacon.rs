@@ -291,6 +291,9 @@ impl Beacon {
             None
         };
         let name = b.name.or(dns_name.as_deref());
+        if !crate::homenet::is_egress_dest(b.dest_ip) {
+            return;
+        }
         if self.allowed(&b, name) {
             self.stats.allowlisted += 1;
             return;

@@ -39,6 +39,8 @@ pub const GAP_PERIODS: f64 = 4.5;
 const MAX_K: usize = 4;
 /// Share of each multiple k = 2, 3, 4 among missed-beat intervals.
 const MISS_WEIGHTS: [f64; 3] = [0.6, 0.3, 0.1];
+/// Nats the half-period explanation must win by.
+const HALF_PERIOD_HANDICAP: f64 = 4.0;
 /// Share of intervals the beacon model expects to be gaps.
 const GAP_SHARE: f64 = 0.01;
 /// Timing noise a network and an implant's scheduler add, seconds.
@@ -280,8 +282,11 @@ pub fn evaluate(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
         return None;
     }
     let mut best: Option<(f64, Fit)> = None;
-    for cand in [p, p / 2.0] {
-        let f = fit(d, cand, tmp);
+    // the half period must explain the series clearly better: any series
+    // fits a finer grid a little better
+    for (cand, handicap) in [(p, 0.0), (p / 2.0, HALF_PERIOD_HANDICAP)] {
+        let mut f = fit(d, cand, tmp);
+        f.nats -= handicap;
         if best.as_ref().is_none_or(|(_, b)| f.nats > b.nats) {
             best = Some((cand, f));
         }
