@@ -1,0 +1,111 @@
+//! Beacon detection on the real captures in ../shared/pcaps/real/ whose ground
+//! truth is stated in its GROUND_TRUTH.tsv. Skips cleanly when the folder is
+//! absent (a user's clone does not have it).
+
+mod common;
+use common::deguchi;
+use std::path::PathBuf;
+
+fn real(name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pcaps/real")).join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not present", p.display());
+        None
+    }
+}
+
+fn alerts(file: &PathBuf, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["replay", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = deguchi(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn beacons_to(a: &[serde_json::Value], src: &str, dst: &str, port: u64) -> Vec<serde_json::Value> {
+    a.iter()
+        .filter(|x| {
+            x["detector"] == "beacon"
+                && x["src_ip"] == src
+                && x["dest_ip"] == dst
+                && x["dest_port"] == port
+        })
+        .cloned()
+        .collect()
+}
+
+/// (file, extra args, internal host, C2, port, period range)
+const FOUND: &[(&str, &[&str], &str, &str, u64, (f64, f64))] = &[
+    // STRRAT: client pings every 5 s inside one TCP session
+    (
+        "strrat__strrat-4423258f-59bc-4a88-bfec-d8ac08c88538.pcap",
+        &[],
+        "192.168.100.11",
+        "185.255.114.40",
+        8219,
+        (4.5, 5.5),
+    ),
+    // curl loop, new HTTPS connection every 2-3.6 s; the "internal" host is a
+    // public CTU address, so the analyst names it
+    (
+        "strat__test-cc-capture-2.pcap",
+        &["--home-net", "147.32.80.37"],
+        "147.32.80.37",
+        "141.193.213.20",
+        443,
+        (2.5, 3.5),
+    ),
+    // CALDERA manx: one TCP session, beacon every ~20 s; lab IPs, so the
+    // agent host alone is home_net
+    (
+        "caldera__manx-tcp.pcap",
+        &["--home-net", "172.18.0.3/32"],
+        "172.18.0.3",
+        "172.18.0.2",
+        7010,
+        (18.0, 22.0),
+    ),
+];
+
+#[test]
+fn real_c2_channels_are_found_with_their_period() {
+    for (file, extra, src, dst, port, (lo, hi)) in FOUND {
+        let Some(p) = real(file) else { return };
+        let a = alerts(&p, extra);
+        let b = beacons_to(&a, src, dst, *port);
+        assert!(!b.is_empty(), "{file}: no beacon alert; got {a:?}");
+        let last = b.last().unwrap();
+        let period = last["evidence"]["period_s"].as_f64().unwrap();
+        assert!(
+            (*lo..=*hi).contains(&period),
+            "{file}: period {period} not in {lo}..{hi}"
+        );
+        assert!(last["community_id"].as_str().unwrap().starts_with("1:"));
+        assert!(b.len() <= 2, "{file}: alert storm: {}", b.len());
+        // only the C2 channel alerts
+        assert_eq!(b.len(), a.len(), "{file}: other alerts: {a:?}");
+    }
+}
+
+/// Benign periodic traffic in real captures that must stay quiet.
+#[test]
+fn benign_periodic_real_traffic_is_quiet() {
+    for (file, extra) in [
+        // NTP every ~62 s to four servers, among a telnet scan
+        ("strat__test7-malicious.pcap", &[][..]),
+        // Google Nest log sink: periodic-ish IoT uploads
+        ("ndpi__nest_log_sink.pcap", &[][..]),
+        // a 1.9 h LAN session with a 30 s push: internal, never egress
+        ("zeek-long-connections__long_connection.pcap", &[][..]),
+    ] {
+        let Some(p) = real(file) else { return };
+        let a = alerts(&p, extra);
+        assert!(a.is_empty(), "{file}: {a:?}");
+    }
+}
