@@ -4,7 +4,8 @@
 
 use crate::alert::Alert;
 use crate::flow::record::FlowRecord;
-use crate::flow::table::{BurstEvent, DnsAnswer, FlowEvent};
+use crate::flow::table::{BurstEvent, DnsAnswer, DnsQuery, FlowEvent, ProgressEvent};
+use crate::homenet::Direction;
 use crate::homenet::HomeNet;
 use crate::sink::Out;
 use crate::time::Ts;
@@ -16,6 +17,10 @@ pub trait Detector: Send {
     fn on_flow(&mut self, _r: &FlowRecord, _out: &mut Vec<Alert>) {}
     /// A burst of activity inside a long-lived flow ended (see [`BurstEvent`]).
     fn on_burst(&mut self, _b: &BurstEvent, _out: &mut Vec<Alert>) {}
+    /// A flow moved more payload (outbound or inbound flows only; `dir` from its originator).
+    fn on_progress(&mut self, _p: &ProgressEvent, _dir: Direction, _out: &mut Vec<Alert>) {}
+    /// A host sent a DNS query.
+    fn on_dns_query(&mut self, _q: &DnsQuery, _out: &mut Vec<Alert>) {}
     /// A host received DNS answers.
     fn on_dns(&mut self, _d: &DnsAnswer, _out: &mut Vec<Alert>) {}
     /// Packet time advanced to `now`.
@@ -53,18 +58,30 @@ impl Analyzer {
                 for d in &mut self.detectors {
                     d.on_flow(&r, &mut self.alerts);
                 }
-                if r.end > self.clock {
-                    self.clock = r.end;
-                    for d in &mut self.detectors {
-                        d.on_tick(self.clock, &mut self.alerts);
-                    }
-                }
+                self.advance(r.end);
                 out.push(Out::Flow(r));
             }
             FlowEvent::Burst(b) => {
                 if self.home.direction(b.src_ip, b.dest_ip) == crate::homenet::Direction::Outbound {
                     for d in &mut self.detectors {
                         d.on_burst(&b, &mut self.alerts);
+                    }
+                }
+                self.advance(b.end);
+            }
+            FlowEvent::Progress(p) => {
+                let dir = self.home.direction(p.src_ip, p.dest_ip);
+                if matches!(dir, Direction::Outbound | Direction::Inbound) {
+                    for d in &mut self.detectors {
+                        d.on_progress(&p, dir, &mut self.alerts);
+                    }
+                }
+                self.advance(p.ts);
+            }
+            FlowEvent::DnsQuery(q) => {
+                if self.home.contains(q.client) {
+                    for d in &mut self.detectors {
+                        d.on_dns_query(&q, &mut self.alerts);
                     }
                 }
             }
@@ -75,6 +92,16 @@ impl Analyzer {
             }
         }
         out.extend(self.alerts.drain(..).map(|a| Out::Alert(Box::new(a))));
+    }
+
+    /// Packet time moved on: detectors with windows get a tick (at most once a second).
+    fn advance(&mut self, ts: Ts) {
+        if ts >= self.clock.saturating_add(crate::time::SEC) {
+            self.clock = ts;
+            for d in &mut self.detectors {
+                d.on_tick(ts, &mut self.alerts);
+            }
+        }
     }
 
     /// End of input.

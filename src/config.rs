@@ -6,6 +6,7 @@
 //! file afterwards.
 
 use crate::detect::beacon::{BeaconConfig, parse_proto_port};
+use crate::detect::exfil::ExfilConfig;
 use crate::flow::table::{CLASSES, TableConfig};
 use crate::homenet::{DEFAULT_HOME_NET, HomeNet};
 use crate::time::SEC;
@@ -56,6 +57,7 @@ pub struct Config {
     pub flow: FlowConfig,
     pub output: OutputConfig,
     pub beacon: BeaconConfig,
+    pub exfil: ExfilConfig,
 }
 
 impl Default for Config {
@@ -82,6 +84,7 @@ impl Default for Config {
             },
             output: OutputConfig::default(),
             beacon: BeaconConfig::default(),
+            exfil: ExfilConfig::default(),
         }
     }
 }
@@ -320,6 +323,62 @@ fn parse_beacon(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> BeaconConf
     b
 }
 
+fn parse_exfil(c: &mut Check<'_>, root: &Table, d: &ExfilConfig) -> ExfilConfig {
+    const S: &str = "exfil";
+    let t = c.section(
+        root,
+        S,
+        &[
+            "enabled",
+            "learning_s",
+            "burst_floor_5m_mb",
+            "burst_floor_1h_mb",
+            "burst_ratio",
+            "lowslow_floor_24h_mb",
+            "rare_max_hosts",
+            "producer_floor_kb",
+            "producer_floor_web_kb",
+            "unusual_floor_bytes",
+            "raw_floor_kb",
+            "min_pair_pcr",
+            "max_hosts",
+            "max_pairs",
+        ],
+    );
+    let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+    const MB: u64 = 1 << 20;
+    ExfilConfig {
+        enabled: c.boolean(t, S, "enabled", d.enabled),
+        learning_s: c.int(t, S, "learning_s", d.learning_s, 0, 365 * 86_400),
+        burst_floor_5m: c.int(t, S, "burst_floor_5m_mb", d.burst_floor_5m / MB, 1, 1 << 30) * MB,
+        burst_floor_1h: c.int(t, S, "burst_floor_1h_mb", d.burst_floor_1h / MB, 1, 1 << 30) * MB,
+        burst_ratio: c.float(t, S, "burst_ratio", d.burst_ratio, 1.0, 1e6),
+        lowslow_floor_24h: c.int(
+            t,
+            S,
+            "lowslow_floor_24h_mb",
+            d.lowslow_floor_24h / MB,
+            1,
+            1 << 30,
+        ) * MB,
+        rare_max_hosts: us(c.int(t, S, "rare_max_hosts", d.rare_max_hosts as u64, 1, 1_000_000)),
+        producer_floor: c.int(t, S, "producer_floor_kb", d.producer_floor / 1024, 1, 1 << 30) * 1024,
+        producer_floor_web: c.int(
+            t,
+            S,
+            "producer_floor_web_kb",
+            d.producer_floor_web / 1024,
+            1,
+            1 << 30,
+        ) * 1024,
+        unusual_floor: c.int(t, S, "unusual_floor_bytes", d.unusual_floor, 1, 1 << 40),
+        raw_floor: c.int(t, S, "raw_floor_kb", d.raw_floor / 1024, 1, 1 << 30) * 1024,
+        min_pair_pcr: c.float(t, S, "min_pair_pcr", d.min_pair_pcr, -1.0, 1.0),
+        max_hosts: us(c.int(t, S, "max_hosts", d.max_hosts as u64, 16, 100_000_000)),
+        max_pairs: us(c.int(t, S, "max_pairs", d.max_pairs as u64, 16, 100_000_000)),
+    }
+}
+
 fn type_name(v: &Value) -> &'static str {
     v.type_str()
 }
@@ -354,7 +413,7 @@ impl Config {
         let mut c = Check {
             errors: &mut errors,
         };
-        const SECTIONS: [&str; 5] = ["general", "capture", "flow", "output", "beacon"];
+        const SECTIONS: [&str; 6] = ["general", "capture", "flow", "output", "beacon", "exfil"];
         for k in root.keys() {
             if !SECTIONS.contains(&k.as_str()) {
                 c.errors.push(format!(
@@ -469,6 +528,7 @@ impl Config {
         };
 
         let beacon = parse_beacon(&mut c, &root, &d.beacon);
+        let exfil = parse_exfil(&mut c, &root, &d.exfil);
 
         if errors.is_empty() {
             Ok(Self {
@@ -481,6 +541,7 @@ impl Config {
                 flow,
                 output,
                 beacon,
+                exfil,
             })
         } else {
             Err(ConfigError { file: None, errors })
@@ -511,6 +572,7 @@ impl Config {
             timeouts,
             max_flows: (total / shards.max(1)).max(16),
             burst_gap: i64::try_from(self.flow.burst_gap_ms).unwrap_or(1000) * (SEC / 1000),
+            progress_bytes: 1 << 20,
         }
     }
 }

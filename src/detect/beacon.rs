@@ -135,7 +135,7 @@ struct PairKey {
 }
 
 /// Stable FNV-1a over the destination's identity (name, else address).
-fn dest_id(name: Option<&str>, ip: IpAddr) -> u64 {
+pub(crate) fn dest_id(name: Option<&str>, ip: IpAddr) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |b: u8| {
         h ^= u64::from(b);
@@ -455,7 +455,7 @@ fn ds(ns: Ts) -> u32 {
 }
 
 /// Removes the oldest sixteenth of a map (at least one entry); returns how many.
-fn evict_oldest<K: Copy + Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
+pub(crate) fn evict_oldest<K: Copy + Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
     map: &mut HashMap<K, V, S>,
     age: impl Fn(&V) -> Ts,
 ) -> usize {

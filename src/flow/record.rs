@@ -70,6 +70,8 @@ pub struct FlowRecord {
     pub reason: EndReason,
     /// Bursts of payload exchange (separated by `flow.burst_gap_ms` of silence).
     pub bursts: u32,
+    /// Payload already reported in `Progress` events [orig, resp].
+    pub reported: [u64; 2],
     pub hints: Option<Box<FlowHints>>,
     pub direction: Direction,
 }
@@ -128,6 +130,7 @@ impl FlowRecord {
             tcp_state: e.tcp_state,
             reason,
             bursts: e.bursts,
+            reported: e.reported,
             hints: e.hints.take(),
             direction: Direction::External,
         }

@@ -42,6 +42,8 @@ pub struct TableConfig {
     pub max_flows: usize,
     /// Silence (packet time) that separates two bursts of payload inside one flow.
     pub burst_gap: Ts,
+    /// Payload (both directions) after which a flow reports its progress.
+    pub progress_bytes: u64,
 }
 
 impl Default for TableConfig {
@@ -57,6 +59,7 @@ impl Default for TableConfig {
             ],
             max_flows: 1 << 20,
             burst_gap: SEC,
+            progress_bytes: 1 << 20,
         }
     }
 }
@@ -93,6 +96,8 @@ pub struct Entry {
     pub burst_bytes: [u32; 2],
     pub burst_start: Ts,
     pub burst_last: Ts,
+    /// Payload already reported in `Progress` events [orig, resp].
+    pub reported: [u64; 2],
 }
 
 /// Bytes one tracked flow costs: its slab entry plus a hash-map slot
@@ -119,6 +124,11 @@ pub enum FlowEvent {
     End(Box<FlowRecord>),
     /// A DNS response with addresses, seen by `client` (the querying host).
     DnsAnswer(Box<DnsAnswer>),
+    /// A DNS query a host sent (for the DNS tunnel detector).
+    DnsQuery(Box<DnsQuery>),
+    /// A long flow moved another `progress_bytes` of payload: lets volume
+    /// detectors see an upload while it happens, not when it ends.
+    Progress(Box<ProgressEvent>),
     /// A completed burst of payload inside a flow that has had at least two:
     /// the in-session series a keep-alive beacon leaves (Sliver, AsyncRAT).
     /// Single-burst flows are described by their `End` record alone.
@@ -146,6 +156,29 @@ pub struct BurstEvent {
     pub name: Option<Box<str>>,
 }
 
+impl ProgressEvent {
+    fn of(e: &Entry, ts: Ts) -> Self {
+        let k = e.key;
+        let (o, op, r, rp) = if e.orig_is_a {
+            (k.a, k.pa, k.b, k.pb)
+        } else {
+            (k.b, k.pb, k.a, k.pa)
+        };
+        Self {
+            ts,
+            start: e.first_ts,
+            flow_id: crate::flow::record::flow_id(e),
+            src_ip: super::key::ip_of(o, k.v6),
+            src_port: op,
+            dest_ip: super::key::ip_of(r, k.v6),
+            dest_port: rp,
+            proto: k.proto,
+            delta: [e.payload[0] - e.reported[0], e.payload[1] - e.reported[1]],
+            name: e.hints.as_deref().and_then(|h| h.dest_name()).map(Into::into),
+        }
+    }
+}
+
 impl BurstEvent {
     fn of(e: &Entry) -> Self {
         let k = e.key;
@@ -169,6 +202,32 @@ impl BurstEvent {
             name: e.hints.as_deref().and_then(|h| h.dest_name()).map(Into::into),
         }
     }
+}
+
+/// A DNS query, as sent by `client`.
+#[derive(Debug, Clone)]
+pub struct DnsQuery {
+    pub ts: Ts,
+    pub client: std::net::IpAddr,
+    pub server: std::net::IpAddr,
+    pub name: String,
+    pub qtype: u16,
+}
+
+/// Payload moved by a flow since its last report, oriented from its originator.
+#[derive(Debug, Clone)]
+pub struct ProgressEvent {
+    pub ts: Ts,
+    pub start: Ts,
+    pub flow_id: u64,
+    pub src_ip: std::net::IpAddr,
+    pub src_port: u16,
+    pub dest_ip: std::net::IpAddr,
+    pub dest_port: u16,
+    pub proto: u8,
+    /// Payload bytes since the last report [from originator, to originator].
+    pub delta: [u64; 2],
+    pub name: Option<Box<str>>,
 }
 
 /// The addresses a host was told a name resolves to.
@@ -319,6 +378,10 @@ impl FlowTable {
             } else {
                 e.class
             };
+            if e.payload[0] + e.payload[1] - e.reported[0] - e.reported[1] >= self.cfg.progress_bytes {
+                out.push(FlowEvent::Progress(Box::new(ProgressEvent::of(e, m.ts))));
+                e.reported = e.payload;
+            }
             let dns = if m.hint.kind == HintKind::None {
                 None
             } else {
@@ -333,7 +396,7 @@ impl FlowTable {
         self.unlink(i);
         self.push_head(i, class);
         if let Some(d) = dns {
-            out.push(FlowEvent::DnsAnswer(d));
+            out.push(d);
         }
     }
 
@@ -367,6 +430,7 @@ impl FlowTable {
             burst_bytes: [0; 2],
             burst_start: m.ts,
             burst_last: m.ts,
+            reported: [0; 2],
         };
         let i = if let Some(i) = self.free.pop() {
             self.slab[i as usize] = e;
@@ -500,7 +564,7 @@ fn apply_hint(
     m: &PacketMeta,
     from_orig: bool,
     bytes: &[u8],
-) -> Option<Box<DnsAnswer>> {
+) -> Option<FlowEvent> {
     match m.hint.kind {
         HintKind::None => None,
         HintKind::TlsClientHello => {
@@ -544,14 +608,22 @@ fn apply_hint(
                     }
                 }
                 if !s.answers.is_empty() && !name.is_empty() {
-                    return Some(Box::new(DnsAnswer {
+                    return Some(FlowEvent::DnsAnswer(Box::new(DnsAnswer {
                         ts: m.ts,
                         client: super::key::ip_of(m.dst, m.v6),
                         resolver: super::key::ip_of(m.src, m.v6),
                         name: lossy(name),
                         addrs: s.answers.iter().copied().collect(),
-                    }));
+                    })));
                 }
+            } else if !name.is_empty() {
+                return Some(FlowEvent::DnsQuery(Box::new(DnsQuery {
+                    ts: m.ts,
+                    client: super::key::ip_of(m.src, m.v6),
+                    server: super::key::ip_of(m.dst, m.v6),
+                    name: lossy(name),
+                    qtype: s.qtype,
+                })));
             }
             None
         }
@@ -594,7 +666,7 @@ mod tests {
         out.iter()
             .filter_map(|e| match e {
                 FlowEvent::End(r) => Some(&**r),
-                FlowEvent::DnsAnswer(_) | FlowEvent::Burst(_) => None,
+                _ => None,
             })
             .collect()
     }

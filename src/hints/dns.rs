@@ -12,6 +12,7 @@ impl DnsName {
 pub struct DnsSummary {
     pub is_response: bool,
     pub rcode: u8,
+    pub qtype: u16,
     pub qname: DnsName,
     pub answers: arrayvec::ArrayVec<std::net::IpAddr, 8>,
 }

@@ -1,0 +1,840 @@
+//! Exfiltration detector: per-internal-host outbound baselines and four ways
+//! data leaves.
+//!
+//! Fed per flow end and per `Progress` event (every MiB a long flow moves),
+//! so an upload is seen while it happens. Everything is payload bytes in
+//! packet time, oriented from the internal host: "out" is what it sent to the
+//! external peer, "in" what it received. Flows between two internal hosts, or
+//! two external ones, never count.
+//!
+//! Per host: 5-minute slots for the last hour and hourly slots for the last
+//! day (bytes out and in), learned distributions of its 5-minute and hourly
+//! bytes out (`hdrhistogram`, KiB), its lifetime producer/consumer ratio
+//! (PCR = (out - in) / (out + in), Zeek/RITA's convention: +1 pure producer,
+//! -1 pure consumer). Per host and destination (the name the host used, else
+//! the address): the same slots, totals, the days it uploaded there, and
+//! whether it is routine (uploaded on two distinct days, or during the host's
+//! learning period: the nightly backup).
+//!
+//! Detectors (one alert per host/destination/kind, updated when the running
+//! total doubles or severity rises; never a storm):
+//! - **burst**: bytes out to one destination in 5 min (or 1 h) above an
+//!   absolute floor, and the host's whole window `burst_ratio` times its own
+//!   p99 for such windows;
+//! - **low_and_slow**: bytes out over 24 h to a destination new for this host
+//!   and used by at most `rare_max_hosts` hosts on the site, above a floor;
+//! - **producer_shift**: a host whose history is a consumer pushes data to a
+//!   never-seen destination (a lower floor on unusual ports: the stealer that
+//!   sends a few hundred KB to an odd port);
+//! - **unusual_channel**: uploads over SMTP submission, FTP data, SMB, or raw
+//!   TCP on a high port without TLS/HTTP to a new external destination.
+//!
+//! Volume detectors need the host's baseline (`learning_s` of observation)
+//! and ignore destinations where the host receives as much as it sends
+//! (PCR of the pair below `min_pair_pcr`): downloads and symmetric real-time
+//! media never count. `unusual_channel` needs no learning.
+
+use crate::alert::{Alert, Severity};
+use crate::analysis::Detector;
+use crate::community_id::community_id_v1;
+use crate::flow::record::FlowRecord;
+use crate::flow::table::ProgressEvent;
+use crate::homenet::{Direction, is_egress_dest};
+use crate::time::{SEC, Ts, rfc3339};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, json};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+const MB: u64 = 1 << 20;
+const SLOT5: Ts = 300 * SEC;
+const HOUR: Ts = 3600 * SEC;
+const DAY: Ts = 86_400 * SEC;
+
+/// Exfiltration detector settings (`[exfil]`).
+#[derive(Clone, Debug)]
+pub struct ExfilConfig {
+    pub enabled: bool,
+    /// Observation a host needs before volume detectors judge it, seconds.
+    pub learning_s: u64,
+    pub burst_floor_5m: u64,
+    pub burst_floor_1h: u64,
+    pub burst_ratio: f64,
+    pub lowslow_floor_24h: u64,
+    pub rare_max_hosts: usize,
+    pub producer_floor: u64,
+    pub producer_floor_web: u64,
+    pub unusual_floor: u64,
+    pub raw_floor: u64,
+    pub min_pair_pcr: f64,
+    pub max_hosts: usize,
+    pub max_pairs: usize,
+}
+
+impl Default for ExfilConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            learning_s: 86_400,
+            burst_floor_5m: 50 * MB,
+            burst_floor_1h: 200 * MB,
+            burst_ratio: 10.0,
+            lowslow_floor_24h: 10 * MB,
+            rare_max_hosts: 2,
+            producer_floor: 256 * 1024,
+            producer_floor_web: 4 * MB,
+            unusual_floor: 512,
+            raw_floor: 64 * 1024,
+            min_pair_pcr: 0.3,
+            max_hosts: 20_000,
+            max_pairs: 200_000,
+        }
+    }
+}
+
+/// A ring of time slots (bytes), newest at `head`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ring {
+    head: i64,
+    v: Vec<u64>,
+}
+
+impl Ring {
+    fn new(n: usize) -> Self {
+        Self {
+            head: i64::MIN,
+            v: vec![0; n],
+        }
+    }
+    fn n(&self) -> i64 {
+        self.v.len() as i64
+    }
+    /// Moves to `slot`, returning the completed slots' values (oldest first) via `done`.
+    fn advance(&mut self, slot: i64, mut done: impl FnMut(u64)) {
+        if self.head == i64::MIN {
+            self.head = slot;
+            return;
+        }
+        if slot <= self.head {
+            return;
+        }
+        let steps = (slot - self.head).min(self.n() + 1);
+        let first = slot - steps;
+        for s in first..slot {
+            let i = s.rem_euclid(self.n()) as usize;
+            if s >= self.head - self.n() + 1 && s <= self.head {
+                done(self.v[i]);
+            } else {
+                done(0);
+            }
+        }
+        for s in (self.head + 1)..=slot {
+            if s > slot - self.n() {
+                let i = s.rem_euclid(self.n()) as usize;
+                self.v[i] = 0;
+            }
+        }
+        if slot - self.head > self.n() {
+            self.v.iter_mut().for_each(|x| *x = 0);
+        }
+        self.head = slot;
+    }
+    fn add(&mut self, slot: i64, x: u64) {
+        if self.head == i64::MIN || slot > self.head {
+            self.advance(slot, |_| {});
+        }
+        if slot <= self.head - self.n() {
+            return;
+        }
+        let i = slot.rem_euclid(self.n()) as usize;
+        self.v[i] = self.v[i].saturating_add(x);
+    }
+    /// Sum of the last `k` slots up to `now_slot`.
+    fn sum(&self, now_slot: i64, k: i64) -> u64 {
+        if self.head == i64::MIN {
+            return 0;
+        }
+        let mut t = 0u64;
+        for s in (now_slot - k + 1)..=now_slot {
+            if s <= self.head && s > self.head - self.n() {
+                t = t.saturating_add(self.v[s.rem_euclid(self.n()) as usize]);
+            }
+        }
+        t
+    }
+}
+
+fn new_hist() -> Histogram<u32> {
+    // KiB, 1 KiB .. 1 PiB, 1 significant digit (~6 % buckets): about 2 KB
+    Histogram::new_with_bounds(1, 1 << 40, 1).unwrap_or_else(|_| {
+        Histogram::new(1).unwrap_or_else(|_| unreachable!("1 significant figure is valid"))
+    })
+}
+
+/// Per-host state. About 3.5 KB (two histograms and four rings).
+pub struct Host {
+    pub first_seen: Ts,
+    pub last_seen: Ts,
+    out5: Ring,
+    in5: Ring,
+    out1h: Ring,
+    hist5: Histogram<u32>,
+    hist1h: Histogram<u32>,
+    pub total_out: u64,
+    pub total_in: u64,
+}
+
+impl Host {
+    fn new(ts: Ts) -> Self {
+        Self {
+            first_seen: ts,
+            last_seen: ts,
+            out5: Ring::new(12),
+            in5: Ring::new(12),
+            out1h: Ring::new(24),
+            hist5: new_hist(),
+            hist1h: new_hist(),
+            total_out: 0,
+            total_in: 0,
+        }
+    }
+    fn learned(&self, cfg: &ExfilConfig) -> bool {
+        self.last_seen - self.first_seen >= i64::try_from(cfg.learning_s).unwrap_or(i64::MAX / SEC) * SEC
+    }
+    fn pcr(&self) -> f64 {
+        pcr(self.total_out, self.total_in)
+    }
+    fn account(&mut self, ts: Ts, out: u64, inb: u64) {
+        let (h5, h1) = (&mut self.hist5, &mut self.hist1h);
+        let rec = |h: &mut Histogram<u32>, v: u64| {
+            let _ = h.saturating_record((v / 1024).max(1));
+        };
+        self.out5.advance(ts.div_euclid(SLOT5), |v| rec(h5, v));
+        self.out1h.advance(ts.div_euclid(HOUR), |v| rec(h1, v));
+        self.out5.add(ts.div_euclid(SLOT5), out);
+        self.in5.add(ts.div_euclid(SLOT5), inb);
+        self.out1h.add(ts.div_euclid(HOUR), out);
+        self.total_out = self.total_out.saturating_add(out);
+        self.total_in = self.total_in.saturating_add(inb);
+        self.last_seen = self.last_seen.max(ts);
+    }
+    fn p99(h: &Histogram<u32>) -> u64 {
+        if h.is_empty() { 0 } else { h.value_at_quantile(0.99) * 1024 }
+    }
+}
+
+fn pcr(out: u64, inb: u64) -> f64 {
+    let t = out as f64 + inb as f64;
+    if t <= 0.0 { 0.0 } else { (out as f64 - inb as f64) / t }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Kind {
+    Burst,
+    LowAndSlow,
+    ProducerShift,
+    UnusualChannel,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Burst => "burst",
+            Self::LowAndSlow => "low_and_slow",
+            Self::ProducerShift => "producer_shift",
+            Self::UnusualChannel => "unusual_channel",
+        }
+    }
+    fn sid(self) -> u32 {
+        9_200_001 + self as u32
+    }
+}
+
+/// Per host and destination.
+pub struct Pair {
+    pub first_seen: Ts,
+    pub last_seen: Ts,
+    pub total_out: u64,
+    pub total_in: u64,
+    out5: Ring,
+    in5: Ring,
+    out1h: Ring,
+    in1h: Ring,
+    upload_days: u8,
+    last_upload_day: i64,
+    day_out: u64,
+    pub routine: bool,
+    /// Learned while the host was learning (baseline traffic).
+    pub in_baseline: bool,
+    dest_ip: IpAddr,
+    name: Option<Box<str>>,
+    port: u16,
+    proto: u8,
+    src_port: u16,
+    flow_id: u64,
+    /// Last alert per kind: (severity, bytes out when alerted).
+    alerted: Vec<(Kind, Severity, u64)>,
+}
+
+#[derive(Default)]
+struct DestInfo {
+    hosts: Vec<IpAddr>,
+    last_seen: Ts,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ExfilStats {
+    pub hosts_evicted: u64,
+    pub pairs_evicted: u64,
+    pub alerts: u64,
+}
+
+struct Update<'a> {
+    ts: Ts,
+    host: IpAddr,
+    src_port: u16,
+    dest_ip: IpAddr,
+    port: u16,
+    proto: u8,
+    flow_id: u64,
+    name: Option<&'a str>,
+    out: u64,
+    inb: u64,
+    /// The flow carried TLS or HTTP (a name from SNI/Host).
+    web: bool,
+}
+
+pub struct Exfil {
+    cfg: ExfilConfig,
+    hosts: HashMap<IpAddr, Host, ahash::RandomState>,
+    pairs: HashMap<(IpAddr, u64), Pair, ahash::RandomState>,
+    dests: HashMap<u64, DestInfo, ahash::RandomState>,
+    /// Recent FTP control sessions: (host, server) -> last seen.
+    ftp: HashMap<(IpAddr, IpAddr), Ts, ahash::RandomState>,
+    pub stats: ExfilStats,
+}
+
+fn dest_id(name: Option<&str>, ip: IpAddr) -> u64 {
+    super::beacon::dest_id(name, ip)
+}
+
+const SMTP_PORTS: &[u16] = &[25, 465, 587, 2525];
+const SMB_PORTS: &[u16] = &[139, 445];
+const WEB_PORTS: &[u16] = &[80, 443, 8080, 8443];
+
+impl Exfil {
+    #[must_use]
+    pub fn new(cfg: ExfilConfig) -> Self {
+        Self {
+            cfg,
+            hosts: HashMap::default(),
+            pairs: HashMap::default(),
+            dests: HashMap::default(),
+            ftp: HashMap::default(),
+            stats: ExfilStats::default(),
+        }
+    }
+
+    /// Upper bound of the state at the configured caps, bytes.
+    #[must_use]
+    pub fn state_bytes(&self) -> usize {
+        self.cfg.max_hosts * Self::bytes_per_host() + self.cfg.max_pairs * Self::bytes_per_pair()
+    }
+
+    #[must_use]
+    pub fn bytes_per_host() -> usize {
+        let h = new_hist();
+        std::mem::size_of::<(IpAddr, Host)>() * 8 / 7 + 2 * h.distinct_values() * 4 + (12 * 2 + 24) * 8
+    }
+
+    #[must_use]
+    pub fn bytes_per_pair() -> usize {
+        std::mem::size_of::<((IpAddr, u64), Pair)>() * 8 / 7 + (12 * 2 + 24 * 2) * 8 + 64
+    }
+
+    fn update(&mut self, u: &Update<'_>, out: &mut Vec<Alert>) {
+        if u.out == 0 && u.inb == 0 || !is_egress_dest(u.dest_ip) {
+            return;
+        }
+        let cfg = &self.cfg;
+        if !self.hosts.contains_key(&u.host) && self.hosts.len() >= cfg.max_hosts.max(16) {
+            self.stats.hosts_evicted += evict_oldest(&mut self.hosts, |h| h.last_seen) as u64;
+        }
+        let host = self.hosts.entry(u.host).or_insert_with(|| Host::new(u.ts));
+        let host_learning = !host.learned(cfg);
+        // the pcr and baseline before this update
+        let host_pcr_before = host.pcr();
+        let host_bytes_before = host.total_out + host.total_in;
+        host.account(u.ts, u.out, u.inb);
+        let learned = host.learned(cfg);
+
+        let did = dest_id(u.name, u.dest_ip);
+        let sharing = {
+            let d = self.dests.entry(did).or_default();
+            d.last_seen = d.last_seen.max(u.ts);
+            if d.hosts.len() < 64 && !d.hosts.contains(&u.host) {
+                d.hosts.push(u.host);
+            }
+            d.hosts.len()
+        };
+        if self.dests.len() > cfg.max_pairs.max(16) {
+            evict_oldest(&mut self.dests, |d| d.last_seen);
+        }
+        let key = (u.host, did);
+        if !self.pairs.contains_key(&key) && self.pairs.len() >= cfg.max_pairs.max(16) {
+            self.stats.pairs_evicted += evict_oldest(&mut self.pairs, |p| p.last_seen) as u64;
+        }
+        let p = self.pairs.entry(key).or_insert_with(|| Pair {
+            first_seen: u.ts,
+            last_seen: u.ts,
+            total_out: 0,
+            total_in: 0,
+            out5: Ring::new(12),
+            in5: Ring::new(12),
+            out1h: Ring::new(24),
+            in1h: Ring::new(24),
+            upload_days: 0,
+            last_upload_day: i64::MIN,
+            day_out: 0,
+            routine: false,
+            in_baseline: host_learning,
+            dest_ip: u.dest_ip,
+            name: None,
+            port: u.port,
+            proto: u.proto,
+            src_port: u.src_port,
+            flow_id: u.flow_id,
+            alerted: Vec::new(),
+        });
+        p.first_seen = p.first_seen.min(u.ts);
+        if u.ts >= p.last_seen {
+            p.last_seen = u.ts;
+            p.dest_ip = u.dest_ip;
+            p.port = u.port;
+            p.proto = u.proto;
+            p.src_port = u.src_port;
+            p.flow_id = u.flow_id;
+        }
+        if let Some(n) = u.name {
+            if p.name.as_deref() != Some(n) {
+                p.name = Some(n.into());
+            }
+        }
+        p.total_out = p.total_out.saturating_add(u.out);
+        p.total_in = p.total_in.saturating_add(u.inb);
+        let s5 = u.ts.div_euclid(SLOT5);
+        let s1 = u.ts.div_euclid(HOUR);
+        p.out5.add(s5, u.out);
+        p.in5.add(s5, u.inb);
+        p.out1h.add(s1, u.out);
+        p.in1h.add(s1, u.inb);
+        // routine uploads: a MiB or more on two distinct days, or during learning
+        let day = u.ts.div_euclid(DAY);
+        if day != p.last_upload_day {
+            p.last_upload_day = day;
+            p.day_out = 0;
+        }
+        let before = p.day_out;
+        p.day_out = p.day_out.saturating_add(u.out);
+        if before < MB && p.day_out >= MB {
+            p.upload_days = p.upload_days.saturating_add(1);
+            if host_learning {
+                p.in_baseline = true;
+            }
+            if p.upload_days >= 2 || p.in_baseline {
+                p.routine = true;
+            }
+        }
+
+        let host = &self.hosts[&u.host];
+        let w5 = p.out5.sum(s5, 1).saturating_add(p.out5.sum(s5 - 1, 1));
+        let w5_in = p.in5.sum(s5, 1).saturating_add(p.in5.sum(s5 - 1, 1));
+        let w1h = p.out5.sum(s5, 12);
+        let w1h_in = p.in5.sum(s5, 12);
+        let w24 = p.out1h.sum(s1, 24);
+        let w24_in = p.in1h.sum(s1, 24);
+        let new_for_host = p.first_seen - host.first_seen
+            >= i64::try_from(cfg.learning_s).unwrap_or(i64::MAX / SEC) * SEC
+            || p.first_seen >= u.ts - DAY && !p.in_baseline;
+        let site_rare = sharing <= cfg.rare_max_hosts;
+        let mut hits: Vec<(Kind, Severity, Map<String, serde_json::Value>)> = Vec::new();
+
+        // unusual channel: needs no learning
+        let channel = if SMTP_PORTS.contains(&u.port) && u.proto == 6 {
+            Some(("smtp", cfg.unusual_floor))
+        } else if SMB_PORTS.contains(&u.port) {
+            Some(("smb", cfg.unusual_floor))
+        } else if u.proto == 6 && u.port == 21 {
+            None
+        } else if u.proto == 6
+            && self
+                .ftp
+                .get(&(u.host, u.dest_ip))
+                .is_some_and(|t| u.ts - t < 900 * SEC)
+        {
+            Some(("ftp_data", 1))
+        } else if u.proto == 6 && u.port >= 1024 && !u.web && !WEB_PORTS.contains(&u.port) {
+            (new_for_host && site_rare).then_some(("raw_tcp", cfg.raw_floor))
+        } else {
+            None
+        };
+        if let Some((ch, floor)) = channel {
+            if p.total_out >= floor && p.total_out > p.total_in && !p.routine {
+                let mut e = Map::new();
+                e.insert("channel".into(), json!(ch));
+                hits.push((
+                    Kind::UnusualChannel,
+                    if p.total_out >= 10 * MB { Severity::High } else { Severity::Medium },
+                    e,
+                ));
+            }
+        }
+
+        let pair_pcr_1h = pcr(w1h, w1h_in);
+        if learned && !p.routine {
+            // burst
+            let host5 = host.out5.sum(s5, 1).saturating_add(host.out5.sum(s5 - 1, 1));
+            let host1h = host.out5.sum(s5, 12);
+            let b5 = Host::p99(&host.hist5).max(MB);
+            let b1 = Host::p99(&host.hist1h).max(4 * MB);
+            let burst5 = w5 >= cfg.burst_floor_5m
+                && pcr(w5, w5_in) >= cfg.min_pair_pcr
+                && host5 as f64 >= cfg.burst_ratio * b5 as f64;
+            let burst1 = w1h >= cfg.burst_floor_1h
+                && pair_pcr_1h >= cfg.min_pair_pcr
+                && host1h as f64 >= cfg.burst_ratio * b1 as f64;
+            if burst5 || burst1 {
+                let (win, wb, base, hw) = if burst5 {
+                    (300, w5, b5, host5)
+                } else {
+                    (3600, w1h, b1, host1h)
+                };
+                let mut e = Map::new();
+                e.insert("window_s".into(), json!(win));
+                e.insert("bytes_out_window".into(), json!(wb));
+                e.insert("host_bytes_out_window".into(), json!(hw));
+                e.insert("baseline_p99_bytes".into(), json!(base));
+                e.insert("ratio".into(), json!(((hw as f64 / base as f64) * 10.0).round() / 10.0));
+                let sev = if wb >= 4 * cfg.burst_floor_5m.max(cfg.burst_floor_1h / 4) || new_for_host {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                hits.push((Kind::Burst, sev, e));
+            }
+            // low and slow
+            if w24 >= cfg.lowslow_floor_24h
+                && new_for_host
+                && site_rare
+                && pcr(w24, w24_in) >= cfg.min_pair_pcr
+            {
+                let mut e = Map::new();
+                e.insert("window_s".into(), json!(86_400));
+                e.insert("bytes_out_window".into(), json!(w24));
+                e.insert("bytes_in_window".into(), json!(w24_in));
+                hits.push((
+                    Kind::LowAndSlow,
+                    if w24 >= 10 * cfg.lowslow_floor_24h { Severity::High } else { Severity::Medium },
+                    e,
+                ));
+            }
+            // producer shift
+            let odd_port = !WEB_PORTS.contains(&u.port);
+            let floor = if odd_port && !u.web {
+                cfg.producer_floor
+            } else {
+                cfg.producer_floor_web
+            };
+            let consumer = host_bytes_before == 0 || host_pcr_before < 0.0;
+            if consumer
+                && new_for_host
+                && site_rare
+                && w1h >= floor
+                && pair_pcr_1h >= 0.5
+            {
+                let mut e = Map::new();
+                e.insert("window_s".into(), json!(3600));
+                e.insert("bytes_out_window".into(), json!(w1h));
+                e.insert("bytes_in_window".into(), json!(w1h_in));
+                e.insert("host_pcr_baseline".into(), json!((host_pcr_before * 100.0).round() / 100.0));
+                e.insert("unusual_port".into(), json!(odd_port));
+                hits.push((
+                    Kind::ProducerShift,
+                    if odd_port { Severity::High } else { Severity::Medium },
+                    e,
+                ));
+            }
+        }
+
+        if u.proto == 6 && u.port == 21 {
+            self.ftp.insert((u.host, u.dest_ip), u.ts);
+            if self.ftp.len() > 4096 {
+                evict_oldest(&mut self.ftp, |t| *t);
+            }
+        }
+        if hits.is_empty() {
+            return;
+        }
+        let Some(p) = self.pairs.get_mut(&key) else {
+            return;
+        };
+        let host = &self.hosts[&u.host];
+        for (kind, sev, mut e) in hits {
+            let prev = p.alerted.iter().position(|(k, _, _)| *k == kind);
+            let due = match prev.map(|i| p.alerted[i]) {
+                None => true,
+                Some((_, s, at)) => sev < s || p.total_out >= at.saturating_mul(2),
+            };
+            if !due {
+                continue;
+            }
+            match prev {
+                Some(i) => p.alerted[i] = (kind, sev, p.total_out),
+                None => p.alerted.push((kind, sev, p.total_out)),
+            }
+            self.stats.alerts += 1;
+            e.insert("kind".into(), json!(kind.as_str()));
+            e.insert("bytes_out_total".into(), json!(p.total_out));
+            e.insert("bytes_in_total".into(), json!(p.total_in));
+            e.insert("pcr".into(), json!((pcr(p.total_out, p.total_in) * 100.0).round() / 100.0));
+            e.insert("host_pcr".into(), json!((host.pcr() * 100.0).round() / 100.0));
+            e.insert("host_bytes_out_total".into(), json!(host.total_out));
+            e.insert(
+                "dest_name".into(),
+                p.name.as_deref().map_or(serde_json::Value::Null, |n| json!(n)),
+            );
+            e.insert("dest_new_for_host".into(), json!(new_for_host));
+            e.insert("hosts_using_dest".into(), json!(sharing));
+            e.insert("first_seen".into(), json!(rfc3339(p.first_seen)));
+            e.insert("last_seen".into(), json!(rfc3339(p.last_seen)));
+            e.insert("update".into(), json!(prev.is_some()));
+            let label = p
+                .name
+                .as_deref()
+                .map_or_else(|| p.dest_ip.to_string(), str::to_owned);
+            let what = match kind {
+                Kind::Burst => "burst of outbound data",
+                Kind::LowAndSlow => "low-and-slow upload over 24h",
+                Kind::ProducerShift => "consumer host started producing",
+                Kind::UnusualChannel => "upload over an unusual channel",
+            };
+            out.push(Alert {
+                ts: u.ts,
+                src_ip: u.host,
+                src_port: Some(p.src_port),
+                dest_ip: p.dest_ip,
+                dest_port: Some(p.port),
+                proto: p.proto,
+                community_id: Some(community_id_v1(0, u.host, p.dest_ip, p.proto, p.src_port, p.port)),
+                flow_id: Some(p.flow_id),
+                detector: "exfil",
+                signature: format!(
+                    "deguchi EXFIL {what}: {} sent to {label}:{}",
+                    human_bytes(p.total_out),
+                    p.port
+                ),
+                signature_id: kind.sid(),
+                category: "Exfiltration",
+                severity: sev,
+                score: match sev {
+                    Severity::High => 0.9,
+                    Severity::Medium => 0.7,
+                    Severity::Low => 0.4,
+                },
+                evidence: e,
+            });
+        }
+    }
+
+    /// Hosts tracked now.
+    #[must_use]
+    pub fn hosts(&self) -> usize {
+        self.hosts.len()
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    if b >= 1 << 30 {
+        format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+    } else if b >= MB {
+        format!("{:.1} MiB", b as f64 / MB as f64)
+    } else if b >= 1024 {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}
+
+use super::beacon::evict_oldest;
+
+impl Detector for Exfil {
+    fn name(&self) -> &'static str {
+        "exfil"
+    }
+
+    fn on_flow(&mut self, r: &FlowRecord, out: &mut Vec<Alert>) {
+        if !matches!(r.proto, 6 | 17) {
+            return;
+        }
+        let d0 = r.payload[0].saturating_sub(r.reported[0]);
+        let d1 = r.payload[1].saturating_sub(r.reported[1]);
+        let h = r.hints.as_deref();
+        let name = h.and_then(|h| h.dest_name());
+        let web = name.is_some();
+        let u = match r.direction {
+            Direction::Outbound => Update {
+                ts: r.end,
+                host: r.src_ip,
+                src_port: r.src_port,
+                dest_ip: r.dest_ip,
+                port: r.dest_port,
+                proto: r.proto,
+                flow_id: r.flow_id,
+                name,
+                out: d0,
+                inb: d1,
+                web,
+            },
+            Direction::Inbound => Update {
+                ts: r.end,
+                host: r.dest_ip,
+                src_port: r.dest_port,
+                dest_ip: r.src_ip,
+                port: r.src_port,
+                proto: r.proto,
+                flow_id: r.flow_id,
+                name,
+                out: d1,
+                inb: d0,
+                web,
+            },
+            _ => return,
+        };
+        self.update(&u, out);
+    }
+
+    fn on_progress(&mut self, p: &ProgressEvent, dir: Direction, out: &mut Vec<Alert>) {
+        if !matches!(p.proto, 6 | 17) {
+            return;
+        }
+        let name = p.name.as_deref();
+        let u = match dir {
+            Direction::Outbound => Update {
+                ts: p.ts,
+                host: p.src_ip,
+                src_port: p.src_port,
+                dest_ip: p.dest_ip,
+                port: p.dest_port,
+                proto: p.proto,
+                flow_id: p.flow_id,
+                name,
+                out: p.delta[0],
+                inb: p.delta[1],
+                web: name.is_some(),
+            },
+            Direction::Inbound => Update {
+                ts: p.ts,
+                host: p.dest_ip,
+                src_port: p.dest_port,
+                dest_ip: p.src_ip,
+                port: p.src_port,
+                proto: p.proto,
+                flow_id: p.flow_id,
+                name,
+                out: p.delta[1],
+                inb: p.delta[0],
+                web: name.is_some(),
+            },
+            _ => return,
+        };
+        self.update(&u, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sums_and_rolls() {
+        let mut r = Ring::new(4);
+        r.add(10, 5);
+        r.add(11, 7);
+        assert_eq!(r.sum(11, 2), 12);
+        assert_eq!(r.sum(11, 1), 7);
+        let mut done = Vec::new();
+        r.advance(13, |v| done.push(v));
+        assert_eq!(done, vec![7, 0]);
+        assert_eq!(r.sum(13, 4), 5 + 7);
+        r.add(20, 1);
+        assert_eq!(r.sum(20, 4), 1);
+        r.add(15, 100); // too old: dropped
+        assert_eq!(r.sum(20, 4), 1);
+    }
+
+    fn up(e: &mut Exfil, ts_s: i64, dest: [u8; 4], port: u16, out: u64, inb: u64) -> Vec<Alert> {
+        let mut v = Vec::new();
+        e.update(
+            &Update {
+                ts: ts_s * SEC,
+                host: IpAddr::from([10, 0, 0, 5]),
+                src_port: 50000,
+                dest_ip: IpAddr::from(dest),
+                port,
+                proto: 6,
+                flow_id: 1,
+                name: None,
+                out,
+                inb,
+                web: port == 443,
+            },
+            &mut v,
+        );
+        v
+    }
+
+    /// A day of ordinary browsing: small uploads, larger downloads.
+    fn baseline(e: &mut Exfil) {
+        for m in 0..(26 * 60) {
+            let d = [93, 184, (m % 7) as u8, 1];
+            assert!(up(e, i64::from(m) * 60, d, 443, 20_000, 400_000).is_empty());
+        }
+    }
+
+    #[test]
+    fn burst_after_learning_alerts_once_then_updates_on_doubling() {
+        let mut e = Exfil::new(ExfilConfig::default());
+        baseline(&mut e);
+        let t0 = 26 * 3600;
+        let mut alerts = Vec::new();
+        for i in 0..300 {
+            alerts.extend(up(&mut e, t0 + i, [203, 0, 113, 50], 443, MB, 10_000));
+        }
+        let bursts: Vec<_> = alerts.iter().filter(|a| a.evidence["kind"] == "burst").collect();
+        assert!(!bursts.is_empty(), "{alerts:?}");
+        assert!(bursts.len() <= 4, "no storm: {}", bursts.len());
+        assert_eq!(bursts[0].src_ip, IpAddr::from([10, 0, 0, 5]));
+        assert!(bursts[0].evidence["bytes_out_total"].as_u64().unwrap() >= 50 * MB);
+    }
+
+    #[test]
+    fn downloads_and_symmetric_media_never_count() {
+        let mut e = Exfil::new(ExfilConfig::default());
+        baseline(&mut e);
+        let t0 = 26 * 3600;
+        for i in 0..600 {
+            assert!(up(&mut e, t0 + i, [198, 51, 100, 1], 443, 20_000, 5 * MB).is_empty());
+            assert!(up(&mut e, t0 + i, [198, 51, 100, 2], 3478, MB, MB).is_empty());
+        }
+    }
+
+    #[test]
+    fn smtp_upload_is_an_unusual_channel_without_learning() {
+        let mut e = Exfil::new(ExfilConfig::default());
+        let a = up(&mut e, 100, [43, 255, 154, 57], 587, 1007, 541);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].evidence["channel"], "smtp");
+        assert!(up(&mut e, 110, [43, 255, 154, 57], 587, 10, 10).is_empty());
+    }
+}
