@@ -25,7 +25,24 @@ fn vlan_udp6(i: usize) -> Vec<u8> {
     let b = PacketBuilder::ethernet2([1; 6], [2; 6])
         .single_vlan(etherparse::VlanId::try_new(100).unwrap())
         .ipv6(
-            [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (i >> 8) as u8, i as u8],
+            [
+                0xfd,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                (i >> 8) as u8,
+                i as u8,
+            ],
             [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
             64,
         )
@@ -56,11 +73,31 @@ fn sll_tcp4(i: usize) -> Vec<u8> {
 
 fn bench_decode(c: &mut Criterion) {
     let sets: [(&str, LinkType, Vec<Vec<u8>>); 5] = [
-        ("ethernet_ipv4_tcp_ack", LinkType::Ethernet, (0..N).map(|i| eth_tcp4(i, 0)).collect()),
-        ("ethernet_ipv4_tcp_1400", LinkType::Ethernet, (0..N).map(|i| eth_tcp4(i, 1400)).collect()),
-        ("ethernet_vlan_ipv6_udp", LinkType::Ethernet, (0..N).map(vlan_udp6).collect()),
-        ("ethernet_vxlan_inner_tcp", LinkType::Ethernet, (0..N).map(vxlan).collect()),
-        ("linux_sll_ipv4_tcp", LinkType::LinuxSll, (0..N).map(sll_tcp4).collect()),
+        (
+            "ethernet_ipv4_tcp_ack",
+            LinkType::Ethernet,
+            (0..N).map(|i| eth_tcp4(i, 0)).collect(),
+        ),
+        (
+            "ethernet_ipv4_tcp_1400",
+            LinkType::Ethernet,
+            (0..N).map(|i| eth_tcp4(i, 1400)).collect(),
+        ),
+        (
+            "ethernet_vlan_ipv6_udp",
+            LinkType::Ethernet,
+            (0..N).map(vlan_udp6).collect(),
+        ),
+        (
+            "ethernet_vxlan_inner_tcp",
+            LinkType::Ethernet,
+            (0..N).map(vxlan).collect(),
+        ),
+        (
+            "linux_sll_ipv4_tcp",
+            LinkType::LinuxSll,
+            (0..N).map(sll_tcp4).collect(),
+        ),
     ];
     let mut g = c.benchmark_group("decode");
     g.throughput(Throughput::Elements(N as u64));
@@ -100,8 +137,14 @@ fn bench_shard(c: &mut Criterion) {
                     .ack(1);
                 let mut v = Vec::new();
                 f.write(&mut v, &[0u8; 200]).unwrap();
-                dec.decode(LinkType::Ethernet, &v, v.len() as u32, i as i64 * 1000, &mut arena)
-                    .unwrap()
+                dec.decode(
+                    LinkType::Ethernet,
+                    &v,
+                    v.len() as u32,
+                    i as i64 * 1000,
+                    &mut arena,
+                )
+                .unwrap()
             })
             .collect();
         // a warm table holding `flows` entries, cloned per iteration batch

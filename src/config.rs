@@ -6,6 +6,7 @@
 //! file afterwards.
 
 use crate::detect::beacon::{BeaconConfig, parse_proto_port};
+use crate::detect::dns_tunnel::DnsTunnelConfig;
 use crate::detect::exfil::ExfilConfig;
 use crate::flow::table::{CLASSES, TableConfig};
 use crate::homenet::{DEFAULT_HOME_NET, HomeNet};
@@ -58,6 +59,7 @@ pub struct Config {
     pub output: OutputConfig,
     pub beacon: BeaconConfig,
     pub exfil: ExfilConfig,
+    pub dns_tunnel: DnsTunnelConfig,
 }
 
 impl Default for Config {
@@ -85,6 +87,7 @@ impl Default for Config {
             output: OutputConfig::default(),
             beacon: BeaconConfig::default(),
             exfil: ExfilConfig::default(),
+            dns_tunnel: DnsTunnelConfig::default(),
         }
     }
 }
@@ -361,8 +364,22 @@ fn parse_exfil(c: &mut Check<'_>, root: &Table, d: &ExfilConfig) -> ExfilConfig 
             1,
             1 << 30,
         ) * MB,
-        rare_max_hosts: us(c.int(t, S, "rare_max_hosts", d.rare_max_hosts as u64, 1, 1_000_000)),
-        producer_floor: c.int(t, S, "producer_floor_kb", d.producer_floor / 1024, 1, 1 << 30) * 1024,
+        rare_max_hosts: us(c.int(
+            t,
+            S,
+            "rare_max_hosts",
+            d.rare_max_hosts as u64,
+            1,
+            1_000_000,
+        )),
+        producer_floor: c.int(
+            t,
+            S,
+            "producer_floor_kb",
+            d.producer_floor / 1024,
+            1,
+            1 << 30,
+        ) * 1024,
         producer_floor_web: c.int(
             t,
             S,
@@ -377,6 +394,39 @@ fn parse_exfil(c: &mut Check<'_>, root: &Table, d: &ExfilConfig) -> ExfilConfig 
         max_hosts: us(c.int(t, S, "max_hosts", d.max_hosts as u64, 16, 100_000_000)),
         max_pairs: us(c.int(t, S, "max_pairs", d.max_pairs as u64, 16, 100_000_000)),
     }
+}
+
+fn parse_dns_tunnel(c: &mut Check<'_>, root: &Table, d: &DnsTunnelConfig) -> DnsTunnelConfig {
+    const S: &str = "dns_tunnel";
+    let t = c.section(
+        root,
+        S,
+        &[
+            "enabled",
+            "window_s",
+            "min_unique",
+            "min_name_bytes",
+            "min_avg_len",
+            "min_entropy",
+            "max_domains",
+            "allow_domains",
+        ],
+    );
+    let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+    let mut r = DnsTunnelConfig {
+        enabled: c.boolean(t, S, "enabled", d.enabled),
+        window_s: c.int(t, S, "window_s", d.window_s, 10, 86_400),
+        min_unique: us(c.int(t, S, "min_unique", d.min_unique as u64, 2, 1_000_000)),
+        min_name_bytes: c.int(t, S, "min_name_bytes", d.min_name_bytes, 1, 1 << 40),
+        min_avg_len: c.float(t, S, "min_avg_len", d.min_avg_len, 1.0, 255.0),
+        min_entropy: c.float(t, S, "min_entropy", d.min_entropy, 0.0, 8.0),
+        max_domains: us(c.int(t, S, "max_domains", d.max_domains as u64, 16, 100_000_000)),
+        ..d.clone()
+    };
+    if let Some(v) = c.strings(t, S, "allow_domains") {
+        r.allow_domains = v;
+    }
+    r
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -413,7 +463,16 @@ impl Config {
         let mut c = Check {
             errors: &mut errors,
         };
-        const SECTIONS: [&str; 6] = ["general", "capture", "flow", "output", "beacon", "exfil"];
+        const SECTIONS: [&str; 8] = [
+            "general",
+            "capture",
+            "flow",
+            "output",
+            "beacon",
+            "exfil",
+            "dns_tunnel",
+            "state",
+        ];
         for k in root.keys() {
             if !SECTIONS.contains(&k.as_str()) {
                 c.errors.push(format!(
@@ -529,6 +588,7 @@ impl Config {
 
         let beacon = parse_beacon(&mut c, &root, &d.beacon);
         let exfil = parse_exfil(&mut c, &root, &d.exfil);
+        let dns_tunnel = parse_dns_tunnel(&mut c, &root, &d.dns_tunnel);
 
         if errors.is_empty() {
             Ok(Self {
@@ -542,6 +602,7 @@ impl Config {
                 output,
                 beacon,
                 exfil,
+                dns_tunnel,
             })
         } else {
             Err(ConfigError { file: None, errors })

@@ -100,7 +100,10 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
         "SIGTERM must stop an idle live capture promptly"
     );
     assert!(status.success(), "exit {status:?}\n{log}");
-    assert!(log.contains("received="), "capture statistics at exit:\n{log}");
+    assert!(
+        log.contains("received="),
+        "capture statistics at exit:\n{log}"
+    );
 
     let f = read_lines(&flows);
     assert_eq!(f.len(), 1, "{f:?}\n{log}");

@@ -266,12 +266,7 @@ impl Beacon {
     fn allowed(&self, b: &BeatIn<'_>, name: Option<&str>) -> bool {
         self.cfg.allow_ports.contains(&(b.proto, b.port))
             || self.cfg.allow_cidrs.iter().any(|n| n.contains(&b.dest_ip))
-            || name.is_some_and(|n| {
-                self.cfg
-                    .allow_domains
-                    .iter()
-                    .any(|s| domain_matches(n, s))
-            })
+            || name.is_some_and(|n| self.cfg.allow_domains.iter().any(|s| domain_matches(n, s)))
     }
 
     fn is_popular(&self, dest: u64) -> (bool, usize) {
@@ -326,7 +321,10 @@ impl Beacon {
             self.stats.pairs_evicted += evict_oldest(&mut self.pairs, |p| p.last_seen) as u64;
         }
         let coalesce = i64::try_from(self.cfg.coalesce_ms).unwrap_or(1000) * (SEC / 1000);
-        let max_samples = self.cfg.max_samples.max(periodicity_min(self.cfg.min_beats));
+        let max_samples = self
+            .cfg
+            .max_samples
+            .max(periodicity_min(self.cfg.min_beats));
         let p = self.pairs.entry(key).or_insert_with(|| Pair {
             origin: b.ts,
             last_seen: b.ts,
@@ -441,7 +439,9 @@ impl Beacon {
         p.alerted = Some(sev);
         p.last_alert = last_ts;
         self.stats.alerts += 1;
-        out.push(make_alert(p, b.host, b.port, b.proto, &v, sev, last_ts, sharing, &self.cfg));
+        out.push(make_alert(
+            p, b.host, b.port, b.proto, &v, sev, last_ts, sharing, &self.cfg,
+        ));
     }
 }
 
@@ -508,7 +508,10 @@ fn make_alert(
     e.insert("beats".into(), json!(p.total_beats));
     e.insert("beats_scored".into(), json!(v.intervals + 1));
     e.insert("regular_intervals".into(), json!(v.regular));
-    e.insert("missed_beat_intervals".into(), json!(v.missed_beat_intervals));
+    e.insert(
+        "missed_beat_intervals".into(),
+        json!(v.missed_beat_intervals),
+    );
     e.insert("irregular_intervals".into(), json!(v.irregular));
     e.insert("gaps".into(), json!(v.gaps));
     e.insert("miss_rate".into(), json!(r2(v.miss_rate)));
@@ -523,7 +526,14 @@ fn make_alert(
         "dest_name".into(),
         p.name.as_deref().map_or(Value::Null, |n| json!(n)),
     );
-    e.insert("channel".into(), json!(if p.in_session { "in_session" } else { "connections" }));
+    e.insert(
+        "channel".into(),
+        json!(if p.in_session {
+            "in_session"
+        } else {
+            "connections"
+        }),
+    );
     e.insert("hosts_sharing_destination".into(), json!(sharing));
     e.insert("evidence_nats".into(), json!(r2(nats)));
     e.insert("timing_nats".into(), json!(r2(v.timing_nats)));
@@ -657,7 +667,11 @@ mod tests {
     }
 
     fn beat(ts_s: i64, host: u8, name: Option<&str>) -> (Ts, IpAddr, Option<String>) {
-        (ts_s * SEC, IpAddr::from([10, 0, 0, host]), name.map(str::to_owned))
+        (
+            ts_s * SEC,
+            IpAddr::from([10, 0, 0, host]),
+            name.map(str::to_owned),
+        )
     }
 
     fn feed(b: &mut Beacon, beats: &[(Ts, IpAddr, Option<String>)], dest: [u8; 4]) -> Vec<Alert> {
@@ -687,7 +701,9 @@ mod tests {
     #[test]
     fn one_alert_per_series_and_popular_destinations_are_quiet() {
         let mut b = Beacon::new(BeaconConfig::default());
-        let beats: Vec<_> = (0..60).map(|i| beat(1000 + i * 60, 5, Some("c2.example"))).collect();
+        let beats: Vec<_> = (0..60)
+            .map(|i| beat(1000 + i * 60, 5, Some("c2.example")))
+            .collect();
         let a = feed(&mut b, &beats, [203, 0, 113, 9]);
         assert_eq!(a.len(), 2, "medium, then high: {a:?}");
         assert_eq!(a[0].severity, Severity::Medium);
@@ -699,13 +715,19 @@ mod tests {
         let mut beats = Vec::new();
         for i in 0..60 {
             for h in 1..=10 {
-                beats.push(beat(1000 + i * 60 + i64::from(h), h, Some("telemetry.vendor.example")));
+                beats.push(beat(
+                    1000 + i * 60 + i64::from(h),
+                    h,
+                    Some("telemetry.vendor.example"),
+                ));
             }
         }
         assert!(feed(&mut b, &beats, [198, 51, 100, 7]).is_empty());
         assert!(b.stats.suppressed_popular > 0);
         // ... but one of them beaconing to the same IP under another name is scored
-        let own: Vec<_> = (0..30).map(|i| beat(5000 + i * 90, 3, Some("cdn-front.example"))).collect();
+        let own: Vec<_> = (0..30)
+            .map(|i| beat(5000 + i * 90, 3, Some("cdn-front.example")))
+            .collect();
         let a = feed(&mut b, &own, [198, 51, 100, 7]);
         assert!(!a.is_empty());
         assert_eq!(a[0].src_ip, IpAddr::from([10, 0, 0, 3]));

@@ -17,7 +17,7 @@
 //! learning period: the nightly backup).
 //!
 //! Detectors (one alert per host/destination/kind, updated when the running
-//! total doubles or severity rises; never a storm):
+//! total quadruples or severity rises; never a storm):
 //! - **burst**: bytes out to one destination in 5 min (or 1 h) above an
 //!   absolute floor, and the host's whole window `burst_ratio` times its own
 //!   p99 for such windows;
@@ -200,7 +200,8 @@ impl Host {
         }
     }
     fn learned(&self, cfg: &ExfilConfig) -> bool {
-        self.last_seen - self.first_seen >= i64::try_from(cfg.learning_s).unwrap_or(i64::MAX / SEC) * SEC
+        self.last_seen - self.first_seen
+            >= i64::try_from(cfg.learning_s).unwrap_or(i64::MAX / SEC) * SEC
     }
     fn pcr(&self) -> f64 {
         pcr(self.total_out, self.total_in)
@@ -220,13 +221,21 @@ impl Host {
         self.last_seen = self.last_seen.max(ts);
     }
     fn p99(h: &Histogram<u32>) -> u64 {
-        if h.is_empty() { 0 } else { h.value_at_quantile(0.99) * 1024 }
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(0.99) * 1024
+        }
     }
 }
 
 fn pcr(out: u64, inb: u64) -> f64 {
     let t = out as f64 + inb as f64;
-    if t <= 0.0 { 0.0 } else { (out as f64 - inb as f64) / t }
+    if t <= 0.0 {
+        0.0
+    } else {
+        (out as f64 - inb as f64) / t
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -345,7 +354,9 @@ impl Exfil {
     #[must_use]
     pub fn bytes_per_host() -> usize {
         let h = new_hist();
-        std::mem::size_of::<(IpAddr, Host)>() * 8 / 7 + 2 * h.distinct_values() * 4 + (12 * 2 + 24) * 8
+        std::mem::size_of::<(IpAddr, Host)>() * 8 / 7
+            + 2 * h.distinct_values() * 4
+            + (12 * 2 + 24) * 8
     }
 
     #[must_use]
@@ -485,7 +496,11 @@ impl Exfil {
                 e.insert("channel".into(), json!(ch));
                 hits.push((
                     Kind::UnusualChannel,
-                    if p.total_out >= 10 * MB { Severity::High } else { Severity::Medium },
+                    if p.total_out >= 10 * MB {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    },
                     e,
                 ));
             }
@@ -494,7 +509,10 @@ impl Exfil {
         let pair_pcr_1h = pcr(w1h, w1h_in);
         if learned && !p.routine {
             // burst
-            let host5 = host.out5.sum(s5, 1).saturating_add(host.out5.sum(s5 - 1, 1));
+            let host5 = host
+                .out5
+                .sum(s5, 1)
+                .saturating_add(host.out5.sum(s5 - 1, 1));
             let host1h = host.out5.sum(s5, 12);
             let b5 = Host::p99(&host.hist5).max(MB);
             let b1 = Host::p99(&host.hist1h).max(4 * MB);
@@ -515,12 +533,16 @@ impl Exfil {
                 e.insert("bytes_out_window".into(), json!(wb));
                 e.insert("host_bytes_out_window".into(), json!(hw));
                 e.insert("baseline_p99_bytes".into(), json!(base));
-                e.insert("ratio".into(), json!(((hw as f64 / base as f64) * 10.0).round() / 10.0));
-                let sev = if wb >= 4 * cfg.burst_floor_5m.max(cfg.burst_floor_1h / 4) || new_for_host {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                };
+                e.insert(
+                    "ratio".into(),
+                    json!(((hw as f64 / base as f64) * 10.0).round() / 10.0),
+                );
+                let sev =
+                    if wb >= 4 * cfg.burst_floor_5m.max(cfg.burst_floor_1h / 4) || new_for_host {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    };
                 hits.push((Kind::Burst, sev, e));
             }
             // low and slow
@@ -535,7 +557,11 @@ impl Exfil {
                 e.insert("bytes_in_window".into(), json!(w24_in));
                 hits.push((
                     Kind::LowAndSlow,
-                    if w24 >= 10 * cfg.lowslow_floor_24h { Severity::High } else { Severity::Medium },
+                    if w24 >= 10 * cfg.lowslow_floor_24h {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    },
                     e,
                 ));
             }
@@ -547,21 +573,23 @@ impl Exfil {
                 cfg.producer_floor_web
             };
             let consumer = host_bytes_before == 0 || host_pcr_before < 0.0;
-            if consumer
-                && new_for_host
-                && site_rare
-                && w1h >= floor
-                && pair_pcr_1h >= 0.5
-            {
+            if consumer && new_for_host && site_rare && w1h >= floor && pair_pcr_1h >= 0.5 {
                 let mut e = Map::new();
                 e.insert("window_s".into(), json!(3600));
                 e.insert("bytes_out_window".into(), json!(w1h));
                 e.insert("bytes_in_window".into(), json!(w1h_in));
-                e.insert("host_pcr_baseline".into(), json!((host_pcr_before * 100.0).round() / 100.0));
+                e.insert(
+                    "host_pcr_baseline".into(),
+                    json!((host_pcr_before * 100.0).round() / 100.0),
+                );
                 e.insert("unusual_port".into(), json!(odd_port));
                 hits.push((
                     Kind::ProducerShift,
-                    if odd_port { Severity::High } else { Severity::Medium },
+                    if odd_port {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    },
                     e,
                 ));
             }
@@ -584,7 +612,7 @@ impl Exfil {
             let prev = p.alerted.iter().position(|(k, _, _)| *k == kind);
             let due = match prev.map(|i| p.alerted[i]) {
                 None => true,
-                Some((_, s, at)) => sev < s || p.total_out >= at.saturating_mul(2),
+                Some((_, s, at)) => sev < s || p.total_out >= at.saturating_mul(4),
             };
             if !due {
                 continue;
@@ -597,12 +625,20 @@ impl Exfil {
             e.insert("kind".into(), json!(kind.as_str()));
             e.insert("bytes_out_total".into(), json!(p.total_out));
             e.insert("bytes_in_total".into(), json!(p.total_in));
-            e.insert("pcr".into(), json!((pcr(p.total_out, p.total_in) * 100.0).round() / 100.0));
-            e.insert("host_pcr".into(), json!((host.pcr() * 100.0).round() / 100.0));
+            e.insert(
+                "pcr".into(),
+                json!((pcr(p.total_out, p.total_in) * 100.0).round() / 100.0),
+            );
+            e.insert(
+                "host_pcr".into(),
+                json!((host.pcr() * 100.0).round() / 100.0),
+            );
             e.insert("host_bytes_out_total".into(), json!(host.total_out));
             e.insert(
                 "dest_name".into(),
-                p.name.as_deref().map_or(serde_json::Value::Null, |n| json!(n)),
+                p.name
+                    .as_deref()
+                    .map_or(serde_json::Value::Null, |n| json!(n)),
             );
             e.insert("dest_new_for_host".into(), json!(new_for_host));
             e.insert("hosts_using_dest".into(), json!(sharing));
@@ -626,7 +662,9 @@ impl Exfil {
                 dest_ip: p.dest_ip,
                 dest_port: Some(p.port),
                 proto: p.proto,
-                community_id: Some(community_id_v1(0, u.host, p.dest_ip, p.proto, p.src_port, p.port)),
+                community_id: Some(community_id_v1(
+                    0, u.host, p.dest_ip, p.proto, p.src_port, p.port,
+                )),
                 flow_id: Some(p.flow_id),
                 detector: "exfil",
                 signature: format!(
@@ -811,7 +849,10 @@ mod tests {
         for i in 0..300 {
             alerts.extend(up(&mut e, t0 + i, [203, 0, 113, 50], 443, MB, 10_000));
         }
-        let bursts: Vec<_> = alerts.iter().filter(|a| a.evidence["kind"] == "burst").collect();
+        let bursts: Vec<_> = alerts
+            .iter()
+            .filter(|a| a.evidence["kind"] == "burst")
+            .collect();
         assert!(!bursts.is_empty(), "{alerts:?}");
         assert!(bursts.len() <= 4, "no storm: {}", bursts.len());
         assert_eq!(bursts[0].src_ip, IpAddr::from([10, 0, 0, 5]));

@@ -337,7 +337,6 @@ pub fn evaluate(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
     })
 }
 
-
 #[cfg(test)]
 mod tests_support {
     use super::*;
@@ -388,7 +387,6 @@ mod tests_support {
     pub fn nats(b: &[Beat]) -> f64 {
         evaluate(b, &mut Scratch::default()).map_or(0.0, |p| p.nats())
     }
-
 }
 
 #[cfg(test)]
@@ -497,7 +495,14 @@ mod calibration {
     #[test]
     #[ignore = "prints a calibration table"]
     fn beats_to_threshold() {
-        for (j, miss) in [(0.0, 0.0), (0.1, 0.0), (0.3, 0.0), (0.5, 0.0), (0.2, 0.2), (0.5, 0.2)] {
+        for (j, miss) in [
+            (0.0, 0.0),
+            (0.1, 0.0),
+            (0.3, 0.0),
+            (0.5, 0.0),
+            (0.2, 0.2),
+            (0.5, 0.2),
+        ] {
             let mut need: Vec<usize> = (1..=50u64)
                 .map(|seed| {
                     let all = series(120, 60.0, j, miss, seed);
@@ -507,7 +512,10 @@ mod calibration {
                 })
                 .collect();
             need.sort_unstable();
-            println!("jitter {j:.1} miss {miss:.1}: median {} p90 {}", need[25], need[45]);
+            println!(
+                "jitter {j:.1} miss {miss:.1}: median {} p90 {}",
+                need[25], need[45]
+            );
         }
         let mut worst = f64::MIN;
         for seed in 1..2000 {

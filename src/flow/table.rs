@@ -174,7 +174,11 @@ impl ProgressEvent {
             dest_port: rp,
             proto: k.proto,
             delta: [e.payload[0] - e.reported[0], e.payload[1] - e.reported[1]],
-            name: e.hints.as_deref().and_then(|h| h.dest_name()).map(Into::into),
+            name: e
+                .hints
+                .as_deref()
+                .and_then(|h| h.dest_name())
+                .map(Into::into),
         }
     }
 }
@@ -199,7 +203,11 @@ impl BurstEvent {
             proto: k.proto,
             vlan: k.vlan,
             payload: e.burst_bytes,
-            name: e.hints.as_deref().and_then(|h| h.dest_name()).map(Into::into),
+            name: e
+                .hints
+                .as_deref()
+                .and_then(|h| h.dest_name())
+                .map(Into::into),
         }
     }
 }
@@ -378,7 +386,9 @@ impl FlowTable {
             } else {
                 e.class
             };
-            if e.payload[0] + e.payload[1] - e.reported[0] - e.reported[1] >= self.cfg.progress_bytes {
+            if e.payload[0] + e.payload[1] - e.reported[0] - e.reported[1]
+                >= self.cfg.progress_bytes
+            {
                 out.push(FlowEvent::Progress(Box::new(ProgressEvent::of(e, m.ts))));
                 e.reported = e.payload;
             }
@@ -559,12 +569,7 @@ pub fn tcp_state_name(state: u8) -> &'static str {
     }
 }
 
-fn apply_hint(
-    e: &mut Entry,
-    m: &PacketMeta,
-    from_orig: bool,
-    bytes: &[u8],
-) -> Option<FlowEvent> {
+fn apply_hint(e: &mut Entry, m: &PacketMeta, from_orig: bool, bytes: &[u8]) -> Option<FlowEvent> {
     match m.hint.kind {
         HintKind::None => None,
         HintKind::TlsClientHello => {
