@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::net::IpAddr;
 
 /// Severity as in Suricata: 1 = high, 2 = medium, 3 = low.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub enum Severity {
     High = 1,
     Medium = 2,

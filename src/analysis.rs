@@ -27,9 +27,24 @@ pub trait Detector: Send {
     fn on_tick(&mut self, _now: Ts, _out: &mut Vec<Alert>) {}
     /// End of input: last chance to report.
     fn finish(&mut self, _out: &mut Vec<Alert>) {}
+    /// Serialised state for a snapshot (`None`: nothing to keep).
+    fn save(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Restores a snapshot taken by `save`.
+    ///
+    /// # Errors
+    /// The snapshot does not decode.
+    fn load(&mut self, _bytes: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 pub struct Analyzer {
+    /// Snapshot detector state every this much packet time (`None`: never).
+    pub state_every: Option<Ts>,
+    last_state: Ts,
+    pending_state: Option<Vec<u8>>,
     home: HomeNet,
     detectors: Vec<Box<dyn Detector>>,
     alerts: Vec<Alert>,
@@ -41,6 +56,9 @@ impl Analyzer {
     #[must_use]
     pub fn new(home: HomeNet, detectors: Vec<Box<dyn Detector>>) -> Self {
         Self {
+            state_every: None,
+            last_state: i64::MIN,
+            pending_state: None,
             home,
             detectors,
             alerts: Vec::new(),
@@ -92,6 +110,43 @@ impl Analyzer {
             }
         }
         out.extend(self.alerts.drain(..).map(|a| Out::Alert(Box::new(a))));
+        if let Some(s) = self.pending_state.take() {
+            out.push(Out::State(s));
+        }
+    }
+
+    /// Loads a snapshot into the detectors it names.
+    pub fn restore(&mut self, env: crate::state::Envelope, from: &std::path::Path) {
+        for (name, bytes) in &env.sections {
+            match self.detectors.iter_mut().find(|d| d.name() == name) {
+                Some(d) => match d.load(bytes) {
+                    Ok(()) => tracing::info!(
+                        "state {}: {name} restored (saved at {})",
+                        from.display(),
+                        crate::time::rfc3339(env.saved_at)
+                    ),
+                    Err(e) => tracing::warn!(
+                        "state {}: {name} section unreadable ({e}); it starts fresh",
+                        from.display()
+                    ),
+                },
+                None => tracing::info!("state {}: {name} is not enabled; ignored", from.display()),
+            }
+        }
+        self.last_state = env.saved_at;
+        self.clock = self.clock.max(env.saved_at);
+    }
+
+    fn snapshot(&mut self) -> Vec<u8> {
+        let sections = self
+            .detectors
+            .iter_mut()
+            .filter_map(|d| d.save().map(|b| (d.name().to_owned(), b)))
+            .collect();
+        crate::state::encode(&crate::state::Envelope {
+            saved_at: self.clock,
+            sections,
+        })
     }
 
     /// Packet time moved on: detectors with windows get a tick (at most once a second).
@@ -100,6 +155,14 @@ impl Analyzer {
             self.clock = ts;
             for d in &mut self.detectors {
                 d.on_tick(ts, &mut self.alerts);
+            }
+            if let Some(every) = self.state_every {
+                if self.last_state == i64::MIN {
+                    self.last_state = ts;
+                } else if ts - self.last_state >= every {
+                    self.last_state = ts;
+                    self.pending_state = Some(self.snapshot());
+                }
             }
         }
     }
@@ -110,5 +173,9 @@ impl Analyzer {
             d.finish(&mut self.alerts);
         }
         out.extend(self.alerts.drain(..).map(|a| Out::Alert(Box::new(a))));
+        if self.state_every.is_some() {
+            let s = self.snapshot();
+            out.push(Out::State(s));
+        }
     }
 }

@@ -60,6 +60,16 @@ pub struct Config {
     pub beacon: BeaconConfig,
     pub exfil: ExfilConfig,
     pub dns_tunnel: DnsTunnelConfig,
+    pub state: StateConfig,
+}
+
+/// Detector state on disk (`[state]`).
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    /// Snapshot file; `None` = learning is lost at exit.
+    pub path: Option<PathBuf>,
+    /// Seconds of packet time between snapshots.
+    pub interval_s: u64,
 }
 
 impl Default for Config {
@@ -88,6 +98,10 @@ impl Default for Config {
             beacon: BeaconConfig::default(),
             exfil: ExfilConfig::default(),
             dns_tunnel: DnsTunnelConfig::default(),
+            state: StateConfig {
+                path: None,
+                interval_s: 300,
+            },
         }
     }
 }
@@ -589,6 +603,14 @@ impl Config {
         let beacon = parse_beacon(&mut c, &root, &d.beacon);
         let exfil = parse_exfil(&mut c, &root, &d.exfil);
         let dns_tunnel = parse_dns_tunnel(&mut c, &root, &d.dns_tunnel);
+        let st = c.section(&root, "state", &["path", "interval_s"]);
+        let state = StateConfig {
+            path: c
+                .string(st, "state", "path")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            interval_s: c.int(st, "state", "interval_s", d.state.interval_s, 1, 86_400),
+        };
 
         if errors.is_empty() {
             Ok(Self {
@@ -603,6 +625,7 @@ impl Config {
                 beacon,
                 exfil,
                 dns_tunnel,
+                state,
             })
         } else {
             Err(ConfigError { file: None, errors })
@@ -665,6 +688,22 @@ mod tests {
         assert_eq!(c.flow.timeouts_s, d.flow.timeouts_s);
         assert_eq!(c.flow.memcap_mb, d.flow.memcap_mb);
         assert_eq!(c.home_net_text, d.home_net_text);
+        // the file documents the defaults: keep them equal
+        assert_eq!(c.flow.burst_gap_ms, d.flow.burst_gap_ms);
+        assert_eq!(c.beacon.min_beats, d.beacon.min_beats);
+        assert!((c.beacon.threshold_nats - d.beacon.threshold_nats).abs() < 1e-9);
+        assert_eq!(c.beacon.allow_domains, d.beacon.allow_domains);
+        assert_eq!(c.beacon.allow_ports, d.beacon.allow_ports);
+        assert_eq!(c.beacon.max_pairs, d.beacon.max_pairs);
+        assert_eq!(c.exfil.learning_s, d.exfil.learning_s);
+        assert_eq!(c.exfil.burst_floor_5m, d.exfil.burst_floor_5m);
+        assert_eq!(c.exfil.lowslow_floor_24h, d.exfil.lowslow_floor_24h);
+        assert_eq!(c.exfil.producer_floor, d.exfil.producer_floor);
+        assert_eq!(c.exfil.unusual_floor, d.exfil.unusual_floor);
+        assert_eq!(c.dns_tunnel.min_unique, d.dns_tunnel.min_unique);
+        assert_eq!(c.dns_tunnel.allow_domains, d.dns_tunnel.allow_domains);
+        assert_eq!(c.state.interval_s, d.state.interval_s);
+        assert!(c.state.path.is_none());
     }
 
     #[test]

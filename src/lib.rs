@@ -17,4 +17,5 @@ pub mod hints;
 pub mod homenet;
 pub mod pipeline;
 pub mod sink;
+pub mod state;
 pub mod time;

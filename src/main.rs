@@ -77,6 +77,9 @@ struct Common {
     /// Flow shard threads (default: available cores minus one)
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Keep detector state (baselines, beacon series) in FILE across runs
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
 }
 
 fn build_config(c: &Common) -> anyhow::Result<Config> {
@@ -94,6 +97,9 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
     }
     if let Some(f) = &c.flows {
         cfg.output.flows = Some(f.clone());
+    }
+    if let Some(s) = &c.state {
+        cfg.state.path = Some(s.clone());
     }
     if let Some(w) = c.workers {
         anyhow::ensure!(

@@ -221,7 +221,13 @@ fn writer_thread(mut sinks: Sinks, rx: Receiver<Vec<Out>>, stop: Arc<AtomicBool>
             Err(crossbeam_channel::TryRecvError::Disconnected) => break,
         };
         if error.is_some() {
-            continue; // keep draining so upstream never blocks
+            // keep draining so upstream never blocks; state still gets saved
+            for o in &batch {
+                if matches!(o, Out::State(_)) {
+                    let _ = sinks.write(o);
+                }
+            }
+            continue;
         }
         for o in &batch {
             if let Err(e) = sinks.write(o) {
@@ -232,6 +238,7 @@ fn writer_thread(mut sinks: Sinks, rx: Receiver<Vec<Out>>, stop: Arc<AtomicBool>
             match o {
                 Out::Flow(_) => flows += u64::from(sinks.flows.is_some()),
                 Out::Alert(_) => alerts += 1,
+                Out::State(_) => {}
             }
         }
     }
@@ -346,7 +353,8 @@ pub fn run(
     stop: &Arc<AtomicBool>,
 ) -> Result<Summary, SinkError> {
     let started = Instant::now();
-    let sinks = Sinks::open(cfg.output.alerts.as_ref(), cfg.output.flows.as_ref())?;
+    let mut sinks = Sinks::open(cfg.output.alerts.as_ref(), cfg.output.flows.as_ref())?;
+    sinks.state.clone_from(&cfg.state.path);
     let shards = cfg.shard_count();
     let tcfg = cfg.table_config(shards);
     let depth = cfg.channel_batches;
@@ -372,7 +380,13 @@ pub fn run(
     }
     drop(ev_tx);
     drop(pool_tx);
-    let analyzer = Analyzer::new(cfg.home_net.clone(), detectors);
+    let mut analyzer = Analyzer::new(cfg.home_net.clone(), detectors);
+    if let Some(p) = &cfg.state.path {
+        analyzer.state_every = Some(i64::try_from(cfg.state.interval_s).unwrap_or(300) * SEC);
+        if let Some(env) = crate::state::load(p) {
+            analyzer.restore(env, p);
+        }
+    }
     let an = std::thread::Builder::new()
         .name("analysis".into())
         .spawn(move || analysis_thread(analyzer, ev_rx, out_tx))

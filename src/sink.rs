@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 pub enum Out {
     Flow(Box<FlowRecord>),
     Alert(Box<Alert>),
+    /// A detector-state snapshot to write atomically (see `state`).
+    State(Vec<u8>),
 }
 
 /// A named JSON-lines output.
@@ -108,6 +110,9 @@ impl JsonLines {
 pub struct Sinks {
     pub alerts: JsonLines,
     pub flows: Option<JsonLines>,
+    pub state: Option<PathBuf>,
+    /// Snapshots that could not be written (logged each time).
+    pub state_errors: u64,
 }
 
 impl Sinks {
@@ -125,7 +130,12 @@ impl Sinks {
             Some(p) => Some(JsonLines::create(p)?),
             None => None,
         };
-        Ok(Self { alerts, flows })
+        Ok(Self {
+            alerts,
+            flows,
+            state: None,
+            state_errors: 0,
+        })
     }
 
     /// Writes one item.
@@ -139,6 +149,23 @@ impl Sinks {
                 None => Ok(()),
             },
             Out::Alert(a) => self.alerts.alert(a),
+            Out::State(bytes) => {
+                if let Some(p) = &self.state {
+                    match crate::state::write_atomic(p, bytes) {
+                        Ok(()) => tracing::debug!(
+                            "state saved to {} ({} bytes)",
+                            p.display(),
+                            bytes.len()
+                        ),
+                        Err(e) => {
+                            // the previous snapshot stays in place; keep running
+                            self.state_errors += 1;
+                            tracing::error!("cannot save state: {e}");
+                        }
+                    }
+                }
+                Ok(())
+            }
         }
     }
 

@@ -31,6 +31,7 @@ use crate::flow::table::{BurstEvent, DnsAnswer};
 use crate::homenet::Direction;
 use crate::time::{SEC, Ts, rfc3339};
 use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -126,7 +127,7 @@ fn domain_matches(name: &str, suffix: &str) -> bool {
         && (name.len() == suffix.len() || name.as_bytes()[name.len() - suffix.len() - 1] == b'.')
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 struct PairKey {
     host: IpAddr,
     dest: u64,
@@ -159,6 +160,7 @@ pub(crate) fn dest_id(name: Option<&str>, ip: IpAddr) -> u64 {
     h
 }
 
+#[derive(Serialize, Deserialize)]
 struct Pair {
     origin: Ts,
     last_seen: Ts,
@@ -177,7 +179,7 @@ struct Pair {
     last_alert: Ts,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct DestInfo {
     /// Internal hosts seen using this destination (capped).
     hosts: Vec<IpAddr>,
@@ -580,9 +582,43 @@ fn human_period(s: f64) -> String {
     }
 }
 
+/// What survives a restart: every series, destination popularity, the
+/// active hosts and the names hosts resolved.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    pairs: Vec<(PairKey, Pair)>,
+    dests: Vec<(u64, DestInfo)>,
+    hosts: Vec<(IpAddr, Ts)>,
+    names: Vec<((IpAddr, IpAddr), (Box<str>, Ts))>,
+}
+
 impl Detector for Beacon {
     fn name(&self) -> &'static str {
         "beacon"
+    }
+
+    fn save(&mut self) -> Option<Vec<u8>> {
+        let snap = Snapshot {
+            pairs: std::mem::take(&mut self.pairs).into_iter().collect(),
+            dests: std::mem::take(&mut self.dests).into_iter().collect(),
+            hosts: std::mem::take(&mut self.hosts).into_iter().collect(),
+            names: std::mem::take(&mut self.names).into_iter().collect(),
+        };
+        let bytes = postcard::to_stdvec(&snap).ok();
+        self.pairs = snap.pairs.into_iter().collect();
+        self.dests = snap.dests.into_iter().collect();
+        self.hosts = snap.hosts.into_iter().collect();
+        self.names = snap.names.into_iter().collect();
+        bytes
+    }
+
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let s: Snapshot = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        self.pairs = s.pairs.into_iter().collect();
+        self.dests = s.dests.into_iter().collect();
+        self.hosts = s.hosts.into_iter().collect();
+        self.names = s.names.into_iter().collect();
+        Ok(())
     }
 
     fn on_flow(&mut self, r: &FlowRecord, out: &mut Vec<Alert>) {

@@ -261,6 +261,7 @@ impl Kind {
 }
 
 /// Per host and destination.
+#[derive(Serialize, Deserialize)]
 pub struct Pair {
     pub first_seen: Ts,
     pub last_seen: Ts,
@@ -286,7 +287,7 @@ pub struct Pair {
     alerted: Vec<(Kind, Severity, u64)>,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct DestInfo {
     hosts: Vec<IpAddr>,
     last_seen: Ts,
@@ -706,9 +707,103 @@ fn human_bytes(b: u64) -> String {
 
 use super::beacon::evict_oldest;
 
+/// A host as stored: histograms as (value, count) pairs.
+#[derive(Serialize, Deserialize)]
+struct HostSnap {
+    first_seen: Ts,
+    last_seen: Ts,
+    out5: Ring,
+    in5: Ring,
+    out1h: Ring,
+    hist5: Vec<(u64, u64)>,
+    hist1h: Vec<(u64, u64)>,
+    total_out: u64,
+    total_in: u64,
+}
+
+fn hist_pairs(h: &Histogram<u32>) -> Vec<(u64, u64)> {
+    h.iter_recorded()
+        .map(|v| (v.value_iterated_to(), u64::from(v.count_at_value())))
+        .collect()
+}
+
+fn hist_from(v: &[(u64, u64)]) -> Histogram<u32> {
+    let mut h = new_hist();
+    for &(x, n) in v {
+        let _ = h.record_n(x.max(1), u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    h
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    hosts: Vec<(IpAddr, HostSnap)>,
+    pairs: Vec<((IpAddr, u64), Pair)>,
+    dests: Vec<(u64, DestInfo)>,
+}
+
 impl Detector for Exfil {
     fn name(&self) -> &'static str {
         "exfil"
+    }
+
+    fn save(&mut self) -> Option<Vec<u8>> {
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|(ip, h)| {
+                (
+                    *ip,
+                    HostSnap {
+                        first_seen: h.first_seen,
+                        last_seen: h.last_seen,
+                        out5: h.out5.clone(),
+                        in5: h.in5.clone(),
+                        out1h: h.out1h.clone(),
+                        hist5: hist_pairs(&h.hist5),
+                        hist1h: hist_pairs(&h.hist1h),
+                        total_out: h.total_out,
+                        total_in: h.total_in,
+                    },
+                )
+            })
+            .collect();
+        let mut snap = Snapshot {
+            hosts,
+            pairs: std::mem::take(&mut self.pairs).into_iter().collect(),
+            dests: std::mem::take(&mut self.dests).into_iter().collect(),
+        };
+        let bytes = postcard::to_stdvec(&snap).ok();
+        self.pairs = std::mem::take(&mut snap.pairs).into_iter().collect();
+        self.dests = std::mem::take(&mut snap.dests).into_iter().collect();
+        bytes
+    }
+
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let s: Snapshot = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        self.hosts = s
+            .hosts
+            .into_iter()
+            .map(|(ip, h)| {
+                (
+                    ip,
+                    Host {
+                        first_seen: h.first_seen,
+                        last_seen: h.last_seen,
+                        out5: h.out5,
+                        in5: h.in5,
+                        out1h: h.out1h,
+                        hist5: hist_from(&h.hist5),
+                        hist1h: hist_from(&h.hist1h),
+                        total_out: h.total_out,
+                        total_in: h.total_in,
+                    },
+                )
+            })
+            .collect();
+        self.pairs = s.pairs.into_iter().collect();
+        self.dests = s.dests.into_iter().collect();
+        Ok(())
     }
 
     fn on_flow(&mut self, r: &FlowRecord, out: &mut Vec<Alert>) {

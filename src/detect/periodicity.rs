@@ -47,7 +47,7 @@ const GAP_SHARE: f64 = 0.01;
 const TIMING_NOISE_S: f64 = 0.25;
 
 /// One beat: when it started, payload bytes out and in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Beat {
     /// Seconds since the series' origin, in tenths (0.1 s resolution).
     pub t_ds: u32,
