@@ -255,6 +255,15 @@ impl Kind {
             Self::UnusualChannel => "unusual_channel",
         }
     }
+    /// Which finding leads an alert (lower first).
+    fn priority(self) -> u8 {
+        match self {
+            Self::Burst => 0,
+            Self::UnusualChannel => 1,
+            Self::LowAndSlow => 2,
+            Self::ProducerShift => 3,
+        }
+    }
     fn sid(self) -> u32 {
         9_200_001 + self as u32
     }
@@ -283,8 +292,10 @@ pub struct Pair {
     proto: u8,
     src_port: u16,
     flow_id: u64,
-    /// Last alert per kind: (severity, bytes out when alerted).
-    alerted: Vec<(Kind, Severity, u64)>,
+    /// Last alert: (severity, bytes out when alerted).
+    alerted: Option<(Severity, u64)>,
+    /// Findings so far.
+    kinds: Vec<Kind>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -313,6 +324,8 @@ struct Update<'a> {
     inb: u64,
     /// The flow carried TLS or HTTP (a name from SNI/Host).
     web: bool,
+    /// This update is the end of the flow.
+    flow_end: bool,
 }
 
 pub struct Exfil {
@@ -417,7 +430,8 @@ impl Exfil {
             proto: u.proto,
             src_port: u.src_port,
             flow_id: u.flow_id,
-            alerted: Vec::new(),
+            alerted: None,
+            kinds: Vec::new(),
         });
         p.first_seen = p.first_seen.min(u.ts);
         if u.ts >= p.last_seen {
@@ -609,21 +623,42 @@ impl Exfil {
             return;
         };
         let host = &self.hosts[&u.host];
-        for (kind, sev, mut e) in hits {
-            let prev = p.alerted.iter().position(|(k, _, _)| *k == kind);
-            let due = match prev.map(|i| p.alerted[i]) {
-                None => true,
-                Some((_, s, at)) => sev < s || p.total_out >= at.saturating_mul(4),
-            };
-            if !due {
-                continue;
+        // one alert series per host and destination: the strongest finding
+        // leads, the others are evidence; again only when severity rises or
+        // the running total has quadrupled
+        hits.sort_by_key(|(k, s, _)| (*s, k.priority()));
+        let sev = hits[0].1;
+        let kind = hits[0].0;
+        for (k, _, _) in &hits {
+            if !p.kinds.contains(k) {
+                p.kinds.push(*k);
             }
-            match prev {
-                Some(i) => p.alerted[i] = (kind, sev, p.total_out),
-                None => p.alerted.push((kind, sev, p.total_out)),
+        }
+        let due = match p.alerted {
+            None => true,
+            Some((s, at)) => {
+                sev < s
+                    || p.total_out >= at.saturating_mul(4)
+                    // the flow is over: report the final running total
+                    || (u.flow_end && p.total_out >= at + at / 4)
             }
-            self.stats.alerts += 1;
+        };
+        if !due {
+            return;
+        }
+        let update = p.alerted.is_some();
+        p.alerted = Some((sev, p.total_out));
+        self.stats.alerts += 1;
+        let mut e = Map::new();
+        for (_, _, m) in hits.into_iter().rev() {
+            e.extend(m);
+        }
+        {
             e.insert("kind".into(), json!(kind.as_str()));
+            e.insert(
+                "kinds".into(),
+                json!(p.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
+            );
             e.insert("bytes_out_total".into(), json!(p.total_out));
             e.insert("bytes_in_total".into(), json!(p.total_in));
             e.insert(
@@ -645,7 +680,7 @@ impl Exfil {
             e.insert("hosts_using_dest".into(), json!(sharing));
             e.insert("first_seen".into(), json!(rfc3339(p.first_seen)));
             e.insert("last_seen".into(), json!(rfc3339(p.last_seen)));
-            e.insert("update".into(), json!(prev.is_some()));
+            e.insert("update".into(), json!(update));
             let label = p
                 .name
                 .as_deref()
@@ -828,6 +863,7 @@ impl Detector for Exfil {
                 out: d0,
                 inb: d1,
                 web,
+                flow_end: true,
             },
             Direction::Inbound => Update {
                 ts: r.end,
@@ -841,6 +877,7 @@ impl Detector for Exfil {
                 out: d1,
                 inb: d0,
                 web,
+                flow_end: true,
             },
             _ => return,
         };
@@ -865,6 +902,7 @@ impl Detector for Exfil {
                 out: p.delta[0],
                 inb: p.delta[1],
                 web: name.is_some(),
+                flow_end: false,
             },
             Direction::Inbound => Update {
                 ts: p.ts,
@@ -878,6 +916,7 @@ impl Detector for Exfil {
                 out: p.delta[1],
                 inb: p.delta[0],
                 web: name.is_some(),
+                flow_end: false,
             },
             _ => return,
         };
@@ -921,6 +960,7 @@ mod tests {
                 out,
                 inb,
                 web: port == 443,
+                flow_end: false,
             },
             &mut v,
         );

@@ -115,3 +115,97 @@ pub fn total_pkts(flows: &[serde_json::Value]) -> u64 {
         })
         .sum()
 }
+
+/// A classic pcap from (ts_us, captured bytes, wire length) records: records
+/// may be cut short, as a mirror-port capture with a small snaplen cuts them.
+pub fn pcap_records(recs: &[(u64, Vec<u8>, u32)]) -> Vec<u8> {
+    let mut v = pcap_bytes(&[]);
+    for (ts, f, wire) in recs {
+        v.extend_from_slice(&u32::try_from(ts / 1_000_000).unwrap().to_le_bytes());
+        v.extend_from_slice(&u32::try_from(ts % 1_000_000).unwrap().to_le_bytes());
+        v.extend_from_slice(&u32::try_from(f.len()).unwrap().to_le_bytes());
+        v.extend_from_slice(&wire.to_le_bytes());
+        v.extend_from_slice(f);
+    }
+    v
+}
+
+/// A TCP segment carrying `len` payload bytes, captured up to the TCP header
+/// plus 16 bytes; returns (captured, wire length).
+pub fn tcp_big(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, len: usize) -> (Vec<u8>, u32) {
+    let mut f = tcp(src, sport, dst, dport, "AP", &vec![0x5a; len]);
+    let wire = u32::try_from(f.len()).unwrap();
+    f.truncate(54 + 16);
+    (f, wire)
+}
+
+/// A complete TCP connection: handshake, `up` bytes client->server and
+/// `down` bytes back (in segments of at most 60 000 bytes), FIN/FIN/ACK.
+pub fn tcp_conn(
+    t0_us: u64,
+    c: [u8; 4],
+    sport: u16,
+    s: [u8; 4],
+    dport: u16,
+    up: usize,
+    down: usize,
+) -> Vec<(u64, Vec<u8>, u32)> {
+    let mut v = Vec::new();
+    let mut t = t0_us;
+    let mut push = |t: u64, f: Vec<u8>| {
+        let w = u32::try_from(f.len()).unwrap();
+        v.push((t, f, w));
+    };
+    push(t, tcp(c, sport, s, dport, "S", &[]));
+    t += 20_000;
+    push(t, tcp(s, dport, c, sport, "SA", &[]));
+    t += 20_000;
+    push(t, tcp(c, sport, s, dport, "A", &[]));
+    let seg = |t: &mut u64, from_c: bool, mut n: usize, v: &mut Vec<(u64, Vec<u8>, u32)>| {
+        while n > 0 {
+            let k = n.min(60_000);
+            let (f, w) = if from_c {
+                tcp_big(c, sport, s, dport, k)
+            } else {
+                tcp_big(s, dport, c, sport, k)
+            };
+            *t += 1_000;
+            v.push((*t, f, w));
+            n -= k;
+        }
+    };
+    seg(&mut t, true, up, &mut v);
+    t += 20_000;
+    seg(&mut t, false, down, &mut v);
+    t += 20_000;
+    let fin = |t: u64, f: Vec<u8>| {
+        let w = u32::try_from(f.len()).unwrap();
+        (t, f, w)
+    };
+    v.push(fin(t, tcp(c, sport, s, dport, "FA", &[])));
+    v.push(fin(t + 20_000, tcp(s, dport, c, sport, "FA", &[])));
+    v.push(fin(t + 40_000, tcp(c, sport, s, dport, "A", &[])));
+    v
+}
+
+/// xorshift64* for reproducible test traffic.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in [0, 1).
+    pub fn f(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+pub fn alert_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every alert line is one JSON object"))
+        .collect()
+}
