@@ -101,6 +101,22 @@ fn bench_decode(c: &mut Criterion) {
     ];
     let mut g = c.benchmark_group("decode");
     g.throughput(Throughput::Elements(N as u64));
+    // baseline in the same run: etherparse's bare lax slicing of the same
+    // frames (what any decoder costs at least); README reports ratios to it
+    {
+        let frames = &sets[0].2;
+        g.bench_function("baseline_etherparse_lax_slice", |b| {
+            b.iter(|| {
+                let mut acc = 0usize;
+                for f in frames {
+                    if let Ok(p) = etherparse::LaxSlicedPacket::from_ethernet(f) {
+                        acc += usize::from(p.net.is_some()) + usize::from(p.transport.is_some());
+                    }
+                }
+                black_box(acc)
+            });
+        });
+    }
     for (name, link, frames) in &sets {
         let mut dec = Decoder::default();
         let mut arena = Vec::with_capacity(1 << 20);

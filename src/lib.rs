@@ -18,4 +18,5 @@ pub mod homenet;
 pub mod pipeline;
 pub mod sink;
 pub mod state;
+pub mod synth;
 pub mod time;

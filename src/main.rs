@@ -35,6 +35,8 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Write a synthetic capture with ground truth (sample, office, exfil, bench, flood)
+    Gen(deguchi::synth::cli::GenArgs),
     /// Capture live from an interface (mirror/SPAN port)
     Live {
         /// Interface to capture on
@@ -123,9 +125,22 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    if let Cmd::Gen(g) = &cli.cmd {
+        return match deguchi::synth::cli::run(g) {
+            Ok(msg) => {
+                eprintln!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err((code, msg)) => {
+                eprintln!("deguchi gen: {msg}");
+                ExitCode::from(code)
+            }
+        };
+    }
     let (common, input) = match &cli.cmd {
         Cmd::Replay { files, common } => (common, Input::Files(files.clone())),
         Cmd::Live { iface, common, .. } => (common, Input::Live(iface.clone())),
+        Cmd::Gen(_) => return ExitCode::SUCCESS,
     };
     let mut cfg = match build_config(common) {
         Ok(c) => c,

@@ -236,7 +236,7 @@ fn writer_thread(mut sinks: Sinks, rx: Receiver<Vec<Out>>, stop: Arc<AtomicBool>
                 break;
             }
             match o {
-                Out::Flow(_) => flows += u64::from(sinks.flows.is_some()),
+                Out::Flow(_) => flows += u64::from(sinks.writes_flows()),
                 Out::Alert(_) => alerts += 1,
                 Out::State(_) => {}
             }

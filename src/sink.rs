@@ -113,6 +113,9 @@ pub struct Sinks {
     pub state: Option<PathBuf>,
     /// Snapshots that could not be written (logged each time).
     pub state_errors: u64,
+    /// Flow records go to the alert stream (both on stdout: one writer, so
+    /// lines never interleave).
+    flows_with_alerts: bool,
 }
 
 impl Sinks {
@@ -121,11 +124,17 @@ impl Sinks {
     /// # Errors
     /// An output file cannot be created.
     pub fn open(alerts: Option<&PathBuf>, flows: Option<&PathBuf>) -> Result<Self, SinkError> {
+        let alerts_to_stdout = alerts.is_none();
         let alerts = match alerts {
             Some(p) => JsonLines::create(p)?,
             None => JsonLines::stdout(),
         };
+        let mut flows_with_alerts = false;
         let flows = match flows {
+            Some(p) if p.as_os_str() == "-" && alerts_to_stdout => {
+                flows_with_alerts = true;
+                None
+            }
             Some(p) if p.as_os_str() == "-" => Some(JsonLines::stdout()),
             Some(p) => Some(JsonLines::create(p)?),
             None => None,
@@ -135,6 +144,7 @@ impl Sinks {
             flows,
             state: None,
             state_errors: 0,
+            flows_with_alerts,
         })
     }
 
@@ -146,6 +156,7 @@ impl Sinks {
         match o {
             Out::Flow(r) => match self.flows.as_mut() {
                 Some(f) => f.flow(r),
+                None if self.flows_with_alerts => self.alerts.flow(r),
                 None => Ok(()),
             },
             Out::Alert(a) => self.alerts.alert(a),
@@ -167,6 +178,12 @@ impl Sinks {
                 Ok(())
             }
         }
+    }
+
+    /// Whether flow records are written anywhere.
+    #[must_use]
+    pub fn writes_flows(&self) -> bool {
+        self.flows.is_some() || self.flows_with_alerts
     }
 
     /// Flushes every output.

@@ -84,9 +84,9 @@ impl Default for BeaconConfig {
             coalesce_ms: 1000,
             max_pairs: 100_000,
             max_samples: 64,
-            realert_s: 6 * 3600,
+            realert_s: 24 * 3600,
             popular_min_hosts: 5,
-            popular_fraction: 0.2,
+            popular_fraction: 0.1,
             allow_cidrs: Vec::new(),
             allow_domains: DEFAULT_ALLOW_DOMAINS
                 .iter()

@@ -14,7 +14,7 @@
 //! subdomain of `min_avg_len` characters or entropy of `min_entropy` bits per
 //! character), or when TXT/NULL queries dominate with many unique names (DNS
 //! C2 that fetches commands). One alert per domain, updated when the bytes
-//! carried quadruple. CDNs and anti-virus lookups with hashed names are the known
+//! carried grow tenfold. CDNs and anti-virus lookups with hashed names are the known
 //! look-alikes: `allow_domains`.
 
 use crate::alert::{Alert, Severity};
@@ -245,7 +245,7 @@ impl DnsTunnel {
         };
         let due = match d.alerted {
             None => true,
-            Some((s, at)) => sev < s || d.total_name_bytes >= at.saturating_mul(4),
+            Some((s, at)) => sev < s || d.total_name_bytes >= at.saturating_mul(10),
         };
         if !due {
             return;

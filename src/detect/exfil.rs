@@ -13,11 +13,13 @@
 //! (PCR = (out - in) / (out + in), Zeek/RITA's convention: +1 pure producer,
 //! -1 pure consumer). Per host and destination (the name the host used, else
 //! the address): the same slots, totals, the days it uploaded there, and
-//! whether it is routine (uploaded on two distinct days, or during the host's
-//! learning period: the nightly backup).
+//! whether it is routine (uploaded on two distinct days, or already in use in
+//! the host's first hour of observation: the nightly backup we started
+//! watching in the middle of).
 //!
 //! Detectors (one alert per host/destination/kind, updated when the running
-//! total quadruples or severity rises; never a storm):
+//! total quadruples (doubles, when a flow ends) or severity rises; never a
+//! storm):
 //! - **burst**: bytes out to one destination in 5 min (or 1 h) above an
 //!   absolute floor, and the host's whole window `burst_ratio` times its own
 //!   p99 for such windows;
@@ -284,7 +286,7 @@ pub struct Pair {
     last_upload_day: i64,
     day_out: u64,
     pub routine: bool,
-    /// Learned while the host was learning (baseline traffic).
+    /// Already in use in the host's first hour of observation (baseline).
     pub in_baseline: bool,
     dest_ip: IpAddr,
     name: Option<Box<str>>,
@@ -296,6 +298,10 @@ pub struct Pair {
     alerted: Option<(Severity, u64)>,
     /// Findings so far.
     kinds: Vec<Kind>,
+    /// The host talked FTP control (port 21) to this destination.
+    ftp_control: bool,
+    /// Bytes out on TCP flows to high ports (FTP data).
+    high_port_out: u64,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -333,8 +339,6 @@ pub struct Exfil {
     hosts: HashMap<IpAddr, Host, ahash::RandomState>,
     pairs: HashMap<(IpAddr, u64), Pair, ahash::RandomState>,
     dests: HashMap<u64, DestInfo, ahash::RandomState>,
-    /// Recent FTP control sessions: (host, server) -> last seen.
-    ftp: HashMap<(IpAddr, IpAddr), Ts, ahash::RandomState>,
     pub stats: ExfilStats,
 }
 
@@ -354,7 +358,6 @@ impl Exfil {
             hosts: HashMap::default(),
             pairs: HashMap::default(),
             dests: HashMap::default(),
-            ftp: HashMap::default(),
             stats: ExfilStats::default(),
         }
     }
@@ -387,7 +390,9 @@ impl Exfil {
             self.stats.hosts_evicted += evict_oldest(&mut self.hosts, |h| h.last_seen) as u64;
         }
         let host = self.hosts.entry(u.host).or_insert_with(|| Host::new(u.ts));
-        let host_learning = !host.learned(cfg);
+        // a destination the host already used in its first hour of
+        // observation is what it was doing before we watched: baseline
+        let already_doing = u.ts - host.first_seen < HOUR;
         // the pcr and baseline before this update
         let host_pcr_before = host.pcr();
         let host_bytes_before = host.total_out + host.total_in;
@@ -423,7 +428,7 @@ impl Exfil {
             last_upload_day: i64::MIN,
             day_out: 0,
             routine: false,
-            in_baseline: host_learning,
+            in_baseline: already_doing,
             dest_ip: u.dest_ip,
             name: None,
             port: u.port,
@@ -432,6 +437,8 @@ impl Exfil {
             flow_id: u.flow_id,
             alerted: None,
             kinds: Vec::new(),
+            ftp_control: false,
+            high_port_out: 0,
         });
         p.first_seen = p.first_seen.min(u.ts);
         if u.ts >= p.last_seen {
@@ -465,9 +472,6 @@ impl Exfil {
         p.day_out = p.day_out.saturating_add(u.out);
         if before < MB && p.day_out >= MB {
             p.upload_days = p.upload_days.saturating_add(1);
-            if host_learning {
-                p.in_baseline = true;
-            }
             if p.upload_days >= 2 || p.in_baseline {
                 p.routine = true;
             }
@@ -483,30 +487,39 @@ impl Exfil {
         let new_for_host = p.first_seen - host.first_seen
             >= i64::try_from(cfg.learning_s).unwrap_or(i64::MAX / SEC) * SEC
             || p.first_seen >= u.ts - DAY && !p.in_baseline;
+        // new against the host's own history (at least an hour of it), used
+        // by the findings that need no full baseline
+        let new_since_history =
+            p.first_seen - host.first_seen >= HOUR && u.ts - p.first_seen <= DAY && !p.routine;
         let site_rare = sharing <= cfg.rare_max_hosts;
         let mut hits: Vec<(Kind, Severity, Map<String, serde_json::Value>)> = Vec::new();
 
         // unusual channel: needs no learning
+        // FTP: control (21) and passive data (high ports) share the pair
+        if u.proto == 6 && u.port == 21 {
+            p.ftp_control = true;
+        } else if u.proto == 6 && u.port >= 1024 {
+            p.high_port_out = p.high_port_out.saturating_add(u.out);
+        }
         let channel = if SMTP_PORTS.contains(&u.port) && u.proto == 6 {
-            Some(("smtp", cfg.unusual_floor))
+            Some(("smtp", cfg.unusual_floor, true))
         } else if SMB_PORTS.contains(&u.port) {
-            Some(("smb", cfg.unusual_floor))
-        } else if u.proto == 6 && u.port == 21 {
-            None
-        } else if u.proto == 6
-            && self
-                .ftp
-                .get(&(u.host, u.dest_ip))
-                .is_some_and(|t| u.ts - t < 900 * SEC)
-        {
-            Some(("ftp_data", 1))
+            Some(("smb", cfg.unusual_floor, true))
+        } else if p.ftp_control && p.high_port_out > 0 {
+            // a file stored over FTP data to the internet (AgentTesla)
+            Some(("ftp_data", 1, false))
         } else if u.proto == 6 && u.port >= 1024 && !u.web && !WEB_PORTS.contains(&u.port) {
-            (new_for_host && site_rare).then_some(("raw_tcp", cfg.raw_floor))
+            (new_since_history && site_rare).then_some(("raw_tcp", cfg.raw_floor, true))
         } else {
             None
         };
-        if let Some((ch, floor)) = channel {
-            if p.total_out >= floor && p.total_out > p.total_in && !p.routine {
+        if let Some((ch, floor, producing)) = channel {
+            let volume = if ch == "ftp_data" {
+                p.high_port_out
+            } else {
+                p.total_out
+            };
+            if volume >= floor && (!producing || p.total_out > p.total_in) && !p.routine {
                 let mut e = Map::new();
                 e.insert("channel".into(), json!(ch));
                 hits.push((
@@ -580,15 +593,19 @@ impl Exfil {
                     e,
                 ));
             }
-            // producer shift
+            let _ = host_bytes_before;
+        }
+        {
+            // producer shift: needs only evidence that the host consumes
+            // (5 MiB in, more in than out), not the full learning period
             let odd_port = !WEB_PORTS.contains(&u.port);
             let floor = if odd_port && !u.web {
                 cfg.producer_floor
             } else {
                 cfg.producer_floor_web
             };
-            let consumer = host_bytes_before == 0 || host_pcr_before < 0.0;
-            if consumer && new_for_host && site_rare && w1h >= floor && pair_pcr_1h >= 0.5 {
+            let consumer = host.total_in.saturating_sub(u.inb) >= 5 * MB && host_pcr_before < -0.3;
+            if consumer && new_since_history && site_rare && w1h >= floor && pair_pcr_1h >= 0.5 {
                 let mut e = Map::new();
                 e.insert("window_s".into(), json!(3600));
                 e.insert("bytes_out_window".into(), json!(w1h));
@@ -610,12 +627,6 @@ impl Exfil {
             }
         }
 
-        if u.proto == 6 && u.port == 21 {
-            self.ftp.insert((u.host, u.dest_ip), u.ts);
-            if self.ftp.len() > 4096 {
-                evict_oldest(&mut self.ftp, |t| *t);
-            }
-        }
         if hits.is_empty() {
             return;
         }
@@ -640,7 +651,7 @@ impl Exfil {
                 sev < s
                     || p.total_out >= at.saturating_mul(4)
                     // the flow is over: report the final running total
-                    || (u.flow_end && p.total_out >= at + at / 4)
+                    || (u.flow_end && p.total_out >= at.saturating_mul(2))
             }
         };
         if !due {
