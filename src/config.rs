@@ -283,6 +283,7 @@ fn parse_beacon(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> BeaconConf
             "realert_s",
             "popular_min_hosts",
             "popular_fraction",
+            "popular_settle_s",
             "allow_cidrs",
             "allow_domains",
             "allow_ports",
@@ -309,6 +310,7 @@ fn parse_beacon(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> BeaconConf
             1_000_000,
         )),
         popular_fraction: c.float(t, S, "popular_fraction", d.popular_fraction, 0.0, 1.0),
+        popular_settle_s: c.int(t, S, "popular_settle_s", d.popular_settle_s, 0, 7 * 86_400),
         ..d.clone()
     };
     if b.high_nats < b.threshold_nats {

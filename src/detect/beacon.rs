@@ -11,7 +11,9 @@
 //!
 //! Quiet on office noise:
 //! - destinations many internal hosts use (BAYWATCH's popularity idea): at
-//!   least `popular_min_hosts` hosts and `popular_fraction` of the active ones.
+//!   least `popular_min_hosts` hosts and `popular_fraction` of the active ones;
+//!   a destination several hosts only just started using waits
+//!   `popular_settle_s` before it can alert (the morning ramp of a chat client).
 //!   Popularity is counted per *name* when there is one, so one host talking
 //!   to a popular cloud IP under its own SNI is still scored;
 //! - allowlists of CIDRs, domain suffixes and protocol/ports (NTP by default);
@@ -53,6 +55,9 @@ pub struct BeaconConfig {
     pub realert_s: u64,
     pub popular_min_hosts: usize,
     pub popular_fraction: f64,
+    /// Series to a destination that 2+ hosts began using less than this ago
+    /// wait (its popularity is still building), seconds.
+    pub popular_settle_s: u64,
     pub allow_cidrs: Vec<IpNet>,
     /// Domain suffixes, matched on label boundaries.
     pub allow_domains: Vec<String>,
@@ -87,6 +92,7 @@ impl Default for BeaconConfig {
             realert_s: 24 * 3600,
             popular_min_hosts: 5,
             popular_fraction: 0.1,
+            popular_settle_s: 3600,
             allow_cidrs: Vec::new(),
             allow_domains: DEFAULT_ALLOW_DOMAINS
                 .iter()
@@ -184,6 +190,7 @@ struct DestInfo {
     /// Internal hosts seen using this destination (capped).
     hosts: Vec<IpAddr>,
     last_seen: Ts,
+    first_seen: Ts,
 }
 
 const DEST_HOSTS_CAP: usize = 256;
@@ -194,6 +201,7 @@ pub struct BeaconStats {
     pub beats: u64,
     pub allowlisted: u64,
     pub suppressed_popular: u64,
+    pub held_settling: u64,
     pub pairs_evicted: u64,
     pub alerts: u64,
 }
@@ -302,6 +310,9 @@ impl Beacon {
         {
             let d = self.dests.entry(dest).or_default();
             d.last_seen = d.last_seen.max(b.ts);
+            if d.first_seen == 0 || b.ts < d.first_seen {
+                d.first_seen = b.ts;
+            }
             if d.hosts.len() < DEST_HOSTS_CAP && !d.hosts.contains(&b.host) {
                 d.hosts.push(b.host);
             }
@@ -433,6 +444,20 @@ impl Beacon {
         let (popular, sharing) = self.is_popular(dest);
         if popular {
             self.stats.suppressed_popular += 1;
+            return;
+        }
+        // a destination several hosts started using only just now (everyone's
+        // chat client opening in the morning) may be about to turn popular:
+        // hold the alert until its popularity has settled; the next beat
+        // re-evaluates
+        let settle = i64::try_from(self.cfg.popular_settle_s).unwrap_or(3600) * SEC;
+        if sharing >= 2
+            && self
+                .dests
+                .get(&dest)
+                .is_some_and(|d| last_ts - d.first_seen < settle)
+        {
+            self.stats.held_settling += 1;
             return;
         }
         let Some(p) = self.pairs.get_mut(&key) else {
