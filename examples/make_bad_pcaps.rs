@@ -190,8 +190,21 @@ fn main() {
         record(&mut v, T0 + 1, i * 1000, len32(&big), len32(&big), &big);
     }
     // and one more ordinary record after them
+    let mut cut = v.clone();
     record(&mut v, T0 + 1, 5000, len32(&next), len32(&next), &next);
     files.push(("caplen-over-snaplen.pcap", v));
+
+    // 5b. the same, then a record cut mid-packet: the error's byte offset must
+    //     count the on-disk size of the oversized records, not the snaplen
+    record(
+        &mut cut,
+        T0 + 1,
+        5000,
+        len32(&next),
+        len32(&next),
+        &next[..20],
+    );
+    files.push(("caplen-over-snaplen-then-cut.pcap", cut));
 
     // 6. 10 records, then a record header claiming 0x7fffffff captured bytes
     let mut v = good_pcap.clone();
