@@ -128,6 +128,7 @@ impl FileSource {
                     .path
                     .as_deref()
                     .and_then(|p| fault_offset(p, self.records))
+                    .filter(|o| self.size.is_none_or(|s| *o <= s))
                     .or(self.offset);
                 let where_ = match at {
                     Some(o) => format!("record {}, at byte offset {o}", self.records + 1),
@@ -167,12 +168,21 @@ fn fault_offset(path: &Path, records: u64) -> Option<u64> {
         | [0xd4, 0xc3, 0xb2, 0xa1]
         | [0x4d, 0x3c, 0xb2, 0xa1] => {
             let be = b4[0] == 0xa1;
+            let mut g = [0u8; 20];
+            r.read_exact(&mut g).ok()?;
+            let version = u32_at([g[0], g[1], g[2], g[3]], be);
+            let (major, minor) = if be {
+                (version >> 16, version & 0xffff)
+            } else {
+                (version & 0xffff, version >> 16)
+            };
+            // before version 2.3, caplen and len were stored the other way round
+            let at = if (major, minor) < (2, 3) { 12 } else { 8 };
             let mut off = 24u64;
-            r.seek(SeekFrom::Start(off)).ok()?;
             let mut h = [0u8; 16];
             for _ in 0..records {
                 r.read_exact(&mut h).ok()?;
-                let caplen = u32_at([h[8], h[9], h[10], h[11]], be);
+                let caplen = u32_at([h[at], h[at + 1], h[at + 2], h[at + 3]], be);
                 r.seek_relative(i64::from(caplen)).ok()?;
                 off += 16 + u64::from(caplen);
             }
