@@ -3,8 +3,9 @@
 //! libpcap reads classic pcap (µs and ns, either byte order) and pcapng
 //! (several interfaces with their own timestamp resolutions); we open with
 //! nanosecond precision so no resolution is lost. On a read error the error
-//! names the file, the record number and, for classic pcap, the byte offset
-//! of the record that could not be read. Everything read before stays read.
+//! names the file, the record number and (for a file, pcap or pcapng) the
+//! byte offset of the record or block that could not be read, read off the
+//! disk after the fault. Everything read before stays read.
 
 use super::{CaptureError, Frame, Next, link_type, ts_of};
 use crate::decode::LinkType;
