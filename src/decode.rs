@@ -682,14 +682,12 @@ fn decode_ip(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), D
             } else {
                 plen.saturating_sub(exts.slice().len())
             };
+            // A bounds-checked walk, not `exts` iterated: etherparse 0.21's
+            // extension iterator reads past a lax slice that stops inside the
+            // chain (out-of-bounds read found by fuzzing, see fuzz/README.md).
             if fragmented {
-                for ext in exts.clone() {
-                    if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
-                        if f.fragment_offset().value() != 0 {
-                            later_fragment = true;
-                        }
-                    }
-                }
+                later_fragment =
+                    v6_later_fragment(h.next_header().0, exts.slice()).unwrap_or(false);
             }
         }
     }
@@ -711,6 +709,27 @@ fn decode_ip(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), D
         return Ok(());
     }
     decode_transport(p, declared_payload, meta, ctx)
+}
+
+/// Whether an IPv6 extension chain (`d`, first header `next`) holds a
+/// fragment header with a non-zero offset.
+fn v6_later_fragment(mut next: u8, mut d: &[u8]) -> Option<bool> {
+    for _ in 0..16 {
+        let len = match next {
+            0 | 43 | 60 => (usize::from(*d.get(1)?) + 1) * 8,
+            44 => {
+                if be16(d, 2)? & 0xfff8 != 0 {
+                    return Some(true);
+                }
+                8
+            }
+            51 => (usize::from(*d.get(1)?) + 2) * 4,
+            _ => return Some(false),
+        };
+        next = *d.first()?;
+        d = d.get(len..)?;
+    }
+    Some(false)
 }
 
 fn is_http_method(p: &[u8]) -> bool {
@@ -1183,6 +1202,34 @@ mod tests {
         f.extend_from_slice(&[0x08, 0x06]);
         f.extend_from_slice(&[0; 28]);
         assert_eq!(dec(LinkType::Ethernet, &f), Err(DecodeError::NonIp));
+    }
+
+    /// Fuzzing regression (cargo fuzz, decode target): IPv6 whose next header
+    /// is a fragment header but whose extension chain is cut/inconsistent made
+    /// etherparse's extension iterator read past the frame (ASan:
+    /// heap-buffer-overflow in Ipv6RawExtHeaderSlice::from_slice_unchecked).
+    #[test]
+    fn fuzz_ipv6_ext_chain_cut_inside() {
+        let crash: &[u8] = &[
+            0x00, 0x78, 0x31, 0xc1, 0xcb, 0xb2, 0x5e, 0x00, 0x0c, 0x29, 0x2f, 0x80, 0x31, 0x86,
+            0xdd, 0x60, 0x00, 0x00, 0x00, 0x00, 0x44, 0x2c, 0x40, 0x20, 0x01, 0x0d, 0xb8, 0x00,
+            0x01, 0x00, 0x02, 0x00, 0x00, 0x1c, 0x99, 0x66, 0xd7, 0x30, 0x88, 0x01, 0x00, 0x02,
+            0x00, 0x16, 0x3e, 0x37, 0xf6, 0x04, 0x08, 0x00, 0x45, 0x00, 0x00, 0x54, 0x00, 0x00,
+            0x40, 0x00, 0x40, 0x01, 0x23, 0xda, 0xdb,
+        ];
+        // the fuzz input's first byte (0) selects Ethernet
+        let _ = dec(LinkType::Ethernet, &crash[1..]);
+        for cut in 0..crash.len() {
+            let _ = dec(LinkType::Ethernet, &crash[1..cut.max(1)]);
+        }
+        // a later fragment behind hop-by-hop options is still recognised
+        let mut v6 = vec![0x60, 0, 0, 0, 0, 16, 0, 64];
+        v6.extend_from_slice(&[0x20; 32]);
+        v6.extend_from_slice(&[44, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop, next = fragment
+        v6.extend_from_slice(&[6, 0, 0x05, 0x39, 0, 0, 0, 1]); // offset 167, next = TCP
+        let m = dec(LinkType::Raw, &v6).unwrap();
+        assert_eq!(m.frag, Frag::Later);
+        assert_eq!((m.sport, m.dport), (0, 0));
     }
 
     #[test]

@@ -3,18 +3,21 @@
 //! libpcap reads classic pcap (µs and ns, either byte order) and pcapng
 //! (several interfaces with their own timestamp resolutions); we open with
 //! nanosecond precision so no resolution is lost. On a read error the error
-//! names the file, the record number and, for classic pcap, the byte offset
-//! of the record that could not be read. Everything read before stays read.
+//! names the file, the record number and (for a file, pcap or pcapng) the
+//! byte offset of the record or block that could not be read, read off the
+//! disk after the fault. Everything read before stays read.
 
 use super::{CaptureError, Frame, Next, link_type, ts_of};
 use crate::decode::LinkType;
 use pcap::{Capture, Offline, Precision};
-use std::io::Read;
-use std::path::Path;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
 pub struct FileSource {
     cap: Capture<Offline>,
     name: String,
+    /// The file, for locating a fault (None for stdin).
+    path: Option<PathBuf>,
     link: LinkType,
     /// Byte offset of the next record (classic pcap only).
     offset: Option<u64>,
@@ -64,7 +67,7 @@ impl FileSource {
         let cap = Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| {
             CaptureError::Open {
                 input: name.clone(),
-                msg: explain_open(&e.to_string()),
+                msg: explain_open(&e.to_string(), path),
             }
         })?;
         let link = link_type(&name, cap.get_datalink())?;
@@ -81,6 +84,7 @@ impl FileSource {
         Ok(Self {
             cap,
             name,
+            path: (!is_stdin).then(|| path.to_path_buf()),
             link,
             offset,
             records: 0,
@@ -119,7 +123,15 @@ impl FileSource {
             }
             Err(pcap::Error::NoMorePackets) => Ok(Next::End),
             Err(e) => {
-                let where_ = match self.offset {
+                // libpcap cuts records longer than the snaplen to the snaplen, so
+                // the running offset can fall short: read the offset off the disk
+                let at = self
+                    .path
+                    .as_deref()
+                    .and_then(|p| fault_offset(p, self.records))
+                    .filter(|o| self.size.is_none_or(|s| *o <= s))
+                    .or(self.offset);
+                let where_ = match at {
                     Some(o) => format!("record {}, at byte offset {o}", self.records + 1),
                     None => format!("record {}", self.records + 1),
                 };
@@ -133,9 +145,92 @@ impl FileSource {
     }
 }
 
-fn explain_open(msg: &str) -> String {
+/// Byte offset where the record after the first `records` starts, walked
+/// from the record headers (classic pcap) or block lengths (pcapng) on disk;
+/// for pcapng, the first block after those records that libpcap may have
+/// failed on (a packet block or a malformed one). None when the file does
+/// not let us know.
+fn fault_offset(path: &Path, records: u64) -> Option<u64> {
+    let f = std::fs::File::open(path).ok()?;
+    let size = f.metadata().ok()?.len();
+    let mut r = BufReader::new(f);
+    let mut b4 = [0u8; 4];
+    r.read_exact(&mut b4).ok()?;
+    let u32_at = |b: [u8; 4], be: bool| {
+        if be {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    match b4 {
+        [0xa1, 0xb2, 0xc3, 0xd4]
+        | [0xa1, 0xb2, 0x3c, 0x4d]
+        | [0xd4, 0xc3, 0xb2, 0xa1]
+        | [0x4d, 0x3c, 0xb2, 0xa1] => {
+            let be = b4[0] == 0xa1;
+            let mut g = [0u8; 20];
+            r.read_exact(&mut g).ok()?;
+            let version = u32_at([g[0], g[1], g[2], g[3]], be);
+            let (major, minor) = if be {
+                (version >> 16, version & 0xffff)
+            } else {
+                (version & 0xffff, version >> 16)
+            };
+            // before version 2.3, caplen and len were stored the other way round
+            let at = if (major, minor) < (2, 3) { 12 } else { 8 };
+            let mut off = 24u64;
+            let mut h = [0u8; 16];
+            for _ in 0..records {
+                r.read_exact(&mut h).ok()?;
+                let caplen = u32_at([h[at], h[at + 1], h[at + 2], h[at + 3]], be);
+                r.seek_relative(i64::from(caplen)).ok()?;
+                off += 16 + u64::from(caplen);
+            }
+            Some(off)
+        }
+        [0x0a, 0x0d, 0x0d, 0x0a] => {
+            let (mut off, mut seen, mut be) = (0u64, 0u64, false);
+            let mut h = [0u8; 12];
+            while off < size {
+                r.seek(SeekFrom::Start(off)).ok()?;
+                if r.read_exact(&mut h).is_err() {
+                    return Some(off);
+                }
+                let btype = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+                if btype == 0x0a0d_0d0a {
+                    be = h[8..12] == [0x1a, 0x2b, 0x3c, 0x4d];
+                }
+                let len = u64::from(u32_at([h[4], h[5], h[6], h[7]], be));
+                let packet = matches!(u32_at([h[0], h[1], h[2], h[3]], be), 2 | 3 | 6);
+                let valid = len >= 12 && len % 4 == 0 && off + len <= size;
+                if seen == records && (packet || !valid) {
+                    return Some(off);
+                }
+                if !valid {
+                    return None;
+                }
+                seen += u64::from(packet);
+                off += len;
+            }
+            Some(off)
+        }
+        _ => None,
+    }
+}
+
+fn explain_open(msg: &str, path: &Path) -> String {
     if msg.contains("unknown file format") {
         format!("{msg}: not a pcap or pcapng capture (bad magic number)")
+    } else if msg.contains("file header bytes") {
+        // libpcap counts what it got after the 4-byte magic number
+        match std::fs::metadata(path) {
+            Ok(m) if path.as_os_str() != "-" => format!(
+                "{msg}: the file is {} bytes, shorter than a capture file header",
+                m.len()
+            ),
+            _ => format!("{msg}: input shorter than a capture file header"),
+        }
     } else {
         msg.to_owned()
     }

@@ -1,0 +1,3 @@
+//! Fuzz target bodies; see `targets.rs` and ../README.md.
+#[path = "targets.rs"]
+pub mod targets;
