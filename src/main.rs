@@ -191,6 +191,8 @@ fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {
             .context("installing signal handler")?;
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
     }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&pipeline::REOPEN))
+        .context("installing SIGHUP handler")?;
     let summary = pipeline::run(cfg, input, deguchi::detect::build(cfg), &stop)?;
     eprint!("{}", summary.render());
     if let Some(e) = &summary.output_error {

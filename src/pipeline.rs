@@ -200,10 +200,21 @@ struct WriterOut {
     error: Option<SinkError>,
 }
 
-fn writer_thread(mut sinks: Sinks, rx: Receiver<Vec<Out>>, stop: Arc<AtomicBool>) -> WriterOut {
+fn writer_thread(
+    mut sinks: Sinks,
+    rx: Receiver<Vec<Out>>,
+    stop: Arc<AtomicBool>,
+    reopen: Arc<AtomicBool>,
+) -> WriterOut {
     let mut error = None;
     let (mut flows, mut alerts) = (0, 0);
     loop {
+        if reopen.swap(false, Ordering::SeqCst) {
+            match sinks.reopen() {
+                Ok(()) => tracing::info!("SIGHUP: output files reopened"),
+                Err(e) => tracing::error!("SIGHUP: {e}; still writing to the old files"),
+            }
+        }
         let batch = match rx.try_recv() {
             Ok(b) => b,
             Err(crossbeam_channel::TryRecvError::Empty) => {
@@ -213,9 +224,11 @@ fn writer_thread(mut sinks: Sinks, rx: Receiver<Vec<Out>>, stop: Arc<AtomicBool>
                         stop.store(true, Ordering::SeqCst);
                     }
                 }
-                match rx.recv() {
+                // wake up now and then so a SIGHUP is served while idle
+                match rx.recv_timeout(Duration::from_millis(500)) {
                     Ok(b) => b,
-                    Err(_) => break,
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
                 }
             }
             Err(crossbeam_channel::TryRecvError::Disconnected) => break,
@@ -344,6 +357,10 @@ impl Feeder {
 /// Runs the pipeline to the end of input (or until `stop`).
 ///
 /// # Errors
+/// Set by SIGHUP: the writer reopens its output files.
+pub static REOPEN: std::sync::LazyLock<Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
 /// Only failures to start (an output cannot be opened). Input and output
 /// errors during the run are reported in the [`Summary`].
 pub fn run(
@@ -395,9 +412,10 @@ pub fn run(
             source: e,
         })?;
     let stop_w = Arc::clone(stop);
+    let reopen = Arc::clone(&REOPEN);
     let wr = std::thread::Builder::new()
         .name("writer".into())
-        .spawn(move || writer_thread(sinks, out_rx, stop_w))
+        .spawn(move || writer_thread(sinks, out_rx, stop_w, reopen))
         .map_err(|e| SinkError {
             name: "thread".into(),
             source: e,

@@ -26,6 +26,8 @@ pub struct JsonLines {
     name: String,
     w: BufWriter<Box<dyn Write + Send>>,
     pub lines: u64,
+    /// The file behind it (`None`: stdout), for reopening on SIGHUP.
+    path: Option<PathBuf>,
 }
 
 /// An output failure, naming the output.
@@ -45,6 +47,7 @@ impl JsonLines {
             name: "stdout".to_owned(),
             w: BufWriter::with_capacity(1 << 16, Box::new(io::stdout())),
             lines: 0,
+            path: None,
         }
     }
 
@@ -61,7 +64,27 @@ impl JsonLines {
             name: path.display().to_string(),
             w: BufWriter::with_capacity(1 << 16, Box::new(f)),
             lines: 0,
+            path: Some(path.to_owned()),
         })
+    }
+
+    /// Flushes, then opens the path again (appending; created if logrotate
+    /// moved it away). Stdout stays as it is.
+    ///
+    /// # Errors
+    /// The flush or the open fails; the old handle is kept then.
+    pub fn reopen(&mut self) -> Result<(), SinkError> {
+        let Some(p) = self.path.clone() else {
+            return Ok(());
+        };
+        self.w.flush().map_err(|e| self.err(e))?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| self.err(e))?;
+        self.w = BufWriter::with_capacity(1 << 16, Box::new(f));
+        Ok(())
     }
 
     fn err(&self, source: io::Error) -> SinkError {
@@ -178,6 +201,18 @@ impl Sinks {
                 Ok(())
             }
         }
+    }
+
+    /// Reopens the file outputs (SIGHUP, logrotate's convention).
+    ///
+    /// # Errors
+    /// The first output that cannot be reopened.
+    pub fn reopen(&mut self) -> Result<(), SinkError> {
+        self.alerts.reopen()?;
+        if let Some(f) = self.flows.as_mut() {
+            f.reopen()?;
+        }
+        Ok(())
     }
 
     /// Whether flow records are written anywhere.

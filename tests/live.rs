@@ -119,3 +119,101 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     assert_eq!(r["flow"]["reason"], "shutdown");
     assert_eq!(r["direction"], "internal");
 }
+
+/// SIGHUP reopens output files (logrotate moves the file, then signals).
+#[test]
+fn live_sighup_reopens_flow_file() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let d = tempfile::tempdir().unwrap();
+    let flows = d.path().join("flows.json");
+    let rotated = d.path().join("flows.json.1");
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, "[flow]\ntcp_closed_timeout = 1\n").unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+        .args([
+            "live",
+            "-i",
+            "lo",
+            "--bpf",
+            &format!("tcp and host 127.0.0.1 and port {port}"),
+            "--flows",
+            flows.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--home-net",
+            "127.0.0.0/8",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (ltx, lrx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = ltx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let ready = (0..100).any(|_| {
+        matches!(lrx.recv_timeout(Duration::from_millis(200)), Ok(l) if l.contains("capturing on lo"))
+    });
+    if !ready {
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = reader.join().unwrap();
+        assert!(std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(), "{log}");
+        eprintln!("skipping: cannot capture on lo here");
+        return;
+    }
+    let conn = |msg: &[u8]| {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.write_all(msg).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        assert_eq!(n, msg.len());
+        drop(c);
+        drop(s);
+    };
+    let wait_for_lines = |p: &std::path::Path, n: usize| {
+        (0..60).any(|_| {
+            std::thread::sleep(Duration::from_millis(250));
+            read_lines(p).len() >= n
+        })
+    };
+    conn(b"first");
+    assert!(wait_for_lines(&flows, 1), "first flow written");
+    std::fs::rename(&flows, &rotated).unwrap();
+    let st = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(1200));
+    conn(b"second!");
+    assert!(
+        wait_for_lines(&flows, 1),
+        "second flow written to the new file"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let log = reader.join().unwrap();
+    assert!(log.contains("reopened"), "{log}");
+    let old = read_lines(&rotated);
+    let new = read_lines(&flows);
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert_eq!(old[0]["flow"]["payload_bytes_toserver"], 5);
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(new[0]["flow"]["payload_bytes_toserver"], 7);
+}
