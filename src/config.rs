@@ -24,6 +24,9 @@ pub struct CaptureConfig {
     pub read_timeout_ms: u32,
     pub immediate: bool,
     pub stats_interval_s: u64,
+    /// Drop to this user (and group) once the capture is open.
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 /// Flow tracking settings.
@@ -88,6 +91,8 @@ impl Default for Config {
                 read_timeout_ms: 100,
                 immediate: false,
                 stats_interval_s: 300,
+                user: None,
+                group: None,
             },
             flow: FlowConfig {
                 memcap_mb: 256,
@@ -531,6 +536,8 @@ impl Config {
                 "read_timeout_ms",
                 "immediate",
                 "stats_interval",
+                "user",
+                "group",
             ],
         );
         let dc = &d.capture;
@@ -575,6 +582,8 @@ impl Config {
                 1,
                 86_400,
             ),
+            user: c.string(cap, "capture", "user").filter(|s| !s.is_empty()),
+            group: c.string(cap, "capture", "group").filter(|s| !s.is_empty()),
         };
 
         let mut fkeys = vec!["memcap_mb", "burst_gap_ms"];

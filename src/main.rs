@@ -57,6 +57,12 @@ enum Cmd {
         /// libpcap immediate mode (lower latency, more CPU)
         #[arg(long)]
         immediate: bool,
+        /// Drop to this user once the capture is open
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// ... and this group (default: the user's primary group)
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -155,9 +161,17 @@ fn main() -> ExitCode {
         buffer_mb,
         no_promisc,
         immediate,
+        user,
+        group,
         ..
     } = &cli.cmd
     {
+        if user.is_some() {
+            cfg.capture.user.clone_from(user);
+        }
+        if group.is_some() {
+            cfg.capture.group.clone_from(group);
+        }
         if let Some(b) = bpf {
             cfg.capture.bpf = Some(b.clone());
         }

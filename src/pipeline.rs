@@ -537,6 +537,19 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
             return;
         }
     };
+    if let Some(user) = &cfg.capture.user {
+        match crate::capture::privdrop::drop_to(user, cfg.capture.group.as_deref()) {
+            Ok((uid, gid)) => tracing::info!("privileges dropped to {user} (uid {uid}, gid {gid})"),
+            Err(e) => {
+                tracing::error!("{e}");
+                summary.input_errors.push(CaptureError::Live {
+                    input: iface.to_owned(),
+                    msg: format!("cannot drop privileges: {e}"),
+                });
+                return;
+            }
+        }
+    }
     tracing::info!(
         "capturing on {iface} (link {:?}, snaplen {}, promisc {}, bpf {:?})",
         src.link(),

@@ -217,3 +217,78 @@ fn live_sighup_reopens_flow_file() {
     assert_eq!(new.len(), 1, "{new:?}");
     assert_eq!(new[0]["flow"]["payload_bytes_toserver"], 7);
 }
+
+/// `--user`: the capture opens as root, then the sensor runs as `nobody`.
+#[test]
+fn live_drops_privileges_after_opening_the_capture() {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    let has_nobody = std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("nobody:"));
+    if !is_root || !has_nobody {
+        eprintln!("skipping: needs root and a 'nobody' user");
+        return;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+        .args([
+            "live",
+            "-i",
+            "lo",
+            "--bpf",
+            "udp port 9",
+            "--user",
+            "nobody",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (ltx, lrx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = ltx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let ready = (0..100).any(|_| {
+        matches!(lrx.recv_timeout(Duration::from_millis(200)), Ok(l) if l.contains("capturing on lo"))
+    });
+    if !ready {
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = reader.join().unwrap();
+        assert!(std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(), "{log}");
+        eprintln!("skipping: cannot capture on lo here:\n{log}");
+        return;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_owned();
+    let gid = status
+        .lines()
+        .find(|l| l.starts_with("Gid:"))
+        .unwrap()
+        .to_owned();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let log = reader.join().unwrap();
+    assert!(log.contains("privileges dropped to nobody"), "{log}");
+    // real, effective, saved and filesystem uid all unprivileged
+    assert!(uid.split_whitespace().skip(1).all(|x| x != "0"), "{uid}");
+    assert!(gid.split_whitespace().skip(1).all(|x| x != "0"), "{gid}");
+}

@@ -4,6 +4,7 @@
 
 pub mod file;
 pub mod live;
+pub mod privdrop;
 
 use crate::decode::LinkType;
 use crate::time::Ts;
