@@ -110,7 +110,7 @@ impl Summary {
             .collect();
         let _ = writeln!(
             s,
-            "deguchi: not decoded: {}; anomalies: {}; tunneled={} fragments={}; flows evicted={} peak={}; shed packets={}",
+            "deguchi: not decoded: {}; anomalies: {}; tunneled={} fragments={}; flows evicted={} peak={} emergency={}; shed packets={}",
             if errs.is_empty() {
                 "none".to_owned()
             } else {
@@ -125,6 +125,7 @@ impl Summary {
             self.decode.fragments,
             self.table.evicted,
             self.table.peak_flows,
+            self.table.emergencies,
             self.shed_packets
         );
         if let Some(l) = self.live {
@@ -458,6 +459,7 @@ pub fn run(
             summary.table.flows_ended += c.flows_ended;
             summary.table.evicted += c.evicted;
             summary.table.peak_flows += c.peak_flows;
+            summary.table.emergencies += c.emergencies;
         }
     }
     let _ = an.join();

@@ -67,14 +67,29 @@ pub struct BeaconConfig {
 
 /// The short default allowlist: time and OS-update services every office polls.
 pub const DEFAULT_ALLOW_DOMAINS: &[&str] = &[
+    // time
     "ntp.org",
     "time.windows.com",
     "time.apple.com",
     "time.google.com",
+    // OS updates
     "windowsupdate.com",
     "update.microsoft.com",
     "delivery.mp.microsoft.com",
+    // push channels and chat/meeting websockets that keep a heartbeat
+    "notify.windows.com",
+    "push.apple.com",
+    "mtalk.google.com",
+    "push.services.mozilla.com",
+    "slack.com",
+    "teams.microsoft.com",
+    "skype.com",
+    "zoom.us",
+    "webex.com",
+    "whatsapp.net",
 ];
+/// Cloud instance metadata services.
+pub const DEFAULT_ALLOW_CIDRS: &[&str] = &["169.254.169.254/32", "fd00:ec2::254/128"];
 pub const DEFAULT_ALLOW_PORTS: &[&str] = &["udp/123"];
 
 impl Default for BeaconConfig {
@@ -93,7 +108,10 @@ impl Default for BeaconConfig {
             popular_min_hosts: 5,
             popular_fraction: 0.1,
             popular_settle_s: 3600,
-            allow_cidrs: Vec::new(),
+            allow_cidrs: DEFAULT_ALLOW_CIDRS
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
             allow_domains: DEFAULT_ALLOW_DOMAINS
                 .iter()
                 .map(|s| (*s).to_owned())

@@ -90,7 +90,8 @@ struct Domain {
     total_queries: u64,
     total_name_bytes: u64,
     w: Window,
-    clients: Vec<(IpAddr, u64)>,
+    /// (client, queries, the resolver it asked)
+    clients: Vec<(IpAddr, u64, IpAddr)>,
     last_resolver: IpAddr,
     alerted: Option<(Severity, u64)>,
 }
@@ -99,6 +100,8 @@ pub struct DnsTunnel {
     cfg: DnsTunnelConfig,
     home: HomeNet,
     domains: HashMap<Box<str>, Domain, ahash::RandomState>,
+    /// Internal addresses seen answering internal hosts' queries.
+    resolvers: Vec<IpAddr>,
     pub alerts: u64,
 }
 
@@ -134,6 +137,7 @@ impl DnsTunnel {
             cfg,
             home,
             domains: HashMap::default(),
+            resolvers: Vec::new(),
             alerts: 0,
         }
     }
@@ -190,10 +194,17 @@ impl DnsTunnel {
         d.last_resolver = q.server;
         d.total_queries += 1;
         d.total_name_bytes += sub.len() as u64;
-        if let Some(i) = d.clients.iter().position(|(c, _)| *c == q.client) {
+        if let Some(i) = d.clients.iter().position(|(c, _, _)| *c == q.client) {
             d.clients[i].1 += 1;
+            d.clients[i].2 = q.server;
         } else if d.clients.len() < 8 {
-            d.clients.push((q.client, 1));
+            d.clients.push((q.client, 1, q.server));
+        }
+        if self.home.contains(q.server)
+            && !self.resolvers.contains(&q.server)
+            && self.resolvers.len() < 64
+        {
+            self.resolvers.push(q.server);
         }
         let w = &mut d.w;
         w.queries += 1;
@@ -253,12 +264,14 @@ impl DnsTunnel {
         let update = d.alerted.is_some();
         d.alerted = Some((sev, d.total_name_bytes));
         self.alerts += 1;
-        let (client, _) = d
+        // the host behind it, not the internal resolver that forwards for it
+        let resolvers = &self.resolvers;
+        let (client, _, resolver) = d
             .clients
             .iter()
             .copied()
-            .max_by_key(|(_, n)| *n)
-            .unwrap_or((q.client, 0));
+            .max_by_key(|(c, n, _)| (!resolvers.contains(c), *n))
+            .unwrap_or((q.client, 0, q.server));
         let r2 = |x: f64| (x * 100.0).round() / 100.0;
         let mut e = Map::new();
         e.insert("domain".into(), json!(reg));
@@ -282,7 +295,7 @@ impl DnsTunnel {
             json!(
                 d.clients
                     .iter()
-                    .map(|(c, _)| c.to_string())
+                    .map(|(c, _, _)| c.to_string())
                     .collect::<Vec<_>>()
             ),
         );
@@ -293,7 +306,7 @@ impl DnsTunnel {
             ts: q.ts,
             src_ip: client,
             src_port: None,
-            dest_ip: d.last_resolver,
+            dest_ip: resolver,
             dest_port: Some(53),
             proto: 17,
             community_id: None,

@@ -412,6 +412,11 @@ impl Exfil {
             evict_oldest(&mut self.dests, |d| d.last_seen);
         }
         let key = (u.host, did);
+        if u.out == 0 && !self.pairs.contains_key(&key) {
+            // nothing sent there (downloads, scans and floods against the
+            // host): the host's totals have it; no pair is created
+            return;
+        }
         if !self.pairs.contains_key(&key) && self.pairs.len() >= cfg.max_pairs.max(16) {
             self.stats.pairs_evicted += evict_oldest(&mut self.pairs, |p| p.last_seen) as u64;
         }

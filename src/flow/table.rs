@@ -115,6 +115,8 @@ pub struct TableCounters {
     pub flows_ended: u64,
     pub evicted: u64,
     pub peak_flows: u64,
+    /// Times the table entered emergency mode.
+    pub emergencies: u64,
 }
 
 /// Something the table concluded that later stages need.
@@ -256,7 +258,16 @@ pub struct FlowTable {
     tail: [u32; CLASSES],
     cfg: TableConfig,
     pub counters: TableCounters,
+    /// Emergency mode (flood): the table is nearly full, so flows that are
+    /// not established (half-open TCP, UDP, ICMP, other) time out after
+    /// [`EMERGENCY_TIMEOUT`] instead of their class timeout, and eviction
+    /// does the rest. Entered at 90 % of the cap, left below 70 % (Suricata's
+    /// flow emergency mode works the same way).
+    pub emergency: bool,
 }
+
+/// Idle timeout of non-established flows in emergency mode.
+pub const EMERGENCY_TIMEOUT: Ts = 5 * SEC;
 
 impl FlowTable {
     #[must_use]
@@ -269,6 +280,7 @@ impl FlowTable {
             tail: [NIL; CLASSES],
             cfg,
             counters: TableCounters::default(),
+            emergency: false,
         }
     }
 
@@ -280,6 +292,27 @@ impl FlowTable {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// The idle timeout of a class now (shorter in emergency mode).
+    fn timeout(&self, c: usize) -> Ts {
+        let t = self.cfg.timeouts[c];
+        if self.emergency && c != Class::TcpEstablished as usize {
+            t.min(EMERGENCY_TIMEOUT)
+        } else {
+            t
+        }
+    }
+
+    fn check_emergency(&mut self) {
+        let cap = self.cfg.max_flows.max(1);
+        let n = self.map.len();
+        if !self.emergency && n * 10 >= cap * 9 {
+            self.emergency = true;
+            self.counters.emergencies += 1;
+        } else if self.emergency && n * 10 < cap * 7 {
+            self.emergency = false;
+        }
     }
 
     fn unlink(&mut self, i: u32) {
@@ -322,7 +355,7 @@ impl FlowTable {
         if let Some(i) = idx {
             let e = &self.slab[i as usize];
             let c = e.class;
-            if e.last_ts.saturating_add(self.cfg.timeouts[c as usize]) < m.ts {
+            if e.last_ts.saturating_add(self.timeout(c as usize)) < m.ts {
                 // idle past its timeout: that flow is over, this packet starts a new one
                 let reason = if c == Class::TcpClosed {
                     EndReason::Closed
@@ -456,6 +489,7 @@ impl FlowTable {
         if n > self.counters.peak_flows {
             self.counters.peak_flows = n;
         }
+        self.check_emergency();
         i
     }
 
@@ -468,7 +502,7 @@ impl FlowTable {
             }
             let due = self.slab[t as usize]
                 .last_ts
-                .saturating_add(self.cfg.timeouts[c]);
+                .saturating_add(self.timeout(c));
             if best.is_none_or(|(d, _)| due < d) {
                 best = Some((due, t));
             }
@@ -495,6 +529,7 @@ impl FlowTable {
 
     /// Ends every flow idle past its class timeout at packet time `now`.
     pub fn expire(&mut self, now: Ts, out: &mut Vec<FlowEvent>) {
+        self.check_emergency();
         for c in 0..CLASSES {
             loop {
                 let t = self.tail[c];
@@ -502,7 +537,7 @@ impl FlowTable {
                     break;
                 }
                 let e = &self.slab[t as usize];
-                if e.last_ts.saturating_add(self.cfg.timeouts[c]) > now {
+                if e.last_ts.saturating_add(self.timeout(c)) > now {
                     break;
                 }
                 let reason = if c == Class::TcpClosed as usize {
