@@ -1,5 +1,12 @@
 fn main() {
     println!("bytes_per_flow={}", deguchi::flow::table::bytes_per_flow());
-    println!("beacon bytes_per_pair(64)={}", deguchi::detect::beacon::Beacon::bytes_per_pair(64));
-    println!("exfil host={} pair={}", deguchi::detect::exfil::Exfil::bytes_per_host(), deguchi::detect::exfil::Exfil::bytes_per_pair());
+    println!(
+        "beacon bytes_per_pair(64)={}",
+        deguchi::detect::beacon::Beacon::bytes_per_pair(64)
+    );
+    println!(
+        "exfil host={} pair={}",
+        deguchi::detect::exfil::Exfil::bytes_per_host(),
+        deguchi::detect::exfil::Exfil::bytes_per_pair()
+    );
 }

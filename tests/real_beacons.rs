@@ -109,3 +109,59 @@ fn benign_periodic_real_traffic_is_quiet() {
         assert!(a.is_empty(), "{file}: {a:?}");
     }
 }
+
+/// Stealers and DNS tunnels in real captures (GROUND_TRUTH.tsv).
+#[test]
+fn real_stealers_and_dns_tunnels_are_found() {
+    for (file, detector, src, dst) in [
+        (
+            "agenttesla__a30789ce-1e1c-4f96-a097-78c34b9fb612.pcap",
+            "exfil",
+            "192.168.100.40",
+            "43.255.154.57",
+        ),
+        (
+            "agenttesla__f9421792-7d2c-47d3-90e0-07eb54ae12fa.pcap",
+            "exfil",
+            "192.168.100.164",
+            "143.95.79.226",
+        ),
+        (
+            "unit42__2023-01-Unit42-Wireshark-quiz.pcap",
+            "exfil",
+            "192.168.1.27",
+            "204.11.58.28",
+        ),
+        (
+            "ndpi__dns_exfiltration.pcap",
+            "dns_tunnel",
+            "192.168.220.56",
+            "192.168.203.167",
+        ),
+        (
+            "ndpi__dns-tunnel-iodine.pcap",
+            "dns_tunnel",
+            "10.0.2.30",
+            "10.0.2.20",
+        ),
+        (
+            "dmachard__sods.pcap",
+            "dns_tunnel",
+            "192.168.1.17",
+            "192.168.1.210",
+        ),
+    ] {
+        let Some(p) = real(file) else { return };
+        let a = alerts(&p, &[]);
+        assert!(
+            a.iter()
+                .any(|x| x["detector"] == detector && x["src_ip"] == src && x["dest_ip"] == dst),
+            "{file}: {a:#?}"
+        );
+        assert!(
+            a.iter().all(|x| x["src_ip"] == src),
+            "{file}: only the infected host alerts: {a:#?}"
+        );
+        assert!(a.len() <= 3, "{file}: no storm: {}", a.len());
+    }
+}
