@@ -10,6 +10,72 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// A running `deguchi live`, its stderr collected line by line.
+struct Live {
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<String>,
+}
+
+impl Live {
+    /// Starts `deguchi live ARGS` and waits for "capturing on lo"; `None`
+    /// (after a note) when capture is not permitted here, unless
+    /// DEGUCHI_REQUIRE_LIVE is set.
+    fn start(args: &[&str]) -> Option<Self> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+            .arg("live")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (ltx, lrx) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = ltx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match lrx.recv_timeout(Duration::from_millis(200)) {
+                Ok(l) if l.contains("capturing on lo") => return Some(Self { child, reader }),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                _ => {}
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = reader.join().unwrap();
+        assert!(
+            std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(),
+            "live capture did not start:\n{log}"
+        );
+        eprintln!("skipping: cannot capture on lo here:\n{log}");
+        None
+    }
+
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// SIGTERM, then (exit status, stderr, how long the stop took).
+    fn stop(mut self) -> (std::process::ExitStatus, String, Duration) {
+        self.signal("-TERM");
+        let t = Instant::now();
+        let status = self.child.wait().unwrap();
+        (status, self.reader.join().unwrap(), t.elapsed())
+    }
+}
+
 #[test]
 fn live_loopback_udp_counts_and_clean_sigterm() {
     let d = tempfile::tempdir().unwrap();
@@ -19,59 +85,18 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sport = tx.local_addr().unwrap().port();
     let bpf = format!("udp and host 127.0.0.1 and port {port} and port {sport}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
-        .args([
-            "live",
-            "-i",
-            "lo",
-            "--bpf",
-            &bpf,
-            "--flows",
-            flows.to_str().unwrap(),
-            "--home-net",
-            "127.0.0.0/8",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // wait for the "capturing on lo" line (or an error) on stderr
-    let stderr = child.stderr.take().unwrap();
-    let (ltx, lrx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = ltx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut ready = false;
-    while Instant::now() < deadline {
-        match lrx.recv_timeout(Duration::from_millis(200)) {
-            Ok(l) if l.contains("capturing on lo") => {
-                ready = true;
-                break;
-            }
-            Ok(_) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-    }
-    if !ready {
-        let _ = child.kill();
-        let _ = child.wait();
-        let log = reader.join().unwrap();
-        assert!(
-            std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(),
-            "live capture did not start:\n{log}"
-        );
-        eprintln!("skipping: cannot capture on lo here:\n{log}");
+    let Some(live) = Live::start(&[
+        "-i",
+        "lo",
+        "--bpf",
+        &bpf,
+        "--flows",
+        flows.to_str().unwrap(),
+        "--home-net",
+        "127.0.0.0/8",
+    ]) else {
         return;
-    }
+    };
     // 25 datagrams of 100 bytes one way, 5 replies of 40 bytes
     for _ in 0..25 {
         tx.send_to(&[0x61; 100], ("127.0.0.1", port)).unwrap();
@@ -87,16 +112,9 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     }
     // let the capture see them, then stop it the way an operator does
     std::thread::sleep(Duration::from_millis(700));
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let t = Instant::now();
-    let status = child.wait().unwrap();
-    let log = reader.join().unwrap();
+    let (status, log, took) = live.stop();
     assert!(
-        t.elapsed() < Duration::from_secs(15),
+        took < Duration::from_secs(15),
         "SIGTERM must stop an idle live capture promptly"
     );
     assert!(status.success(), "exit {status:?}\n{log}");
@@ -132,47 +150,21 @@ fn live_sighup_reopens_flow_file() {
     std::fs::write(&cfg, "[flow]\ntcp_closed_timeout = 1\n").unwrap();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
-        .args([
-            "live",
-            "-i",
-            "lo",
-            "--bpf",
-            &format!("tcp and host 127.0.0.1 and port {port}"),
-            "--flows",
-            flows.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "--home-net",
-            "127.0.0.0/8",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (ltx, lrx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = ltx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let ready = (0..100).any(|_| {
-        matches!(lrx.recv_timeout(Duration::from_millis(200)), Ok(l) if l.contains("capturing on lo"))
-    });
-    if !ready {
-        let _ = child.kill();
-        let _ = child.wait();
-        let log = reader.join().unwrap();
-        assert!(std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(), "{log}");
-        eprintln!("skipping: cannot capture on lo here");
+    let bpf = format!("tcp and host 127.0.0.1 and port {port}");
+    let Some(live) = Live::start(&[
+        "-i",
+        "lo",
+        "--bpf",
+        &bpf,
+        "--flows",
+        flows.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--home-net",
+        "127.0.0.0/8",
+    ]) else {
         return;
-    }
+    };
     let conn = |msg: &[u8]| {
         let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (mut s, _) = l.accept().unwrap();
@@ -180,8 +172,6 @@ fn live_sighup_reopens_flow_file() {
         let mut buf = [0u8; 64];
         let n = s.read(&mut buf).unwrap();
         assert_eq!(n, msg.len());
-        drop(c);
-        drop(s);
     };
     let wait_for_lines = |p: &std::path::Path, n: usize| {
         (0..60).any(|_| {
@@ -192,23 +182,15 @@ fn live_sighup_reopens_flow_file() {
     conn(b"first");
     assert!(wait_for_lines(&flows, 1), "first flow written");
     std::fs::rename(&flows, &rotated).unwrap();
-    let st = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    live.signal("-HUP");
     std::thread::sleep(Duration::from_millis(1200));
     conn(b"second!");
     assert!(
         wait_for_lines(&flows, 1),
         "second flow written to the new file"
     );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    let log = reader.join().unwrap();
+    let (status, log, _) = live.stop();
+    assert!(status.success());
     assert!(log.contains("reopened"), "{log}");
     let old = read_lines(&rotated);
     let new = read_lines(&flows);
@@ -233,44 +215,10 @@ fn live_drops_privileges_after_opening_the_capture() {
         eprintln!("skipping: needs root and a 'nobody' user");
         return;
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
-        .args([
-            "live",
-            "-i",
-            "lo",
-            "--bpf",
-            "udp port 9",
-            "--user",
-            "nobody",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (ltx, lrx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = ltx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let ready = (0..100).any(|_| {
-        matches!(lrx.recv_timeout(Duration::from_millis(200)), Ok(l) if l.contains("capturing on lo"))
-    });
-    if !ready {
-        let _ = child.kill();
-        let _ = child.wait();
-        let log = reader.join().unwrap();
-        assert!(std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(), "{log}");
-        eprintln!("skipping: cannot capture on lo here:\n{log}");
+    let Some(live) = Live::start(&["-i", "lo", "--bpf", "udp port 9", "--user", "nobody"]) else {
         return;
-    }
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    };
+    let status = std::fs::read_to_string(format!("/proc/{}/status", live.child.id())).unwrap();
     let uid = status
         .lines()
         .find(|l| l.starts_with("Uid:"))
@@ -281,14 +229,10 @@ fn live_drops_privileges_after_opening_the_capture() {
         .find(|l| l.starts_with("Gid:"))
         .unwrap()
         .to_owned();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    let log = reader.join().unwrap();
+    let (st, log, _) = live.stop();
+    assert!(st.success());
     assert!(log.contains("privileges dropped to nobody"), "{log}");
-    // real, effective, saved and filesystem uid all unprivileged
+    // real, effective, saved and filesystem ids all unprivileged
     assert!(uid.split_whitespace().skip(1).all(|x| x != "0"), "{uid}");
     assert!(gid.split_whitespace().skip(1).all(|x| x != "0"), "{gid}");
 }

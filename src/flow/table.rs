@@ -100,6 +100,25 @@ pub struct Entry {
     pub reported: [u64; 2],
 }
 
+impl Entry {
+    /// (originator ip, port, responder ip, port)
+    #[must_use]
+    pub fn oriented(&self) -> (std::net::IpAddr, u16, std::net::IpAddr, u16) {
+        let k = &self.key;
+        let (o, op, r, rp) = if self.orig_is_a {
+            (k.a, k.pa, k.b, k.pb)
+        } else {
+            (k.b, k.pb, k.a, k.pa)
+        };
+        (
+            super::key::ip_of(o, k.v6),
+            op,
+            super::key::ip_of(r, k.v6),
+            rp,
+        )
+    }
+}
+
 /// Bytes one tracked flow costs: its slab entry plus a hash-map slot
 /// (key, index, control byte, at the map's 7/8 maximum load).
 #[must_use]
@@ -160,21 +179,16 @@ pub struct BurstEvent {
 
 impl ProgressEvent {
     fn of(e: &Entry, ts: Ts) -> Self {
-        let k = e.key;
-        let (o, op, r, rp) = if e.orig_is_a {
-            (k.a, k.pa, k.b, k.pb)
-        } else {
-            (k.b, k.pb, k.a, k.pa)
-        };
+        let (src_ip, src_port, dest_ip, dest_port) = e.oriented();
         Self {
             ts,
             start: e.first_ts,
             flow_id: crate::flow::record::flow_id(e),
-            src_ip: super::key::ip_of(o, k.v6),
-            src_port: op,
-            dest_ip: super::key::ip_of(r, k.v6),
-            dest_port: rp,
-            proto: k.proto,
+            src_ip,
+            src_port,
+            dest_ip,
+            dest_port,
+            proto: e.key.proto,
             delta: [e.payload[0] - e.reported[0], e.payload[1] - e.reported[1]],
             name: e
                 .hints
@@ -187,23 +201,18 @@ impl ProgressEvent {
 
 impl BurstEvent {
     fn of(e: &Entry) -> Self {
-        let k = e.key;
-        let (o, op, r, rp) = if e.orig_is_a {
-            (k.a, k.pa, k.b, k.pb)
-        } else {
-            (k.b, k.pb, k.a, k.pa)
-        };
+        let (src_ip, src_port, dest_ip, dest_port) = e.oriented();
         Self {
             ts: e.burst_start,
             end: e.burst_last,
             n: e.bursts,
             flow_id: crate::flow::record::flow_id(e),
-            src_ip: super::key::ip_of(o, k.v6),
-            src_port: op,
-            dest_ip: super::key::ip_of(r, k.v6),
-            dest_port: rp,
-            proto: k.proto,
-            vlan: k.vlan,
+            src_ip,
+            src_port,
+            dest_ip,
+            dest_port,
+            proto: e.key.proto,
+            vlan: e.key.vlan,
             payload: e.burst_bytes,
             name: e
                 .hints
