@@ -392,7 +392,8 @@ pub fn run(
                 .spawn(move || shard_thread(table, rx, pool_tx, ev_tx))
                 .map_err(|e| SinkError {
                     name: "thread".into(),
-                    source: e,
+                    what: "cannot start",
+                    err: e,
                 })?,
         );
     }
@@ -410,7 +411,8 @@ pub fn run(
         .spawn(move || analysis_thread(analyzer, ev_rx, out_tx))
         .map_err(|e| SinkError {
             name: "thread".into(),
-            source: e,
+            what: "cannot start",
+            err: e,
         })?;
     let stop_w = Arc::clone(stop);
     let reopen = Arc::clone(&REOPEN);
@@ -419,7 +421,8 @@ pub fn run(
         .spawn(move || writer_thread(sinks, out_rx, stop_w, reopen))
         .map_err(|e| SinkError {
             name: "thread".into(),
-            source: e,
+            what: "cannot start",
+            err: e,
         })?;
 
     let mut feeder = Feeder {

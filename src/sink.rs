@@ -31,12 +31,14 @@ pub struct JsonLines {
 }
 
 /// An output failure, naming the output.
+/// (The I/O error is part of the message, not a separate `source`, so an
+/// error chain prints it once.)
 #[derive(Debug, thiserror::Error)]
-#[error("{name}: write failed: {source}")]
+#[error("{name}: {what}: {err}")]
 pub struct SinkError {
     pub name: String,
-    #[source]
-    pub source: io::Error,
+    pub what: &'static str,
+    pub err: io::Error,
 }
 
 impl JsonLines {
@@ -56,9 +58,10 @@ impl JsonLines {
     /// # Errors
     /// The file cannot be created.
     pub fn create(path: &Path) -> Result<Self, SinkError> {
-        let f = File::create(path).map_err(|source| SinkError {
+        let f = File::create(path).map_err(|err| SinkError {
             name: path.display().to_string(),
-            source,
+            what: "cannot create",
+            err,
         })?;
         Ok(Self {
             name: path.display().to_string(),
@@ -87,10 +90,11 @@ impl JsonLines {
         Ok(())
     }
 
-    fn err(&self, source: io::Error) -> SinkError {
+    fn err(&self, err: io::Error) -> SinkError {
         SinkError {
             name: self.name.clone(),
-            source,
+            what: "write failed",
+            err,
         }
     }
 

@@ -192,3 +192,27 @@ fn udp_idle_timeout_in_packet_time_splits_flows() {
     assert_eq!(f[0]["flow"]["pkts_toclient"], 1);
     assert_eq!(f[1]["flow"]["reason"], "shutdown");
 }
+
+/// Output failures: an unwritable path or a full disk is a message naming the
+/// output and exit 1, never a panic.
+#[test]
+fn output_failures_are_clear_errors() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/sample.pcap");
+    let o = deguchi(&["replay", sample, "-o", "/nonexistent-dir/alerts.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/nonexistent-dir/alerts.json: cannot create"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+    if std::path::Path::new("/dev/full").exists() {
+        for args in [["--flows", "/dev/full"], ["-o", "/dev/full"]] {
+            let o = deguchi(&["replay", sample, args[0], args[1]]);
+            assert_eq!(o.status.code(), Some(1));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("/dev/full: write failed"), "{err}");
+            assert!(!err.contains("panicked"));
+        }
+    }
+}
