@@ -429,6 +429,11 @@ impl Beacon {
         if p.beats.len() < self.cfg.min_beats.max(3) {
             return;
         }
+        // long series that are still not beacon-like are re-scored every
+        // few beats, not on every one (cost stays flat on chatty flows)
+        if p.total_beats > 32 && p.alerted.is_none() && p.total_beats % 4 != 0 {
+            return;
+        }
         self.buf.clear();
         self.buf.extend(p.beats.iter().copied());
         let Some(v) = periodicity::evaluate(&self.buf, &mut self.scratch) else {
