@@ -31,6 +31,16 @@
 //! IP pair (a flow keyed by addresses and protocol with ports 0). No
 //! reassembly.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 use crate::time::Ts;
 use etherparse::LaxIpSlice;
 
@@ -304,7 +314,9 @@ impl Ctx<'_> {
         }
     }
     fn warn(&mut self, w: DecodeWarning) {
-        self.warnings[w as usize] = true;
+        if let Some(x) = self.warnings.get_mut(w as usize) {
+            *x = true;
+        }
     }
 }
 
@@ -320,6 +332,22 @@ fn be16(d: &[u8], off: usize) -> Option<u16> {
 fn be32(d: &[u8], off: usize) -> Option<u32> {
     match d.get(off..off + 4) {
         Some(&[a, b, c, e]) => Some(u32::from_be_bytes([a, b, c, e])),
+        _ => None,
+    }
+}
+
+#[inline]
+fn le16(d: &[u8], off: usize) -> Option<u16> {
+    match d.get(off..off + 2) {
+        Some(&[a, b]) => Some(u16::from_le_bytes([a, b])),
+        _ => None,
+    }
+}
+
+#[inline]
+fn le32(d: &[u8], off: usize) -> Option<u32> {
+    match d.get(off..off + 4) {
+        Some(&[a, b, c, e]) => Some(u32::from_le_bytes([a, b, c, e])),
         _ => None,
     }
 }
@@ -355,10 +383,8 @@ impl Decoder {
             warnings: [false; DecodeWarning::ALL.len()],
         };
         let r = decode_link(link, data, &mut meta, &mut ctx);
-        for (i, w) in ctx.warnings.iter().enumerate() {
-            if *w {
-                self.counters.warnings[i] += 1;
-            }
+        for (n, w) in self.counters.warnings.iter_mut().zip(ctx.warnings) {
+            *n += u64::from(w);
         }
         match r {
             Ok(()) => {
@@ -372,7 +398,9 @@ impl Decoder {
             }
             Err(e) => {
                 ctx.arena.truncate(mark);
-                self.counters.errors[e as usize] += 1;
+                if let Some(n) = self.counters.errors.get_mut(e as usize) {
+                    *n += 1;
+                }
                 Err(e)
             }
         }
@@ -388,9 +416,8 @@ fn decode_link(
     match link {
         LinkType::Ethernet => decode_ethernet(d, meta, ctx),
         LinkType::Null | LinkType::Loop => {
-            let fam = d.get(0..4).ok_or(DecodeError::LinkTruncated)?;
-            let le = u32::from_le_bytes([fam[0], fam[1], fam[2], fam[3]]);
-            let be = u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]]);
+            let fam = le32(d, 0).ok_or(DecodeError::LinkTruncated)?;
+            let (le, be) = (fam, fam.swap_bytes());
             let fam = if link == LinkType::Loop || le > 0xffff {
                 be
             } else {
@@ -431,18 +458,17 @@ fn decode_link(
         }
         LinkType::Ieee80211 => decode_80211(d, meta, ctx),
         LinkType::Radiotap => {
-            let len = d
-                .get(2..4)
-                .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+            let len = le16(d, 2)
+                .map(usize::from)
                 .ok_or(DecodeError::LinkTruncated)?;
             decode_80211(d.get(len..).ok_or(DecodeError::LinkTruncated)?, meta, ctx)
         }
         LinkType::Ppi => {
-            let (Some(l), Some(t)) = (d.get(2..4), d.get(4..8)) else {
+            let (Some(len), Some(dlt)) = (le16(d, 2), le32(d, 4)) else {
                 return Err(DecodeError::LinkTruncated);
             };
-            let len = usize::from(u16::from_le_bytes([l[0], l[1]]));
-            let dlt = i32::from_le_bytes([t[0], t[1], t[2], t[3]]);
+            let len = usize::from(len);
+            let dlt = dlt.cast_signed();
             ctx.layer()?;
             match LinkType::from_dlt(dlt) {
                 Ok(LinkType::Ppi) | Err(_) => Err(DecodeError::NonIp),
@@ -627,11 +653,10 @@ fn decode_nflog(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<()
     }
     let mut off = 4usize;
     for _ in 0..64 {
-        let (Some(l), Some(t)) = (d.get(off..off + 2), d.get(off + 2..off + 4)) else {
+        let (Some(len), Some(typ)) = (le16(d, off), le16(d, off + 2)) else {
             break;
         };
-        let len = usize::from(u16::from_le_bytes([l[0], l[1]]));
-        let typ = u16::from_le_bytes([t[0], t[1]]);
+        let len = usize::from(len);
         if len < 4 {
             break;
         }

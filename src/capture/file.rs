@@ -7,6 +7,16 @@
 //! byte offset of the record or block that could not be read, read off the
 //! disk after the fault. Everything read before stays read.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 use super::{CaptureError, Frame, Next, link_type, ts_of};
 use crate::decode::LinkType;
 use pcap::{Capture, Offline, Precision};
@@ -183,7 +193,7 @@ fn fault_offset(path: &Path, records: u64) -> Option<u64> {
             let mut h = [0u8; 16];
             for _ in 0..records {
                 r.read_exact(&mut h).ok()?;
-                let caplen = u32_at([h[at], h[at + 1], h[at + 2], h[at + 3]], be);
+                let caplen = u32_at(h.get(at..at + 4)?.try_into().ok()?, be);
                 r.seek_relative(i64::from(caplen)).ok()?;
                 off += 16 + u64::from(caplen);
             }
