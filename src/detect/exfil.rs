@@ -18,8 +18,8 @@
 //! watching in the middle of).
 //!
 //! Detectors (one alert per host/destination/kind, updated when the running
-//! total quadruples (doubles, when a flow ends) or severity rises; never a
-//! storm):
+//! total quadruples (at most every 5 minutes), when a flow ends with twice
+//! the total last reported, or when severity rises; never a storm):
 //! - **burst**: bytes out to one destination in 5 min (or 1 h) above an
 //!   absolute floor, and the host's whole window `burst_ratio` times its own
 //!   p99 for such windows;
@@ -297,6 +297,7 @@ pub struct Pair {
     flow_id: u64,
     /// Last alert: (severity, bytes out when alerted).
     alerted: Option<(Severity, u64)>,
+    last_alert: Ts,
     /// Findings so far.
     kinds: Vec<Kind>,
     /// The host talked FTP control (port 21) to this destination.
@@ -442,6 +443,7 @@ impl Exfil {
             src_port: u.src_port,
             flow_id: u.flow_id,
             alerted: None,
+            last_alert: 0,
             kinds: Vec::new(),
             ftp_control: false,
             high_port_out: 0,
@@ -602,16 +604,29 @@ impl Exfil {
             let _ = host_bytes_before;
         }
         {
-            // producer shift: needs only evidence that the host consumes
-            // (5 MiB in, more in than out), not the full learning period
-            let odd_port = !WEB_PORTS.contains(&u.port);
+            // producer shift: on an unusual port it needs only evidence that
+            // the host consumes (5 MiB in, more in than out); on web ports,
+            // where big uploads are ordinary (a backup, a cloud drive), also
+            // six hours of the host's history (or its full learning period,
+            // if shorter): a job that runs in the small hours right after the
+            // sensor starts is not judged against an empty history
+            let odd_port = !WEB_PORTS.contains(&u.port) && !u.web;
             let floor = if odd_port && !u.web {
                 cfg.producer_floor
             } else {
                 cfg.producer_floor_web
             };
             let consumer = host.total_in.saturating_sub(u.inb) >= 5 * MB && host_pcr_before < -0.3;
-            if consumer && new_since_history && site_rare && w1h >= floor && pair_pcr_1h >= 0.5 {
+            let history = host.last_seen - host.first_seen;
+            let six_h =
+                (6 * HOUR).min(i64::try_from(cfg.learning_s).unwrap_or(i64::MAX / SEC) * SEC);
+            if consumer
+                && (odd_port || learned || history >= six_h)
+                && new_since_history
+                && site_rare
+                && w1h >= floor
+                && pair_pcr_1h >= 0.5
+            {
                 let mut e = Map::new();
                 e.insert("window_s".into(), json!(3600));
                 e.insert("bytes_out_window".into(), json!(w1h));
@@ -655,7 +670,7 @@ impl Exfil {
             None => true,
             Some((s, at)) => {
                 sev < s
-                    || p.total_out >= at.saturating_mul(4)
+                    || (p.total_out >= at.saturating_mul(4) && u.ts - p.last_alert >= 300 * SEC)
                     // the flow is over: report the final running total
                     || (u.flow_end && p.total_out >= at.saturating_mul(2))
             }
@@ -665,6 +680,7 @@ impl Exfil {
         }
         let update = p.alerted.is_some();
         p.alerted = Some((sev, p.total_out));
+        p.last_alert = u.ts;
         self.stats.alerts += 1;
         let mut e = Map::new();
         for (_, _, m) in hits.into_iter().rev() {

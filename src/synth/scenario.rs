@@ -1491,9 +1491,9 @@ pub fn build(name: &str, o: &OfficeOpts, beacons: bool) -> Result<Scenario, Stri
             sc.acts.push(Box::new(Exfil::new(
                 host(2),
                 IpAddr::from([198, 51, 100, 77]),
-                443,
-                Some("files-drop.net"),
-                ExfilKind::Burst,
+                4443,
+                None,
+                ExfilKind::Stealer,
                 s + 75 * 60 * S,
                 40 << 20,
             )));
