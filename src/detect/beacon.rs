@@ -436,7 +436,7 @@ impl Beacon {
         }
         self.buf.clear();
         self.buf.extend(p.beats.iter().copied());
-        let Some(v) = periodicity::evaluate(&self.buf, &mut self.scratch) else {
+        let Some(mut v) = periodicity::evaluate(&self.buf, &mut self.scratch) else {
             return;
         };
         let nats = v.nats();
@@ -486,6 +486,7 @@ impl Beacon {
         let Some(p) = self.pairs.get_mut(&key) else {
             return;
         };
+        v.rita = periodicity::rita_scores(&self.buf);
         p.alerted = Some(sev);
         p.last_alert = last_ts;
         self.stats.alerts += 1;

@@ -255,6 +255,29 @@ fn size_evidence(sizes: &mut [f64]) -> (f64, f64) {
     (nats, inside as f64 / n as f64)
 }
 
+/// RITA's sub-scores of a series (Bowley skew and MAD over the median of the
+/// intervals and of the bytes out), for an alert's evidence.
+#[must_use]
+pub fn rita_scores(beats: &[Beat]) -> RitaScores {
+    let mut d: Vec<f64> = beats
+        .windows(2)
+        .map(|w| f64::from(w[1].t_ds.saturating_sub(w[0].t_ds)) / 10.0)
+        .collect();
+    let mut tmp = Vec::new();
+    let ts_skew = 1.0 - bowley(&mut d).abs();
+    let ts_madm = (1.0 - madm_ratio(&mut d, &mut tmp)).max(0.0);
+    let mut sizes: Vec<f64> = beats.iter().map(|b| f64::from(b.out)).collect();
+    let ds_skew = 1.0 - bowley(&mut sizes).abs();
+    let ds_madm = (1.0 - madm_ratio(&mut sizes, &mut tmp)).max(0.0);
+    RitaScores {
+        ts_skew,
+        ts_madm,
+        ds_skew,
+        ds_madm,
+        score: (ts_skew + ts_madm + ds_skew + ds_madm) / 4.0,
+    }
+}
+
 /// Evaluates a series of beats sorted by time. `None` with fewer than three
 /// beats or no positive interval.
 #[must_use]
@@ -305,20 +328,9 @@ pub fn evaluate(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
     let (size_raw, size_regularity) = if so >= si { (so, ro) } else { (si, ri) };
     let size_nats = size_raw.clamp(-10.0, f.nats.max(0.0));
 
-    // RITA's sub-scores, for the analyst
-    let mut rita = RitaScores::default();
-    {
-        let ts_skew = 1.0 - bowley(d).abs();
-        let ts_madm = (1.0 - madm_ratio(d, tmp)).max(0.0);
-        let mut sizes: Vec<f64> = beats.iter().map(|b| f64::from(b.out)).collect();
-        let ds_skew = 1.0 - bowley(&mut sizes).abs();
-        let ds_madm = (1.0 - madm_ratio(&mut sizes, tmp)).max(0.0);
-        rita.ts_skew = ts_skew;
-        rita.ts_madm = ts_madm;
-        rita.ds_skew = ds_skew;
-        rita.ds_madm = ds_madm;
-        rita.score = (ts_skew + ts_madm + ds_skew + ds_madm) / 4.0;
-    }
+    // RITA's sub-scores are explanation only: filled in by `explain` when
+    // the series alerts (they cost half of an evaluation)
+    let rita = RitaScores::default();
     Some(Periodicity {
         period_s: period,
         jitter: f.jitter,
