@@ -1275,189 +1275,268 @@ fn at(o: &OfficeOpts, day: f64, hour: f64) -> u64 {
     o.start + ((day * 24.0 + hour) * 3600.0 * S as f64) as u64
 }
 
-/// The default set of beacons for `office`.
-pub fn office_beacons(sc: &mut Scenario, o: &OfficeOpts) {
-    let n = o.hosts.max(20);
-    let h = |i: usize| host(i % n);
-    let t = |hr: f64| at(o, 0.0, hr);
-    let v4 = |a: [u8; 4]| IpAddr::from(a);
-    let mut add = |b: Beacon| sc.acts.push(Box::new(b));
-    add(Beacon::new(
-        h(1),
-        v4([203, 0, 113, 10]),
-        443,
-        Some("static-cdn-img.com"),
-        Variant::TcpConn,
-        60.0,
-        0.2,
-        t(9.0),
-    ));
-    add(Beacon::new(
-        h(2),
-        v4([203, 0, 113, 11]),
-        443,
-        None,
-        Variant::TcpConn,
-        300.0,
-        0.5,
-        t(10.0),
-    ));
-    add(Beacon::new(
-        h(3),
-        v4([198, 51, 100, 12]),
-        443,
-        Some("api.weather-sync.net"),
-        Variant::TcpConn,
-        1800.0,
-        0.1,
-        t(2.0),
-    ));
-    add(Beacon::new(
-        h(4),
-        v4([198, 51, 100, 13]),
-        8443,
-        None,
-        Variant::TcpConn,
-        3600.0,
-        0.0,
-        t(1.0),
-    ));
-    let mut b = Beacon::new(
-        h(5),
-        v4([203, 0, 113, 14]),
-        443,
-        None,
-        Variant::TcpConn,
-        10.0,
-        0.3,
-        t(13.0),
-    );
-    b.miss = 0.2;
-    add(b);
-    let mut b = Beacon::new(
-        h(6),
-        v4([203, 0, 113, 15]),
-        443,
-        Some("update-check.biz"),
-        Variant::TcpConn,
-        120.0,
-        0.3,
-        t(8.0),
-    );
-    b.sleep = Some((19, 7));
-    add(b);
-    add(Beacon::new(
-        h(9),
-        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xbeef, 0, 0, 0, 0, 0x16)),
-        443,
-        None,
-        Variant::TcpConn,
-        90.0,
-        0.1,
-        t(11.0),
-    ));
-    add(Beacon::new(
-        h(7),
-        v4([203, 0, 113, 17]),
-        443,
-        None,
-        Variant::TcpConn,
-        45.0,
-        0.2,
-        t(12.0),
-    ));
-    add(Beacon::new(
-        h(10),
-        v4([198, 51, 100, 18]),
-        8443,
-        None,
-        Variant::UdpFlow,
-        30.0,
-        0.2,
-        t(14.0),
-    ));
-    add(Beacon::new(
-        h(11),
-        v4([198, 51, 100, 19]),
-        4500,
-        None,
-        Variant::UdpSession,
-        20.0,
-        0.1,
-        t(15.0),
-    ));
-    add(Beacon::new(
-        h(12),
-        v4([203, 0, 113, 20]),
-        8080,
-        None,
-        Variant::TcpSession,
-        15.0,
-        0.2,
-        t(16.0),
-    ));
+/// One injected beacon: host index, destination, port, name, variant,
+/// period (s), jitter, start hour on day 0, miss probability, sleep window.
+type BeaconSpec = (
+    usize,
+    IpAddr,
+    u16,
+    Option<&'static str>,
+    Variant,
+    f64,
+    f64,
+    f64,
+    f64,
+    Option<(u64, u64)>,
+);
+
+fn v4(a: [u8; 4]) -> IpAddr {
+    IpAddr::from(a)
 }
 
-/// The default exfiltration set for `exfil` (days 1 and 2, after a day of learning).
+/// The default set of beacons for `office`: periods 10 s to 1 h, jitter
+/// 0-50 %, missed beats, a sleep window, IPv6, VLAN, UDP and in-session.
+pub fn office_beacons(sc: &mut Scenario, o: &OfficeOpts) {
+    let n = o.hosts.max(20);
+    let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xbeef, 0, 0, 0, 0, 0x16));
+    let specs: [BeaconSpec; 11] = [
+        (
+            1,
+            v4([203, 0, 113, 10]),
+            443,
+            Some("static-cdn-img.com"),
+            Variant::TcpConn,
+            60.0,
+            0.2,
+            9.0,
+            0.0,
+            None,
+        ),
+        (
+            2,
+            v4([203, 0, 113, 11]),
+            443,
+            None,
+            Variant::TcpConn,
+            300.0,
+            0.5,
+            10.0,
+            0.0,
+            None,
+        ),
+        (
+            3,
+            v4([198, 51, 100, 12]),
+            443,
+            Some("api.weather-sync.net"),
+            Variant::TcpConn,
+            1800.0,
+            0.1,
+            2.0,
+            0.0,
+            None,
+        ),
+        (
+            4,
+            v4([198, 51, 100, 13]),
+            8443,
+            None,
+            Variant::TcpConn,
+            3600.0,
+            0.0,
+            1.0,
+            0.0,
+            None,
+        ),
+        (
+            5,
+            v4([203, 0, 113, 14]),
+            443,
+            None,
+            Variant::TcpConn,
+            10.0,
+            0.3,
+            13.0,
+            0.2,
+            None,
+        ),
+        (
+            6,
+            v4([203, 0, 113, 15]),
+            443,
+            Some("update-check.biz"),
+            Variant::TcpConn,
+            120.0,
+            0.3,
+            8.0,
+            0.0,
+            Some((19, 7)),
+        ),
+        (
+            9,
+            v6,
+            443,
+            None,
+            Variant::TcpConn,
+            90.0,
+            0.1,
+            11.0,
+            0.0,
+            None,
+        ),
+        (
+            7,
+            v4([203, 0, 113, 17]),
+            443,
+            None,
+            Variant::TcpConn,
+            45.0,
+            0.2,
+            12.0,
+            0.0,
+            None,
+        ),
+        (
+            10,
+            v4([198, 51, 100, 18]),
+            8443,
+            None,
+            Variant::UdpFlow,
+            30.0,
+            0.2,
+            14.0,
+            0.0,
+            None,
+        ),
+        (
+            11,
+            v4([198, 51, 100, 19]),
+            4500,
+            None,
+            Variant::UdpSession,
+            20.0,
+            0.1,
+            15.0,
+            0.0,
+            None,
+        ),
+        (
+            12,
+            v4([203, 0, 113, 20]),
+            8080,
+            None,
+            Variant::TcpSession,
+            15.0,
+            0.2,
+            16.0,
+            0.0,
+            None,
+        ),
+    ];
+    for (hi, dest, port, name, variant, period, jitter, hour, miss, sleep) in specs {
+        let mut b = Beacon::new(
+            host(hi % n),
+            dest,
+            port,
+            name,
+            variant,
+            period,
+            jitter,
+            at(o, 0.0, hour),
+        );
+        b.miss = miss;
+        b.sleep = sleep;
+        sc.acts.push(Box::new(b));
+    }
+}
+
+/// The default exfiltration set for `exfil` (days 1 and 2, after a day of
+/// learning): host index, destination, port, name, kind, day, hour, bytes.
 pub fn exfil_set(sc: &mut Scenario, o: &OfficeOpts) {
     let n = o.hosts.max(20);
-    let h = |i: usize| host(i % n);
-    let v4 = |a: [u8; 4]| IpAddr::from(a);
-    let mut add = |e: Exfil| sc.acts.push(Box::new(e));
-    add(Exfil::new(
-        h(13),
-        v4([203, 0, 113, 90]),
-        443,
-        Some("files.quickshare-drop.net"),
-        ExfilKind::Burst,
-        at(o, 1.0, 10.0),
-        300 << 20,
-    ));
-    add(Exfil::new(
-        h(14),
-        v4([198, 51, 100, 91]),
-        443,
-        None,
-        ExfilKind::LowSlow,
-        at(o, 1.0, 0.5),
-        40 << 20,
-    ));
-    add(Exfil::new(
-        h(15),
-        v4([203, 0, 113, 92]),
-        21,
-        None,
-        ExfilKind::Ftp,
-        at(o, 1.0, 14.0),
-        20 << 20,
-    ));
-    add(Exfil::new(
-        h(16),
-        v4([198, 51, 100, 93]),
-        587,
-        None,
-        ExfilKind::Smtp,
-        at(o, 1.5, 9.0),
-        2 << 20,
-    ));
-    add(Exfil::new(
-        h(17),
-        v4([203, 0, 113, 94]),
-        7788,
-        None,
-        ExfilKind::Stealer,
-        at(o, 1.5, 11.0),
-        300 << 10,
-    ));
-    add(Exfil::new(
-        h(18),
-        v4([10, 0, 0, 53]),
-        53,
-        Some("cdn-sync-telemetry.com"),
-        ExfilKind::DnsTunnel,
-        at(o, 1.0, 16.0),
-        0,
-    ));
+    #[allow(clippy::type_complexity)]
+    let specs: [(
+        usize,
+        [u8; 4],
+        u16,
+        Option<&str>,
+        ExfilKind,
+        f64,
+        f64,
+        usize,
+    ); 6] = [
+        (
+            13,
+            [203, 0, 113, 90],
+            443,
+            Some("files.quickshare-drop.net"),
+            ExfilKind::Burst,
+            1.0,
+            10.0,
+            300 << 20,
+        ),
+        (
+            14,
+            [198, 51, 100, 91],
+            443,
+            None,
+            ExfilKind::LowSlow,
+            1.0,
+            0.5,
+            40 << 20,
+        ),
+        (
+            15,
+            [203, 0, 113, 92],
+            21,
+            None,
+            ExfilKind::Ftp,
+            1.0,
+            14.0,
+            20 << 20,
+        ),
+        (
+            16,
+            [198, 51, 100, 93],
+            587,
+            None,
+            ExfilKind::Smtp,
+            1.5,
+            9.0,
+            2 << 20,
+        ),
+        (
+            17,
+            [203, 0, 113, 94],
+            7788,
+            None,
+            ExfilKind::Stealer,
+            1.5,
+            11.0,
+            300 << 10,
+        ),
+        (
+            18,
+            [10, 0, 0, 53],
+            53,
+            Some("cdn-sync-telemetry.com"),
+            ExfilKind::DnsTunnel,
+            1.0,
+            16.0,
+            0,
+        ),
+    ];
+    for (hi, dest, port, name, kind, day, hour, bytes) in specs {
+        sc.acts.push(Box::new(Exfil::new(
+            host(hi % n),
+            v4(dest),
+            port,
+            name,
+            kind,
+            at(o, day, hour),
+            bytes,
+        )));
+    }
 }
 
 /// Builds a named scenario.
