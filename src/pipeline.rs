@@ -480,15 +480,16 @@ pub fn run(
     Ok(summary)
 }
 
-fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &AtomicBool, summary: &mut Summary) {
+fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &Arc<AtomicBool>, summary: &mut Summary) {
     let progress = std::io::stderr().is_terminal();
     let mut last_progress = Instant::now();
     for path in files {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let mut src = match FileSource::open(path) {
+        let mut src = match FileSource::open_stoppable(path, stop) {
             Ok(s) => s,
+            Err(_) if stop.load(Ordering::Relaxed) => break,
             Err(e) => {
                 tracing::error!("{e}");
                 summary.input_errors.push(e);
@@ -500,16 +501,18 @@ fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &AtomicBool, summary: &m
                 Ok(Next::Frame(f)) => feeder.frame(&f),
                 Ok(Next::End) => break,
                 Ok(Next::Idle) => {}
+                // input cut short by a stop request (stdin relay closed)
+                Err(_) if stop.load(Ordering::Relaxed) => break,
                 Err(e) => {
                     tracing::error!("{e}");
                     summary.input_errors.push(e);
                     break;
                 }
             }
+            if feeder.packets & 0xff == 0 && stop.load(Ordering::Relaxed) {
+                break;
+            }
             if feeder.packets & 0xffff == 0 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
                 if progress && last_progress.elapsed() >= Duration::from_secs(1) {
                     last_progress = Instant::now();
                     let pct = match (src.position(), src.size) {

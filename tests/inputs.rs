@@ -216,3 +216,44 @@ fn output_failures_are_clear_errors() {
         }
     }
 }
+
+/// SIGTERM while `replay -` waits on a pipe its writer keeps open: exit 0
+/// promptly, with the flows of what was read written.
+#[test]
+fn sigterm_on_stdin_left_open_stops_and_flushes() {
+    use std::io::Write;
+    let d = tempfile::tempdir().unwrap();
+    let flows = d.path().join("flows.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+        .args(["replay", "-", "--flows", flows.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&pcap_bytes(&tcp_session(T0, 4))).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let mut status = None;
+    while t.elapsed() < std::time::Duration::from_secs(5) {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("still running 5 s after SIGTERM with stdin open");
+    };
+    drop(stdin);
+    assert!(status.success(), "{status:?}");
+    let f = read_lines(&flows);
+    assert_eq!(total_pkts(&f), 10, "{f:?}");
+}

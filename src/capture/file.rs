@@ -22,6 +22,8 @@ use crate::decode::LinkType;
 use pcap::{Capture, Offline, Precision};
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct FileSource {
     cap: Capture<Offline>,
@@ -48,14 +50,79 @@ fn classic_magic(path: &Path) -> Option<bool> {
     ))
 }
 
+/// Relays stdin into a pipe that libpcap reads, polling so that a stop
+/// request is seen within 100 ms even while the writer of stdin stays silent:
+/// libpcap's own blocking read of stdin would not return on SIGTERM (the
+/// signal handlers restart system calls). On stop the relay closes the pipe,
+/// libpcap sees the end of the input, and the pipeline drains as usual.
+fn stdin_relay(stop: Arc<AtomicBool>) -> std::io::Result<(PathBuf, std::os::fd::OwnedFd)> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    let (r, w) = nix::unistd::pipe().map_err(std::io::Error::from)?;
+    let input = std::io::stdin().as_fd().try_clone_to_owned()?;
+    std::thread::Builder::new()
+        .name("stdin-relay".into())
+        .spawn(move || {
+            let mut input = std::fs::File::from(input);
+            let mut out = std::fs::File::from(w);
+            let mut buf = vec![0u8; 1 << 16];
+            while !stop.load(Ordering::Relaxed) {
+                let mut fds = [PollFd::new(input.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::from(100u16)) {
+                    Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+                match input.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if out.write_all(buf.get(..n).unwrap_or(&[])).is_err() {
+                            break; // the reader is gone
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        })?;
+    // libpcap opens the pipe's read end by name (its own descriptor)
+    let path = PathBuf::from(format!("/dev/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&r)));
+    Ok((path, r))
+}
+
 impl FileSource {
+    /// Opens `path`; `-` is stdin, read through a relay that honours `stop`.
+    ///
+    /// # Errors
+    /// As [`FileSource::open`].
+    pub fn open_stoppable(path: &Path, stop: &Arc<AtomicBool>) -> Result<Self, CaptureError> {
+        if path.as_os_str() != "-" {
+            return Self::open(path);
+        }
+        let (relay, fd) = stdin_relay(Arc::clone(stop)).map_err(|e| CaptureError::Open {
+            input: "-".into(),
+            msg: format!("cannot read stdin: {e}"),
+        })?;
+        let mut s = Self::open_as(&relay, "-")?;
+        drop(fd);
+        s.path = None;
+        s.offset = None;
+        s.size = None;
+        Ok(s)
+    }
+
     /// Opens `path` (`-` = stdin).
     ///
     /// # Errors
     /// The file cannot be opened, is not a capture file, or has an unsupported link type.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let name = path.display().to_string();
-        let is_stdin = path.as_os_str() == "-";
+        Self::open_as(path, &path.display().to_string())
+    }
+
+    fn open_as(path: &Path, name: &str) -> Result<Self, CaptureError> {
+        let name = name.to_owned();
+        let is_stdin = path.as_os_str() == "-" || name == "-";
         if !is_stdin {
             let meta = std::fs::metadata(path).map_err(|e| CaptureError::Open {
                 input: name.clone(),
@@ -77,7 +144,7 @@ impl FileSource {
         let cap = Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| {
             CaptureError::Open {
                 input: name.clone(),
-                msg: explain_open(&e.to_string(), path),
+                msg: explain_open(&e.to_string(), path, is_stdin),
             }
         })?;
         let link = link_type(&name, cap.get_datalink())?;
@@ -229,13 +296,13 @@ fn fault_offset(path: &Path, records: u64) -> Option<u64> {
     }
 }
 
-fn explain_open(msg: &str, path: &Path) -> String {
+fn explain_open(msg: &str, path: &Path, is_stdin: bool) -> String {
     if msg.contains("unknown file format") {
         format!("{msg}: not a pcap or pcapng capture (bad magic number)")
     } else if msg.contains("file header bytes") {
         // libpcap counts what it got after the 4-byte magic number
         match std::fs::metadata(path) {
-            Ok(m) if path.as_os_str() != "-" => format!(
+            Ok(m) if !is_stdin => format!(
                 "{msg}: the file is {} bytes, shorter than a capture file header",
                 m.len()
             ),

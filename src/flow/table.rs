@@ -625,7 +625,8 @@ fn apply_hint(e: &mut Entry, m: &PacketMeta, from_orig: bool, bytes: &[u8]) -> O
             None
         }
         HintKind::HttpRequest => {
-            if from_orig && e.hints.as_ref().is_none_or(|h| h.http_host.is_none()) {
+            // the first request only (its method is recorded even without a Host)
+            if from_orig && e.hints.as_ref().is_none_or(|h| h.http_method.is_none()) {
                 if let Some(req) = hints::http::parse_request(bytes) {
                     let h = e.hints.get_or_insert_default();
                     h.http_method = Some(lossy(req.method));
@@ -644,9 +645,9 @@ fn apply_hint(e: &mut Entry, m: &PacketMeta, from_orig: bool, bytes: &[u8]) -> O
             let h = e.hints.get_or_insert_default();
             let name = s.qname.as_bytes();
             if !name.is_empty() && h.dns_queries.len() < FlowHints::MAX_NAMES {
-                let n = lossy(name);
-                if !h.dns_queries.contains(&n) {
-                    h.dns_queries.push(n);
+                // compare before allocating: repeated queries cost nothing
+                if !h.dns_queries.iter().any(|q| q.as_bytes() == name) {
+                    h.dns_queries.push(lossy(name));
                 }
             }
             if s.is_response {
