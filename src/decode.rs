@@ -288,6 +288,20 @@ pub struct DecodeCounters {
     pub fragments: u64,
 }
 
+impl DecodeCounters {
+    /// Adds another decoder's counts (one decoder per flow shard).
+    pub fn add(&mut self, o: &Self) {
+        for (a, b) in self.errors.iter_mut().zip(o.errors) {
+            *a += b;
+        }
+        for (a, b) in self.warnings.iter_mut().zip(o.warnings) {
+            *a += b;
+        }
+        self.tunneled += o.tunneled;
+        self.fragments += o.fragments;
+    }
+}
+
 /// Bytes of payload copied for hint parsers (a ClientHello with its SNI fits).
 pub const HINT_COPY_MAX: usize = 2048;
 const MAX_LAYERS: u8 = 12;
@@ -302,6 +316,8 @@ struct Ctx<'a> {
     arena: &'a mut Vec<u8>,
     layers: u8,
     warnings: [bool; DecodeWarning::ALL.len()],
+    /// Steering only: stop at the first IP header, after its addresses.
+    steer: bool,
 }
 
 impl Ctx<'_> {
@@ -381,6 +397,7 @@ impl Decoder {
             arena,
             layers: 0,
             warnings: [false; DecodeWarning::ALL.len()],
+            steer: false,
         };
         let r = decode_link(link, data, &mut meta, &mut ctx);
         for (n, w) in self.counters.warnings.iter_mut().zip(ctx.warnings) {
@@ -405,6 +422,52 @@ impl Decoder {
             }
         }
     }
+}
+
+/// The outermost IP address pair of a frame, ordered (smaller first), found
+/// by walking the same link layers as [`Decoder::decode`] but reading only
+/// the two addresses of the first IP header. Every packet of a flow, both
+/// directions, tunnelled or fragmented, has the same pair, so the capture
+/// thread can pick a flow shard from it without decoding the packet (the
+/// `ippair` scheduling of Suricata's autofp runmode). None when the frame
+/// holds no IP header the decoder would reach.
+#[must_use]
+pub fn steer_pair(link: LinkType, data: &[u8]) -> Option<(u128, u128)> {
+    let mut none = Vec::new();
+    let mut meta = PacketMeta::default();
+    let mut ctx = Ctx {
+        arena: &mut none,
+        layers: 0,
+        warnings: [false; DecodeWarning::ALL.len()],
+        steer: true,
+    };
+    decode_link(link, data, &mut meta, &mut ctx).ok()?;
+    Some(if meta.src <= meta.dst {
+        (meta.src, meta.dst)
+    } else {
+        (meta.dst, meta.src)
+    })
+}
+
+/// Steering half of [`decode_ip`]: the two addresses, nothing else.
+fn steer_ip(d: &[u8], meta: &mut PacketMeta) -> Result<(), DecodeError> {
+    let addr = |r: std::ops::Range<usize>| {
+        d.get(r)
+            .map(|b| b.iter().fold(0u128, |a, x| (a << 8) | u128::from(*x)))
+            .ok_or(DecodeError::IpTruncated)
+    };
+    match d.first().map(|b| b >> 4) {
+        Some(4) => {
+            meta.src = addr(12..16)?;
+            meta.dst = addr(16..20)?;
+        }
+        Some(6) => {
+            meta.src = addr(8..24)?;
+            meta.dst = addr(24..40)?;
+        }
+        _ => return Err(DecodeError::IpInvalid),
+    }
+    Ok(())
 }
 
 fn decode_link(
@@ -672,6 +735,9 @@ fn decode_nflog(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<()
 /// Decodes an IP packet (either version) and its transport header.
 fn decode_ip(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
     ctx.layer()?;
+    if ctx.steer {
+        return steer_ip(d, meta);
+    }
     let (ip, _ext_err) = match LaxIpSlice::from_slice(d) {
         Ok(v) => v,
         Err(etherparse::err::ip::LaxHeaderSliceError::Len(_)) => {

@@ -1,16 +1,19 @@
 //! The pipeline: threads, bounded channels, batching, back-pressure, shutdown.
 //!
 //! ```text
-//! capture+decode (this thread) --Batch--> N flow shards --Vec<FlowEvent>--> analysis --Vec<Out>--> writer
-//!        ^                                   |
-//!        +--------- emptied batches ---------+   (recycled: no allocation in steady state)
+//! capture (this thread) --Batch of raw frames--> N flow shards (decode + flow table)
+//!        ^                                          |            --Vec<FlowEvent>--> analysis --Vec<Out>--> writer
+//!        +------------- emptied batches ------------+   (recycled: no allocation in steady state)
 //! ```
 //!
-//! - The capture thread decodes each frame into a [`PacketMeta`] and appends
-//!   it to the batch of the shard chosen by a symmetric hash of the flow key.
-//!   Hint bytes (the start of a ClientHello, HTTP request or DNS message) ride
-//!   along in the batch's byte arena.
-//! - Each shard owns its [`FlowTable`]: no locks on the hot path.
+//! - The capture thread only reads and steers: it finds the outermost IP
+//!   address pair of each frame ([`crate::decode::steer_pair`], no full
+//!   decode), picks the shard from a seeded symmetric hash of the pair, and
+//!   copies the frame into that shard's batch. Both directions of a flow,
+//!   its fragments and everything inside one tunnel land on one shard.
+//!   Decoding happens in the shards, so it scales with them: the capture
+//!   thread costs little more than the libpcap read itself.
+//! - Each shard owns its [`Decoder`] and [`FlowTable`]: no locks on the hot path.
 //! - Time is the packet clock. Every batch carries the capture clock, and
 //!   every shard receives at least one batch per second of packet time (or
 //!   per read timeout when live and idle), so idle timeouts fire on time.
@@ -27,8 +30,7 @@ use crate::capture::file::FileSource;
 use crate::capture::live::{LiveSource, LiveStats};
 use crate::capture::{CaptureError, Frame, Next};
 use crate::config::Config;
-use crate::decode::{DecodeCounters, DecodeError, DecodeWarning, Decoder, PacketMeta};
-use crate::flow::key::FlowKey;
+use crate::decode::{DecodeCounters, DecodeError, DecodeWarning, Decoder, LinkType};
 use crate::flow::table::{FlowEvent, FlowTable, TableCounters};
 use crate::sink::{Out, SinkError, Sinks};
 use crate::time::{SEC, Ts};
@@ -39,14 +41,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Packets for one shard, plus the hint bytes they point into.
+/// One captured frame in a [`Batch`]: its bytes are `bytes[off..off + len]`.
+#[derive(Clone, Copy, Debug)]
+pub struct RawFrame {
+    pub ts: Ts,
+    pub wire_len: u32,
+    pub off: u32,
+    pub len: u32,
+    pub link: LinkType,
+}
+
+/// Raw frames for one shard, and the bytes they point into.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub metas: Vec<PacketMeta>,
-    pub arena: Vec<u8>,
+    pub frames: Vec<RawFrame>,
+    pub bytes: Vec<u8>,
     /// Capture clock when the batch was sent.
     pub clock: Ts,
 }
+
+/// A batch is sent early once its frames hold this many bytes (live capture
+/// with a large snaplen), so batches in flight stay small.
+const BATCH_BYTES: usize = 1 << 20;
 
 /// Where packets come from.
 #[derive(Debug, Clone)]
@@ -141,6 +157,8 @@ impl Summary {
 
 struct ShardOut {
     counters: TableCounters,
+    decode: DecodeCounters,
+    decoded: u64,
 }
 
 fn shard_thread(
@@ -149,24 +167,34 @@ fn shard_thread(
     recycle: Sender<Batch>,
     tx: Sender<Vec<FlowEvent>>,
 ) -> ShardOut {
+    let mut decoder = Decoder::default();
+    let mut hints = Vec::with_capacity(4096);
+    let mut decoded = 0u64;
     let mut events = Vec::new();
     let mut clock = i64::MIN;
     for mut b in rx {
-        for m in &b.metas {
+        for f in &b.frames {
+            let (off, len) = (f.off as usize, f.len as usize);
+            let data = b.bytes.get(off..off + len).unwrap_or(&[]);
+            hints.clear();
+            let Ok(m) = decoder.decode(f.link, data, f.wire_len, f.ts, &mut hints) else {
+                continue;
+            };
+            decoded += 1;
             // expire in packet time as packets arrive, not only per batch
             if m.ts >= clock.saturating_add(SEC) {
                 clock = m.ts;
                 table.expire(clock, &mut events);
             }
-            table.update(m, &b.arena, &mut events);
+            table.update(&m, &hints, &mut events);
         }
         clock = clock.max(b.clock);
         table.expire(clock, &mut events);
         if !events.is_empty() && tx.send(std::mem::take(&mut events)).is_err() {
             break;
         }
-        b.metas.clear();
-        b.arena.clear();
+        b.frames.clear();
+        b.bytes.clear();
         let _ = recycle.try_send(b);
     }
     table.flush(&mut events);
@@ -175,6 +203,8 @@ fn shard_thread(
     }
     ShardOut {
         counters: table.counters.clone(),
+        decode: decoder.counters,
+        decoded,
     }
 }
 
@@ -268,10 +298,8 @@ fn writer_thread(
     }
 }
 
-/// The capture side: decoder, per-shard pending batches, channels.
+/// The capture side: steering, per-shard pending batches, channels.
 struct Feeder {
-    decoder: Decoder,
-    scratch: Vec<u8>,
     pending: Vec<Batch>,
     txs: Vec<Sender<Batch>>,
     pool: Receiver<Batch>,
@@ -282,15 +310,14 @@ struct Feeder {
     live: bool,
     packets: u64,
     wire_bytes: u64,
-    decoded: u64,
     shed: u64,
 }
 
 impl Feeder {
     fn fresh(&self) -> Batch {
         self.pool.try_recv().unwrap_or_else(|_| Batch {
-            metas: Vec::with_capacity(self.batch_size),
-            arena: Vec::new(),
+            frames: Vec::with_capacity(self.batch_size),
+            bytes: Vec::new(),
             clock: 0,
         })
     }
@@ -303,7 +330,7 @@ impl Feeder {
             match self.txs[s].try_send(b) {
                 Ok(()) => {}
                 Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
-                    self.shed += b.metas.len() as u64;
+                    self.shed += b.frames.len() as u64;
                 }
             }
         } else {
@@ -318,28 +345,30 @@ impl Feeder {
         if f.ts > self.clock {
             self.clock = f.ts;
         }
-        self.scratch.clear();
-        if let Ok(mut m) = self
-            .decoder
-            .decode(f.link, f.data, f.wire_len, f.ts, &mut self.scratch)
-        {
-            self.decoded += 1;
-            let (key, _) = FlowKey::of(&m);
-            let s = key.shard(&self.hasher, self.txs.len());
-            let b = &mut self.pending[s];
-            if m.hint.len > 0 {
-                let start = m.hint.off as usize;
-                let bytes = self
-                    .scratch
-                    .get(start..start + usize::from(m.hint.len))
-                    .unwrap_or(&[]);
-                m.hint.off = u32::try_from(b.arena.len()).unwrap_or(0);
-                b.arena.extend_from_slice(bytes);
+        let s = match (crate::decode::steer_pair(f.link, f.data), self.txs.len()) {
+            (_, 1) | (None, _) => 0,
+            (Some(pair), n) => {
+                let h = self.hasher.hash_one(pair);
+                // multiply-shift range reduction
+                usize::try_from((u128::from(h) * n as u128) >> 64).unwrap_or(0)
             }
-            b.metas.push(m);
-            if b.metas.len() >= self.batch_size {
-                self.send(s);
-            }
+        };
+        let Some(b) = self.pending.get_mut(s) else {
+            return;
+        };
+        let (Ok(off), Ok(len)) = (u32::try_from(b.bytes.len()), u32::try_from(f.data.len())) else {
+            return;
+        };
+        b.bytes.extend_from_slice(f.data);
+        b.frames.push(RawFrame {
+            ts: f.ts,
+            wire_len: f.wire_len,
+            off,
+            len,
+            link: f.link,
+        });
+        if b.frames.len() >= self.batch_size || b.bytes.len() >= BATCH_BYTES {
+            self.send(s);
         }
         if self.clock >= self.last_tick.saturating_add(SEC) {
             self.tick();
@@ -426,8 +455,6 @@ pub fn run(
         })?;
 
     let mut feeder = Feeder {
-        decoder: Decoder::default(),
-        scratch: Vec::with_capacity(4096),
         pending: (0..shards).map(|_| Batch::default()).collect(),
         txs,
         pool: pool_rx,
@@ -438,7 +465,6 @@ pub fn run(
         live: matches!(input, Input::Live(_)),
         packets: 0,
         wire_bytes: 0,
-        decoded: 0,
         shed: 0,
     };
     let mut summary = Summary {
@@ -463,6 +489,8 @@ pub fn run(
             summary.table.evicted += c.evicted;
             summary.table.peak_flows += c.peak_flows;
             summary.table.emergencies += c.emergencies;
+            summary.decode.add(&o.decode);
+            summary.decoded += o.decoded;
         }
     }
     let _ = an.join();
@@ -473,8 +501,6 @@ pub fn run(
     }
     summary.packets = feeder.packets;
     summary.wire_bytes = feeder.wire_bytes;
-    summary.decoded = feeder.decoded;
-    summary.decode = feeder.decoder.counters.clone();
     summary.shed_packets = feeder.shed;
     summary.elapsed = started.elapsed();
     Ok(summary)

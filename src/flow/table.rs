@@ -1,10 +1,21 @@
 //! A flow shard's table: owned by one thread, no locks.
 //!
-//! Storage is a slab of [`Entry`] plus a seeded hash map from [`FlowKey`] to
-//! slab index. Every entry sits on one of six intrusive LRU lists, one per
+//! Storage is a slab of [`Entry`] plus a seeded hash table of slab indices
+//! (4 bytes and a control byte per slot; keys are compared in the slab), so
+//! the table's index stays small enough to sit in cache and a packet costs
+//! one cache miss, on its flow's entry. Every entry sits on one of six intrusive LRU lists, one per
 //! timeout class (TCP half-open, TCP established, TCP closed, UDP, ICMP,
 //! other); a packet moves its flow to the head of its class list, so each
 //! list is ordered by last activity and expiry only looks at list tails.
+//!
+//! Moving a flow to the head costs three random memory accesses (its list
+//! neighbours and the old head), so a flow is moved at most once per
+//! [`RELIST_EVERY`] of packet time (or when its class changes). Lists are
+//! then ordered by the time of that move, and every flow's last activity is
+//! less than `RELIST_EVERY` after it, so the tail walk of expiry ends a flow
+//! at most `RELIST_EVERY` after its idle timeout (expiry itself runs once per
+//! second of packet time), and eviction picks the flow nearest its timeout
+//! to within `RELIST_EVERY`.
 //!
 //! Eviction policy (memory cap reached): the flow **nearest to its idle
 //! timeout** is ended first, i.e. the tail with the smallest
@@ -18,7 +29,6 @@ use super::record::{EndReason, FlowHints, FlowRecord};
 use crate::decode::{HintKind, PacketMeta, tcp};
 use crate::hints;
 use crate::time::{SEC, Ts};
-use std::collections::HashMap;
 
 /// Timeout classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +43,8 @@ pub enum Class {
 }
 
 pub const CLASSES: usize = 6;
+/// A flow moves to the head of its list at most this often (packet time).
+pub const RELIST_EVERY: Ts = SEC;
 const NIL: u32 = u32::MAX;
 
 /// Idle timeouts (packet time) and the table bound, per shard.
@@ -84,6 +96,8 @@ pub struct Entry {
     pub hints: Option<Box<FlowHints>>,
     prev: u32,
     next: u32,
+    /// Packet time of the flow's last move to the head of its list.
+    listed_ts: Ts,
     pub orig_is_a: bool,
     pub tcp_flags: [u8; 2],
     pub tcp_state: u8,
@@ -119,11 +133,11 @@ impl Entry {
     }
 }
 
-/// Bytes one tracked flow costs: its slab entry plus a hash-map slot
-/// (key, index, control byte, at the map's 7/8 maximum load).
+/// Bytes one tracked flow costs: its slab entry plus a hash-table slot
+/// (index and control byte, at the table's 7/8 maximum load).
 #[must_use]
 pub fn bytes_per_flow() -> usize {
-    let slot = std::mem::size_of::<(FlowKey, u32)>() + 1;
+    let slot = std::mem::size_of::<u32>() + 1;
     std::mem::size_of::<Entry>() + slot * 8 / 7
 }
 
@@ -260,7 +274,8 @@ pub struct DnsAnswer {
 }
 
 pub struct FlowTable {
-    map: HashMap<FlowKey, u32, ahash::RandomState>,
+    map: hashbrown::HashTable<u32>,
+    hasher: ahash::RandomState,
     slab: Vec<Entry>,
     free: Vec<u32>,
     head: [u32; CLASSES],
@@ -282,7 +297,8 @@ impl FlowTable {
     #[must_use]
     pub fn new(cfg: TableConfig) -> Self {
         Self {
-            map: HashMap::with_hasher(ahash::RandomState::new()),
+            map: hashbrown::HashTable::new(),
+            hasher: ahash::RandomState::new(),
             slab: Vec::new(),
             free: Vec::new(),
             head: [NIL; CLASSES],
@@ -348,6 +364,7 @@ impl FlowTable {
             e.class = c;
             e.prev = NIL;
             e.next = h;
+            e.listed_ts = e.last_ts;
         }
         if h == NIL {
             self.tail[c as usize] = i;
@@ -360,7 +377,13 @@ impl FlowTable {
     /// Accounts one packet; may end a flow (TCP port reuse, eviction) into `out`.
     pub fn update(&mut self, m: &PacketMeta, arena: &[u8], out: &mut Vec<FlowEvent>) {
         let (key, src_is_a) = FlowKey::of(m);
-        let mut idx = self.map.get(&key).copied();
+        let hash = self.hasher.hash_one(key);
+        let mut idx = {
+            let slab = &self.slab;
+            self.map
+                .find(hash, |&j| slab.get(j as usize).is_some_and(|e| e.key == key))
+                .copied()
+        };
         if let Some(i) = idx {
             let e = &self.slab[i as usize];
             let c = e.class;
@@ -388,7 +411,7 @@ impl FlowTable {
                 if self.map.len() >= self.cfg.max_flows.max(1) {
                     self.evict_one(out);
                 }
-                self.insert(key, src_is_a, m)
+                self.insert(key, hash, src_is_a, m)
             }
         };
         let (class, dns) = {
@@ -445,14 +468,17 @@ impl FlowTable {
             };
             (class, dns)
         };
-        self.unlink(i);
-        self.push_head(i, class);
+        let e = &self.slab[i as usize];
+        if class != e.class || e.last_ts.saturating_sub(e.listed_ts) >= RELIST_EVERY {
+            self.unlink(i);
+            self.push_head(i, class);
+        }
         if let Some(d) = dns {
             out.push(d);
         }
     }
 
-    fn insert(&mut self, key: FlowKey, src_is_a: bool, m: &PacketMeta) -> u32 {
+    fn insert(&mut self, key: FlowKey, hash: u64, src_is_a: bool, m: &PacketMeta) -> u32 {
         // originator: the sender of a SYN; the receiver of a SYN-ACK; else the sender
         let syn_ack = m.proto == 6 && m.tcp_flags & (tcp::SYN | tcp::ACK) == (tcp::SYN | tcp::ACK);
         let orig_is_a = if syn_ack { !src_is_a } else { src_is_a };
@@ -472,6 +498,7 @@ impl FlowTable {
             hints: None,
             prev: NIL,
             next: NIL,
+            listed_ts: m.ts,
             orig_is_a,
             tcp_flags: [0; 2],
             tcp_state: 0,
@@ -491,7 +518,11 @@ impl FlowTable {
             self.slab.push(e);
             u32::try_from(self.slab.len() - 1).unwrap_or(NIL - 1)
         };
-        self.map.insert(key, i);
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        self.map.insert_unique(hash, i, |&j| {
+            slab.get(j as usize)
+                .map_or(0, |e| hasher.hash_one(e.key))
+        });
         self.push_head(i, class);
         self.counters.flows_created += 1;
         let n = self.map.len() as u64;
@@ -524,8 +555,11 @@ impl FlowTable {
 
     fn end(&mut self, i: u32, reason: EndReason, out: &mut Vec<FlowEvent>) {
         self.unlink(i);
+        let hash = self.hasher.hash_one(self.slab[i as usize].key);
+        if let Ok(slot) = self.map.find_entry(hash, |&j| j == i) {
+            slot.remove();
+        }
         let e = &mut self.slab[i as usize];
-        self.map.remove(&e.key);
         if e.bursts >= 2 {
             out.push(FlowEvent::Burst(Box::new(BurstEvent::of(e))));
         }
