@@ -5,8 +5,9 @@ fn main() {
         deguchi::detect::beacon::Beacon::bytes_per_pair(64)
     );
     println!(
-        "exfil host={} pair={}",
+        "exfil host={} pair={} (+{} with slot history)",
         deguchi::detect::exfil::Exfil::bytes_per_host(),
-        deguchi::detect::exfil::Exfil::bytes_per_pair()
+        deguchi::detect::exfil::Exfil::bytes_per_pair(),
+        deguchi::detect::exfil::Exfil::bytes_per_pair_rings()
     );
 }

@@ -74,6 +74,25 @@ pub struct ExfilConfig {
     pub max_pairs: usize,
 }
 
+impl ExfilConfig {
+    /// Bytes out after which a pair keeps slot history: an eighth of the
+    /// smallest window floor, so no window finding can be reached without it.
+    #[must_use]
+    pub fn rings_from(&self) -> u64 {
+        [
+            self.burst_floor_5m,
+            self.burst_floor_1h,
+            self.lowslow_floor_24h,
+            self.producer_floor,
+            self.producer_floor_web,
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(0)
+            / 8
+    }
+}
+
 impl Default for ExfilConfig {
     fn default() -> Self {
         Self {
@@ -272,6 +291,33 @@ impl Kind {
     }
 }
 
+/// A pair's bytes per 5-minute slot (one hour) and per hour (one day).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PairRings {
+    out5: Ring,
+    in5: Ring,
+    out1h: Ring,
+    in1h: Ring,
+}
+
+impl PairRings {
+    fn new() -> Self {
+        Self {
+            out5: Ring::new(12),
+            in5: Ring::new(12),
+            out1h: Ring::new(24),
+            in1h: Ring::new(24),
+        }
+    }
+    fn add(&mut self, ts: Ts, out: u64, inb: u64) {
+        let (s5, s1) = (ts.div_euclid(SLOT5), ts.div_euclid(HOUR));
+        self.out5.add(s5, out);
+        self.in5.add(s5, inb);
+        self.out1h.add(s1, out);
+        self.in1h.add(s1, inb);
+    }
+}
+
 /// Per host and destination.
 #[derive(Serialize, Deserialize)]
 pub struct Pair {
@@ -279,10 +325,10 @@ pub struct Pair {
     pub last_seen: Ts,
     pub total_out: u64,
     pub total_in: u64,
-    out5: Ring,
-    in5: Ring,
-    out1h: Ring,
-    in1h: Ring,
+    /// Slot history, kept once the pair has sent [`ExfilConfig::rings_from`]
+    /// bytes: most pairs (a request, a ClientHello) never do, and their
+    /// window sums are bounded by their totals, below every window floor.
+    rings: Option<Box<PairRings>>,
     upload_days: u8,
     last_upload_day: i64,
     day_out: u64,
@@ -367,7 +413,8 @@ impl Exfil {
     /// Upper bound of the state at the configured caps, bytes.
     #[must_use]
     pub fn state_bytes(&self) -> usize {
-        self.cfg.max_hosts * Self::bytes_per_host() + self.cfg.max_pairs * Self::bytes_per_pair()
+        self.cfg.max_hosts * Self::bytes_per_host()
+            + self.cfg.max_pairs * (Self::bytes_per_pair() + Self::bytes_per_pair_rings())
     }
 
     #[must_use]
@@ -380,7 +427,13 @@ impl Exfil {
 
     #[must_use]
     pub fn bytes_per_pair() -> usize {
-        std::mem::size_of::<((IpAddr, u64), Pair)>() * 8 / 7 + (12 * 2 + 24 * 2) * 8 + 64
+        std::mem::size_of::<((IpAddr, u64), Pair)>() * 8 / 7 + 64
+    }
+
+    /// Extra bytes of a pair that keeps slot history ([`ExfilConfig::rings_from`]).
+    #[must_use]
+    pub fn bytes_per_pair_rings() -> usize {
+        std::mem::size_of::<PairRings>() + (12 * 2 + 24 * 2) * 8
     }
 
     fn update(&mut self, u: &Update<'_>, out: &mut Vec<Alert>) {
@@ -427,10 +480,7 @@ impl Exfil {
             last_seen: u.ts,
             total_out: 0,
             total_in: 0,
-            out5: Ring::new(12),
-            in5: Ring::new(12),
-            out1h: Ring::new(24),
-            in1h: Ring::new(24),
+            rings: None,
             upload_days: 0,
             last_upload_day: i64::MIN,
             day_out: 0,
@@ -449,6 +499,7 @@ impl Exfil {
             high_port_out: 0,
         });
         p.first_seen = p.first_seen.min(u.ts);
+        let last_before = p.last_seen;
         if u.ts >= p.last_seen {
             p.last_seen = u.ts;
             p.dest_ip = u.dest_ip;
@@ -465,11 +516,15 @@ impl Exfil {
         p.total_out = p.total_out.saturating_add(u.out);
         p.total_in = p.total_in.saturating_add(u.inb);
         let s5 = u.ts.div_euclid(SLOT5);
-        let s1 = u.ts.div_euclid(HOUR);
-        p.out5.add(s5, u.out);
-        p.in5.add(s5, u.inb);
-        p.out1h.add(s1, u.out);
-        p.in1h.add(s1, u.inb);
+        if p.rings.is_none() && p.total_out >= cfg.rings_from() {
+            // what the pair moved before goes to its last activity before this
+            let mut r = PairRings::new();
+            r.add(last_before, p.total_out - u.out, p.total_in - u.inb);
+            p.rings = Some(Box::new(r));
+        }
+        if let Some(r) = p.rings.as_deref_mut() {
+            r.add(u.ts, u.out, u.inb);
+        }
         // routine uploads: a MiB or more on two distinct days, or during learning
         let day = u.ts.div_euclid(DAY);
         if day != p.last_upload_day {
@@ -486,12 +541,21 @@ impl Exfil {
         }
 
         let host = &self.hosts[&u.host];
-        let w5 = p.out5.sum(s5, 1).saturating_add(p.out5.sum(s5 - 1, 1));
-        let w5_in = p.in5.sum(s5, 1).saturating_add(p.in5.sum(s5 - 1, 1));
-        let w1h = p.out5.sum(s5, 12);
-        let w1h_in = p.in5.sum(s5, 12);
-        let w24 = p.out1h.sum(s1, 24);
-        let w24_in = p.in1h.sum(s1, 24);
+        // window sums (bytes out, in): 10 minutes, 1 hour, 24 hours
+        let [(w5, w5_in), (w1h, w1h_in), (w24, w24_in)] = match p.rings.as_deref() {
+            Some(r) => {
+                let s1 = u.ts.div_euclid(HOUR);
+                [
+                    (
+                        r.out5.sum(s5, 1).saturating_add(r.out5.sum(s5 - 1, 1)),
+                        r.in5.sum(s5, 1).saturating_add(r.in5.sum(s5 - 1, 1)),
+                    ),
+                    (r.out5.sum(s5, 12), r.in5.sum(s5, 12)),
+                    (r.out1h.sum(s1, 24), r.in1h.sum(s1, 24)),
+                ]
+            }
+            None => [(p.total_out, p.total_in); 3],
+        };
         let new_for_host = p.first_seen - host.first_seen
             >= i64::try_from(cfg.learning_s).unwrap_or(i64::MAX / SEC) * SEC
             || p.first_seen >= u.ts - DAY && !p.in_baseline;

@@ -163,11 +163,11 @@ pub enum FlowEvent {
     DnsQuery(Box<DnsQuery>),
     /// A long flow moved another `progress_bytes` of payload: lets volume
     /// detectors see an upload while it happens, not when it ends.
-    Progress(Box<ProgressEvent>),
+    Progress(ProgressEvent),
     /// A completed burst of payload inside a flow that has had at least two:
     /// the in-session series a keep-alive beacon leaves (Sliver, AsyncRAT).
     /// Single-burst flows are described by their `End` record alone.
-    Burst(Box<BurstEvent>),
+    Burst(BurstEvent),
 }
 
 /// One burst of payload exchange inside a long-lived flow, oriented from the
@@ -381,7 +381,9 @@ impl FlowTable {
         let mut idx = {
             let slab = &self.slab;
             self.map
-                .find(hash, |&j| slab.get(j as usize).is_some_and(|e| e.key == key))
+                .find(hash, |&j| {
+                    slab.get(j as usize).is_some_and(|e| e.key == key)
+                })
                 .copied()
         };
         if let Some(i) = idx {
@@ -434,7 +436,7 @@ impl FlowTable {
                     e.burst_start = m.ts;
                 } else if m.ts.saturating_sub(e.burst_last) >= self.cfg.burst_gap {
                     // the previous burst is complete; report it once the flow has two
-                    out.push(FlowEvent::Burst(Box::new(BurstEvent::of(e))));
+                    out.push(FlowEvent::Burst(BurstEvent::of(e)));
                     e.bursts += 1;
                     e.burst_start = m.ts;
                     e.burst_bytes = [0; 2];
@@ -454,7 +456,7 @@ impl FlowTable {
             if e.payload[0] + e.payload[1] - e.reported[0] - e.reported[1]
                 >= self.cfg.progress_bytes
             {
-                out.push(FlowEvent::Progress(Box::new(ProgressEvent::of(e, m.ts))));
+                out.push(FlowEvent::Progress(ProgressEvent::of(e, m.ts)));
                 e.reported = e.payload;
             }
             let dns = if m.hint.kind == HintKind::None {
@@ -520,8 +522,7 @@ impl FlowTable {
         };
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.map.insert_unique(hash, i, |&j| {
-            slab.get(j as usize)
-                .map_or(0, |e| hasher.hash_one(e.key))
+            slab.get(j as usize).map_or(0, |e| hasher.hash_one(e.key))
         });
         self.push_head(i, class);
         self.counters.flows_created += 1;
@@ -561,7 +562,7 @@ impl FlowTable {
         }
         let e = &mut self.slab[i as usize];
         if e.bursts >= 2 {
-            out.push(FlowEvent::Burst(Box::new(BurstEvent::of(e))));
+            out.push(FlowEvent::Burst(BurstEvent::of(e)));
         }
         let rec = FlowRecord::from_entry(e, reason);
         e.hints = None;
