@@ -257,7 +257,7 @@ fn exchanges(r: &mut Rng, tcp: bool) -> Vec<Ex> {
     (0..n)
         .map(|i| Ex {
             req: 200 + r.below(700),
-            bulk: r.lognormal(5_000.0, 2.0).clamp(300.0, 60e6) as usize,
+            bulk: r.lognormal(2_000.0, 2.0).clamp(300.0, 60e6) as usize,
             upload: upload && i == 0,
             pause: if i == 0 {
                 0
@@ -463,7 +463,9 @@ impl Mix {
             Kind::Tls | Kind::Http => {
                 let ex = exchanges(r, true);
                 let keep_open = if ex.len() > 1 {
-                    r.exp(5.0 * S as f64) as u64
+                    r.exp(15.0 * S as f64) as u64
+                } else if r.f() < 0.3 {
+                    r.exp(10.0 * S as f64) as u64
                 } else {
                     r.lognormal(20_000.0, 1.5).min(30.0 * S as f64) as u64
                 };
