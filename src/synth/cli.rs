@@ -49,8 +49,9 @@ pub fn run(a: &GenArgs) -> Result<String, (u8, String)> {
     let io = |e: std::io::Error| (1u8, format!("{}: {e}", a.output.display()));
     let gt = match a.scenario.as_str() {
         "bench" => scenario::bench(&a.output, a.packets, a.seed).map_err(io)?,
-        "mix" => super::mix::mix(&a.output, a.packets, a.seed, a.hosts.unwrap_or(2_000))
-            .map_err(io)?,
+        "mix" => {
+            super::mix::mix(&a.output, a.packets, a.seed, a.hosts.unwrap_or(2_000)).map_err(io)?
+        }
         "flood" => scenario::flood(&a.output, a.flows, a.seed).map_err(io)?,
         name => scenario::build(name, &o, !a.no_malicious)
             .map_err(|e| (2u8, e))?

@@ -347,7 +347,15 @@ fn quic_flow(r: &mut Rng, t0: u64, c: Ep, s: Ep, cport: u16, ex: &[Ex]) -> VecDe
     let mut t = t0;
     f.seg(t, true, true, 1200 + r.below(52), 0);
     t += rtt;
-    t = f.transfer(t, false, true, 2_500 + r.below(3_000), 1_252, gap.min(200), near(r));
+    t = f.transfer(
+        t,
+        false,
+        true,
+        2_500 + r.below(3_000),
+        1_252,
+        gap.min(200),
+        near(r),
+    );
     for e in ex {
         t += e.pause + 300;
         f.seg(t, true, true, e.req, 0);
@@ -675,7 +683,14 @@ pub fn mix(path: &Path, packets: u64, seed: u64, hosts: usize) -> std::io::Resul
             bytes_out: t.bytes_out,
         }
     };
-    let mut malicious = vec![truth("beacon", "tcp_conn", beacon_host, beacon_ip, 443, false)];
+    let mut malicious = vec![truth(
+        "beacon",
+        "tcp_conn",
+        beacon_host,
+        beacon_ip,
+        443,
+        false,
+    )];
     if m.tally[1].events > 0 {
         malicious.push(truth("exfil", "stealer", exfil_host, exfil_ip, 4443, false));
     }
