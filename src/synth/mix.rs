@@ -207,7 +207,7 @@ impl Fb {
             k += 1;
             let last = left == 0;
             self.seg(t, up, udp, n, if last { ACK | PSH } else { ACK });
-            if k % 2 == 0 || last {
+            if k.is_multiple_of(2) || last {
                 if udp {
                     self.seg(t + ack_delay, !up, true, 40, 0);
                 } else {
