@@ -35,7 +35,7 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
-    /// Write a synthetic capture with ground truth (sample, office, exfil, bench, flood)
+    /// Write a synthetic capture with ground truth (sample, office, exfil, bench, mix, flood)
     Gen(deguchi::synth::cli::GenArgs),
     /// Capture live from an interface (mirror/SPAN port)
     Live {

@@ -1,11 +1,13 @@
-//! `deguchi gen SCENARIO -o FILE [--truth FILE] [--seed N] [--hosts N] [--days D]`.
+//! `deguchi gen SCENARIO -o FILE [--truth FILE] [--seed N] [--hosts N] [--days D] [--packets N]`.
 
 use super::scenario::{self, EPOCH_US, OfficeOpts};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct GenArgs {
-    /// sample | office | exfil | bench | flood
+    /// sample | office | exfil | bench | mix | flood
+    /// (mix: an office uplink of many overlapping flows for the replay
+    /// benchmark, with an injected beacon, upload and DNS tunnel)
     #[arg(value_name = "SCENARIO")]
     pub scenario: String,
     /// Capture to write (classic pcap)
@@ -16,16 +18,16 @@ pub struct GenArgs {
     pub truth: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Internal hosts (office, exfil)
-    #[arg(long, default_value_t = 40)]
-    pub hosts: usize,
+    /// Internal hosts (office, exfil: default 40; mix: default 2000)
+    #[arg(long)]
+    pub hosts: Option<usize>,
     /// Days of packet time (office, exfil)
     #[arg(long, default_value_t = 2.0)]
     pub days: f64,
     /// Background only, no injected beacons or exfiltration
     #[arg(long = "no-malicious")]
     pub no_malicious: bool,
-    /// Packets (bench)
+    /// Packets (bench, mix)
     #[arg(long, default_value_t = 2_000_000)]
     pub packets: u64,
     /// Unique flows (flood)
@@ -39,7 +41,7 @@ pub struct GenArgs {
 /// Unknown scenario (usage) or an I/O error.
 pub fn run(a: &GenArgs) -> Result<String, (u8, String)> {
     let o = OfficeOpts {
-        hosts: a.hosts.clamp(1, 240),
+        hosts: a.hosts.unwrap_or(40).clamp(1, 240),
         days: a.days.clamp(0.01, 60.0),
         seed: a.seed,
         start: EPOCH_US,
@@ -47,6 +49,9 @@ pub fn run(a: &GenArgs) -> Result<String, (u8, String)> {
     let io = |e: std::io::Error| (1u8, format!("{}: {e}", a.output.display()));
     let gt = match a.scenario.as_str() {
         "bench" => scenario::bench(&a.output, a.packets, a.seed).map_err(io)?,
+        "mix" => {
+            super::mix::mix(&a.output, a.packets, a.seed, a.hosts.unwrap_or(2_000)).map_err(io)?
+        }
         "flood" => scenario::flood(&a.output, a.flows, a.seed).map_err(io)?,
         name => scenario::build(name, &o, !a.no_malicious)
             .map_err(|e| (2u8, e))?

@@ -10,6 +10,7 @@
 //! the files stay small while byte counts stay true.
 
 pub mod cli;
+pub mod mix;
 pub mod packets;
 pub mod scenario;
 

@@ -1600,7 +1600,7 @@ pub fn build(name: &str, o: &OfficeOpts, beacons: bool) -> Result<Scenario, Stri
         }
         _ => {
             return Err(format!(
-                "unknown scenario {name:?} (sample, office, exfil, bench, flood)"
+                "unknown scenario {name:?} (sample, office, exfil, bench, mix, flood)"
             ));
         }
     }
