@@ -49,6 +49,9 @@ pub struct Analyzer {
     detectors: Vec<Box<dyn Detector>>,
     alerts: Vec<Alert>,
     pub flows_seen: u64,
+    /// Whether flow records go on to the writer (`--flows`); if not, they
+    /// are dropped here, after the detectors have seen them.
+    pub keep_flows: bool,
     clock: Ts,
 }
 
@@ -63,6 +66,7 @@ impl Analyzer {
             detectors,
             alerts: Vec::new(),
             flows_seen: 0,
+            keep_flows: true,
             clock: i64::MIN,
         }
     }
@@ -77,7 +81,9 @@ impl Analyzer {
                     d.on_flow(&r, &mut self.alerts);
                 }
                 self.advance(r.end);
-                out.push(Out::Flow(r));
+                if self.keep_flows {
+                    out.push(Out::Flow(r));
+                }
             }
             FlowEvent::Burst(b) => {
                 if self.home.direction(b.src_ip, b.dest_ip) == crate::homenet::Direction::Outbound {

@@ -733,11 +733,79 @@ fn decode_nflog(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<()
 }
 
 /// Decodes an IP packet (either version) and its transport header.
-fn decode_ip(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
-    ctx.layer()?;
-    if ctx.steer {
-        return steer_ip(d, meta);
+/// What the transport stage needs from an IP header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IpParts<'a> {
+    v6: bool,
+    src: u128,
+    dst: u128,
+    proto: u8,
+    /// Transport bytes captured (up to the declared length).
+    payload: &'a [u8],
+    /// Transport length the header declares.
+    declared: usize,
+    /// Fewer bytes captured than declared.
+    incomplete: bool,
+    fragmented: bool,
+    later_fragment: bool,
+}
+
+/// The common case by hand: IPv4 without fragmentation, IPv6 straight to
+/// TCP/UDP/ICMPv6; lengths consistent. Anything else is `None` and goes to
+/// [`ip_full`], which agrees with this on every input this accepts (tested).
+#[inline]
+fn ip_fast(d: &[u8]) -> Option<IpParts<'_>> {
+    let first = *d.first()?;
+    match first >> 4 {
+        4 => {
+            let hl = usize::from(first & 0x0f) * 4;
+            let total = usize::from(be16(d, 2)?);
+            let frag = be16(d, 6)?;
+            if hl < 20 || d.len() < hl || total < hl || frag & 0x3fff != 0 {
+                return None;
+            }
+            let end = total.min(d.len());
+            Some(IpParts {
+                v6: false,
+                src: u128::from(be32(d, 12)?),
+                dst: u128::from(be32(d, 16)?),
+                proto: *d.get(9)?,
+                payload: d.get(hl..end)?,
+                declared: total - hl,
+                incomplete: d.len() < total,
+                fragmented: false,
+                later_fragment: false,
+            })
+        }
+        6 => {
+            let next = *d.get(6)?;
+            let plen = usize::from(be16(d, 4)?);
+            if d.len() < 40 || plen == 0 || !matches!(next, 6 | 17 | 58) {
+                return None;
+            }
+            let addr = |o: usize| -> Option<u128> {
+                Some(u128::from_be_bytes(d.get(o..o + 16)?.try_into().ok()?))
+            };
+            let end = (40 + plen).min(d.len());
+            Some(IpParts {
+                v6: true,
+                src: addr(8)?,
+                dst: addr(24)?,
+                proto: next,
+                payload: d.get(40..end)?,
+                declared: plen,
+                incomplete: d.len() < 40 + plen,
+                fragmented: false,
+                later_fragment: false,
+            })
+        }
+        _ => None,
     }
+}
+
+/// Every IP header etherparse reads (options, extension chains, fragments,
+/// jumbograms, inconsistent lengths).
+fn ip_full(d: &[u8]) -> Result<IpParts<'_>, DecodeError> {
     let (ip, _ext_err) = match LaxIpSlice::from_slice(d) {
         Ok(v) => v,
         Err(etherparse::err::ip::LaxHeaderSliceError::Len(_)) => {
@@ -747,28 +815,23 @@ fn decode_ip(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), D
             return Err(DecodeError::IpInvalid);
         }
     };
-    let declared_payload: usize;
-    let mut later_fragment = false;
     let fragmented = ip.payload().fragmented;
-    match &ip {
+    let (v6, src, dst, declared, later_fragment) = match &ip {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
-            meta.v6 = false;
-            meta.src = u128::from(u32::from_be_bytes(h.source()));
-            meta.dst = u128::from(u32::from_be_bytes(h.destination()));
-            declared_payload = usize::from(h.total_len()).saturating_sub(h.slice().len());
-            if fragmented && h.fragments_offset().value() != 0 {
-                later_fragment = true;
-            }
+            (
+                false,
+                u128::from(u32::from_be_bytes(h.source())),
+                u128::from(u32::from_be_bytes(h.destination())),
+                usize::from(h.total_len()).saturating_sub(h.slice().len()),
+                fragmented && h.fragments_offset().value() != 0,
+            )
         }
         LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
-            meta.v6 = true;
-            meta.src = u128::from_be_bytes(h.source());
-            meta.dst = u128::from_be_bytes(h.destination());
             let exts = v6.extensions();
             let plen = usize::from(h.payload_length());
-            declared_payload = if plen == 0 {
+            let declared = if plen == 0 {
                 v6.payload().payload.len()
             } else {
                 plen.saturating_sub(exts.slice().len())
@@ -776,30 +839,59 @@ fn decode_ip(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), D
             // A bounds-checked walk, not `exts` iterated: etherparse 0.21's
             // extension iterator reads past a lax slice that stops inside the
             // chain (out-of-bounds read found by fuzzing, see fuzz/README.md).
-            if fragmented {
-                later_fragment =
-                    v6_later_fragment(h.next_header().0, exts.slice()).unwrap_or(false);
-            }
+            let later =
+                fragmented && v6_later_fragment(h.next_header().0, exts.slice()).unwrap_or(false);
+            (
+                true,
+                u128::from_be_bytes(h.source()),
+                u128::from_be_bytes(h.destination()),
+                declared,
+                later,
+            )
         }
-    }
+    };
     let payload = ip.payload();
-    if payload.incomplete {
+    Ok(IpParts {
+        v6,
+        src,
+        dst,
+        proto: payload.ip_number.0,
+        payload: payload.payload,
+        declared,
+        incomplete: payload.incomplete,
+        fragmented,
+        later_fragment,
+    })
+}
+
+fn decode_ip(d: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) -> Result<(), DecodeError> {
+    ctx.layer()?;
+    if ctx.steer {
+        return steer_ip(d, meta);
+    }
+    let ip = match ip_fast(d) {
+        Some(ip) => ip,
+        None => ip_full(d)?,
+    };
+    meta.v6 = ip.v6;
+    meta.src = ip.src;
+    meta.dst = ip.dst;
+    if ip.incomplete {
         ctx.warn(DecodeWarning::CaptureTruncated);
     }
-    meta.proto = payload.ip_number.0;
-    let p = payload.payload;
-    if fragmented {
-        meta.frag = if later_fragment {
+    meta.proto = ip.proto;
+    if ip.fragmented {
+        meta.frag = if ip.later_fragment {
             Frag::Later
         } else {
             Frag::First
         };
     }
-    if later_fragment {
-        meta.payload_len = u32::try_from(declared_payload).unwrap_or(u32::MAX);
+    if ip.later_fragment {
+        meta.payload_len = u32::try_from(ip.declared).unwrap_or(u32::MAX);
         return Ok(());
     }
-    decode_transport(p, declared_payload, meta, ctx)
+    decode_transport(ip.payload, ip.declared, meta, ctx)
 }
 
 /// Whether an IPv6 extension chain (`d`, first header `next`) holds a
@@ -1284,6 +1376,53 @@ mod tests {
         assert_eq!(
             dec(LinkType::Ethernet, &f[..10]),
             Err(DecodeError::LinkTruncated)
+        );
+    }
+
+    proptest::proptest! {
+        /// The hand-written fast path agrees with etherparse wherever it answers.
+        #[test]
+        fn ip_fast_path_agrees_with_etherparse(
+            v6 in proptest::bool::ANY,
+            proto in proptest::sample::select(vec![1u8, 6, 17, 58, 0, 44, 47, 4]),
+            ihl in 4u8..8,
+            declared in 0u16..120,
+            flags in proptest::sample::select(vec![0u16, 0x4000, 0x2000, 0x0001, 0x3fff]),
+            cut in 0usize..160,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..140),
+        ) {
+            let mut d = if v6 {
+                let mut h = vec![0x60, 0, 0, 0];
+                h.extend_from_slice(&declared.to_be_bytes());
+                h.extend_from_slice(&[proto, 64]);
+                h.extend((0..32).map(|i| i as u8));
+                h
+            } else {
+                let mut h = vec![0x40 | ihl, 0];
+                h.extend_from_slice(&(declared + u16::from(ihl) * 4).to_be_bytes());
+                h.extend_from_slice(&[0, 1]);
+                h.extend_from_slice(&flags.to_be_bytes());
+                h.extend_from_slice(&[64, proto, 0, 0, 10, 0, 0, 1, 192, 0, 2, 7]);
+                h.extend(std::iter::repeat_n(1u8, usize::from(ihl.saturating_sub(5)) * 4));
+                h
+            };
+            d.extend_from_slice(&body);
+            d.truncate(cut.max(1));
+            if let Some(fast) = ip_fast(&d) {
+                proptest::prop_assert_eq!(Ok(fast), ip_full(&d));
+            }
+        }
+    }
+
+    #[test]
+    fn ip_fast_path_takes_plain_packets() {
+        let f = eth_udp(5353, 53, b"hello");
+        let ip = f.get(14..).unwrap_or(&[]);
+        let fast = ip_fast(ip).expect("plain IPv4/UDP takes the fast path");
+        assert_eq!(Ok(fast), ip_full(ip));
+        assert_eq!(
+            (fast.proto, fast.declared, fast.incomplete),
+            (17, 13, false)
         );
     }
 

@@ -429,6 +429,7 @@ pub fn run(
     drop(ev_tx);
     drop(pool_tx);
     let mut analyzer = Analyzer::new(cfg.home_net.clone(), detectors);
+    analyzer.keep_flows = sinks.writes_flows();
     if let Some(p) = &cfg.state.path {
         analyzer.state_every = Some(i64::try_from(cfg.state.interval_s).unwrap_or(300) * SEC);
         if let Some(env) = crate::state::load(p) {
