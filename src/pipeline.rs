@@ -90,6 +90,19 @@ pub struct Summary {
     pub live: Option<LiveStats>,
     pub interrupted: bool,
     pub shards: usize,
+    /// CPU time each stage's thread used: (stage, seconds).
+    pub cpu: Vec<(String, f64)>,
+}
+
+/// CPU time (user + system) the calling thread has used, seconds.
+#[must_use]
+pub fn thread_cpu_s() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_THREAD).map_or(0.0, |u| {
+        #[allow(clippy::cast_precision_loss)]
+        let tv = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        tv(u.user_time()) + tv(u.system_time())
+    })
 }
 
 impl Summary {
@@ -144,6 +157,14 @@ impl Summary {
             self.table.emergencies,
             self.shed_packets
         );
+        if !self.cpu.is_empty() {
+            let parts: Vec<String> = self
+                .cpu
+                .iter()
+                .map(|(n, c)| format!("{n}={c:.2}"))
+                .collect();
+            let _ = writeln!(s, "deguchi: cpu seconds by stage: {}", parts.join(" "));
+        }
         if let Some(l) = self.live {
             let _ = writeln!(
                 s,
@@ -156,6 +177,7 @@ impl Summary {
 }
 
 struct ShardOut {
+    cpu_s: f64,
     counters: TableCounters,
     decode: DecodeCounters,
     decoded: u64,
@@ -202,13 +224,19 @@ fn shard_thread(
         let _ = tx.send(events);
     }
     ShardOut {
+        cpu_s: thread_cpu_s(),
         counters: table.counters.clone(),
         decode: decoder.counters,
         decoded,
     }
 }
 
-fn analysis_thread(mut an: Analyzer, rx: Receiver<Vec<FlowEvent>>, tx: Sender<Vec<Out>>) {
+fn analysis_thread(an: Analyzer, rx: Receiver<Vec<FlowEvent>>, tx: Sender<Vec<Out>>) -> f64 {
+    analyse(an, rx, tx);
+    thread_cpu_s()
+}
+
+fn analyse(mut an: Analyzer, rx: Receiver<Vec<FlowEvent>>, tx: Sender<Vec<Out>>) {
     for evs in rx {
         let mut out = Vec::with_capacity(evs.len());
         for e in evs {
@@ -226,6 +254,7 @@ fn analysis_thread(mut an: Analyzer, rx: Receiver<Vec<FlowEvent>>, tx: Sender<Ve
 }
 
 struct WriterOut {
+    cpu_s: f64,
     flows: u64,
     alerts: u64,
     error: Option<SinkError>,
@@ -292,6 +321,7 @@ fn writer_thread(
         }
     }
     WriterOut {
+        cpu_s: thread_cpu_s(),
         flows,
         alerts,
         error,
@@ -345,13 +375,14 @@ impl Feeder {
         if f.ts > self.clock {
             self.clock = f.ts;
         }
-        let s = match (crate::decode::steer_pair(f.link, f.data), self.txs.len()) {
-            (_, 1) | (None, _) => 0,
-            (Some(pair), n) => {
+        let n = self.txs.len();
+        let s = match (n > 1).then(|| crate::decode::steer_pair(f.link, f.data)) {
+            Some(Some(pair)) => {
                 let h = self.hasher.hash_one(pair);
                 // multiply-shift range reduction
                 usize::try_from((u128::from(h) * n as u128) >> 64).unwrap_or(0)
             }
+            _ => 0,
         };
         let Some(b) = self.pending.get_mut(s) else {
             return;
@@ -484,6 +515,9 @@ pub fn run(
     feeder.txs.clear();
     for h in shard_handles {
         if let Ok(o) = h.join() {
+            summary
+                .cpu
+                .push((format!("shard-{}", summary.cpu.len()), o.cpu_s));
             let c = o.counters;
             summary.table.flows_created += c.flows_created;
             summary.table.flows_ended += c.flows_ended;
@@ -494,8 +528,13 @@ pub fn run(
             summary.decoded += o.decoded;
         }
     }
-    let _ = an.join();
+    let capture_cpu = thread_cpu_s();
+    if let Ok(c) = an.join() {
+        summary.cpu.push(("analysis".into(), c));
+    }
+    summary.cpu.insert(0, ("capture".into(), capture_cpu));
     if let Ok(w) = wr.join() {
+        summary.cpu.push(("writer".into(), w.cpu_s));
         summary.flows_written = w.flows;
         summary.alerts_written = w.alerts;
         summary.output_error = w.error;
