@@ -2,66 +2,86 @@
 # Replay benchmark (issue 5): deguchi against a raw libpcap read of the same
 # file, measured in one run, alternating, so the ratios hold on a noisy box.
 #
-#   benches/replay.sh                 # 2 M packets, 3 rounds
+#   benches/replay.sh                        # `gen mix`, 2 M packets, 3 rounds
+#   MODEL=bench benches/replay.sh            # the stress pattern (see below)
 #   PACKETS=5000000 ROUNDS=5 benches/replay.sh
+#
+# Models (deguchi gen ...):
+#   mix    an office uplink: 2,000 hosts, heavy-tailed TCP/QUIC/DNS flows,
+#          IPv6 and VLAN, a beacon, an upload and a DNS tunnel (src/synth/mix.rs)
+#   bench  stress: every packet from a random one of 50,000 flows, each its
+#          own host, ~1 packet/s per flow, so a third of all packets end a
+#          burst the beacon detector scores
+#
+# Columns: packets/s and the ratio to the raw read (median of ROUNDS);
+# CPU seconds per stage from deguchi's exit summary (median); peak RSS;
+# bytes per tracked flow = (peak RSS - RSS of a 1-packet replay) / peak flows,
+# with all detectors on, and with them off (flow tracking alone).
 #
 # Needs: tcpdump, GNU time (/usr/bin/time)  (apt-get install tcpdump time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PACKETS=${PACKETS:-2000000}
 ROUNDS=${ROUNDS:-3}
+MODEL=${MODEL:-mix}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cargo build --release -q
 BIN=target/release/deguchi
-$BIN gen bench --packets "$PACKETS" -o "$TMP/bench.pcap" 2>/dev/null
-$BIN gen bench --packets 1 -o "$TMP/one.pcap" 2>/dev/null
+$BIN gen "$MODEL" --packets "$PACKETS" -o "$TMP/bench.pcap" 2>/dev/null
+$BIN gen "$MODEL" --packets 1 -o "$TMP/one.pcap" 2>/dev/null
+printf '[beacon]\nenabled = false\n[exfil]\nenabled = false\n[dns_tunnel]\nenabled = false\n' >"$TMP/off.toml"
 cat "$TMP/bench.pcap" >/dev/null # warm the page cache
+CORES=$(nproc)
 
 # run NAME CMD...: appends "seconds maxrss_kb" to $TMP/NAME
 run() {
   local name=$1
   shift
-  /usr/bin/time -f '%e %M' -o "$TMP/t" "$@" >/dev/null 2>"$TMP/err" || {
+  /usr/bin/time -f '%e %M' -o "$TMP/t" "$@" >"$TMP/out" 2>"$TMP/err" || {
     cat "$TMP/err" >&2
     exit 1
   }
   cat "$TMP/t" >>"$TMP/$name"
   if [ "$name" != raw ]; then
     grep -o 'peak=[0-9]*' "$TMP/err" | head -1 | cut -d= -f2 >>"$TMP/$name.peak"
+    grep 'cpu seconds by stage' "$TMP/err" | sed 's/.*stage: //' >>"$TMP/$name.cpu"
+    grep -c '"event_type":"alert"' "$TMP/out" >"$TMP/$name.alerts" || true
   fi
 }
 
 for _ in $(seq "$ROUNDS"); do
   run raw tcpdump -nr "$TMP/bench.pcap" 'ether proto 0x88b5'
-  run one $BIN replay "$TMP/bench.pcap" --workers 1
-  run default $BIN replay "$TMP/bench.pcap"
+  for w in $(seq "$CORES"); do
+    run "w$w" $BIN replay "$TMP/bench.pcap" --workers "$w"
+  done
 done
+run off $BIN replay "$TMP/bench.pcap" --config "$TMP/off.toml"
 run base $BIN replay "$TMP/one.pcap" --workers 1
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 secs() { cut -d' ' -f1 <"$TMP/$1" | median; }
 rss() { cut -d' ' -f2 <"$TMP/$1" | sort -n | tail -1; }
+per_flow() {
+  local peak
+  peak=$(sort -n "$TMP/$1.peak" | tail -1)
+  awk -v r="$(rss "$1")" -v b="$(rss base)" -v p="$peak" 'BEGIN {printf "%.0f", (r - b) * 1024 / p}'
+}
+# median CPU seconds of each stage over the rounds: "capture=0.21 shard-0=0.30 ..."
+cpu() {
+  awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = v[kv[1]] " " kv[2]; o[i] = kv[1]}; n = NF}
+    END {for (i = 1; i <= n; i++) {m = split(v[o[i]], a, " "); asort(a); printf "%s=%s ", o[i], a[int((m + 1) / 2)]}}' "$TMP/$1.cpu"
+}
 raw=$(secs raw)
-base_rss=$(rss base)
-echo "| run | seconds (median of $ROUNDS) | packets/s | vs raw read | peak RSS | bytes per tracked flow |"
-echo "|---|---|---|---|---|---|"
-for n in raw one default; do
-  s=$(secs $n)
+echo "| run | seconds (median of $ROUNDS) | packets/s | vs raw read | CPU s by stage | peak RSS | bytes per tracked flow |"
+echo "|---|---|---|---|---|---|---|"
+echo "| tcpdump -r (raw libpcap read) | $raw | $(awk -v p="$PACKETS" -v s="$raw" 'BEGIN {printf "%.0f", p / s}') | 1.00 | - | $(rss raw) KB | - |"
+for w in $(seq "$CORES"); do
+  s=$(secs "w$w")
   pps=$(awk -v p="$PACKETS" -v s="$s" 'BEGIN {printf "%.0f", p / s}')
   ratio=$(awk -v r="$raw" -v s="$s" 'BEGIN {printf "%.2f", r / s}')
-  r=$(rss $n)
-  if [ "$n" = raw ]; then
-    per="-"
-  else
-    peak=$(sort -n "$TMP/$n.peak" | tail -1)
-    per=$(awk -v r="$r" -v b="$base_rss" -v p="$peak" 'BEGIN {printf "%.0f", (r - b) * 1024 / p}')
-  fi
-  label=$n
-  [ $n = raw ] && label="tcpdump -r (raw libpcap read)"
-  [ $n = one ] && label="deguchi replay --workers 1"
-  [ $n = default ] && label="deguchi replay (default workers)"
-  echo "| $label | $s | $pps | $ratio | ${r} KB | $per |"
+  echo "| deguchi replay --workers $w | $s | $pps | $ratio | $(cpu "w$w")| $(rss "w$w") KB | $(per_flow "w$w") |"
 done
 echo
-echo "$PACKETS packets, $(nproc) cores; bytes per tracked flow = (peak RSS - RSS of a 1-packet replay) / peak flows (all detectors on)."
+echo "$MODEL: $PACKETS packets, $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')); alerts written per run: $(cat "$TMP/w1.alerts"); peak tracked flows: $(sort -n "$TMP/w1.peak" | tail -1)."
+echo "Flow tracking alone (all detectors off): $(rss off) KB peak RSS, $(per_flow off) bytes per tracked flow."

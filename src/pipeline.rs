@@ -219,9 +219,11 @@ fn shard_thread(
         b.bytes.clear();
         let _ = recycle.try_send(b);
     }
-    table.flush(&mut events);
-    if !events.is_empty() {
-        let _ = tx.send(events);
+    loop {
+        let done = table.flush_some(1024, &mut events);
+        if !events.is_empty() && tx.send(std::mem::take(&mut events)).is_err() || done {
+            break;
+        }
     }
     ShardOut {
         cpu_s: thread_cpu_s(),

@@ -596,8 +596,19 @@ impl FlowTable {
 
     /// Ends every flow (end of input or shutdown).
     pub fn flush(&mut self, out: &mut Vec<FlowEvent>) {
+        self.flush_some(usize::MAX, out);
+    }
+
+    /// Ends up to `max` flows (end of input, in chunks so the records of a
+    /// large table are not all in memory at once); true when none are left.
+    pub fn flush_some(&mut self, max: usize, out: &mut Vec<FlowEvent>) -> bool {
+        let mut n = 0;
         for c in 0..CLASSES {
             while self.tail[c] != NIL {
+                if n >= max {
+                    return false;
+                }
+                n += 1;
                 let t = self.tail[c];
                 let reason = if c == Class::TcpClosed as usize {
                     EndReason::Closed
@@ -607,6 +618,7 @@ impl FlowTable {
                 self.end(t, reason, out);
             }
         }
+        true
     }
 }
 
