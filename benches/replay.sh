@@ -69,8 +69,11 @@ per_flow() {
 }
 # median CPU seconds of each stage over the rounds: "capture=0.21 shard-0=0.30 ..."
 cpu() {
-  awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = v[kv[1]] " " kv[2]; o[i] = kv[1]}; n = NF}
-    END {for (i = 1; i <= n; i++) {m = split(v[o[i]], a, " "); asort(a); printf "%s=%s ", o[i], a[int((m + 1) / 2)]}}' "$TMP/$1.cpu"
+  local st
+  for st in $(head -1 "$TMP/$1.cpu"); do
+    st=${st%%=*}
+    printf '%s=%s ' "$st" "$(grep -o "$st=[0-9.]*" "$TMP/$1.cpu" | cut -d= -f2 | median)"
+  done
 }
 raw=$(secs raw)
 echo "| run | seconds (median of $ROUNDS) | packets/s | vs raw read | CPU s by stage | peak RSS | bytes per tracked flow |"

@@ -1357,6 +1357,43 @@ mod tests {
     }
 
     #[test]
+    fn steering_pair_is_symmetric_and_outermost() {
+        let a = eth_udp(5353, 53, b"q");
+        let mut b = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [1; 6])
+            .ipv4([8, 8, 8, 8], [10, 0, 0, 1], 64)
+            .udp(53, 5353)
+            .write(&mut b, b"answer")
+            .unwrap();
+        let pa = steer_pair(LinkType::Ethernet, &a).expect("an IP pair");
+        assert_eq!(Some(pa), steer_pair(LinkType::Ethernet, &b));
+        let (ten, eight) = (
+            u128::from(u32::from_be_bytes([10, 0, 0, 1])),
+            u128::from(u32::from_be_bytes([8, 8, 8, 8])),
+        );
+        assert_eq!(pa, (eight, ten));
+        // VXLAN inside QinQ: the outer pair, so every inner flow stays on one shard
+        let inner = eth_udp(1, 2, b"x");
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        vx.extend_from_slice(&inner);
+        let outer = eth_udp(33333, 4789, &vx);
+        let mut tagged = outer[..12].to_vec();
+        tagged.extend_from_slice(&[0x88, 0xa8, 0x00, 0x64, 0x81, 0x00, 0x00, 0x0a]);
+        tagged.extend_from_slice(&outer[12..]);
+        assert_eq!(steer_pair(LinkType::Ethernet, &tagged), Some((eight, ten)));
+        // a later fragment (no ports) steers with its flow
+        let mut frag = a.clone();
+        frag[14 + 6] = 0x00;
+        frag[14 + 7] = 0x10;
+        assert_eq!(steer_pair(LinkType::Ethernet, &frag), Some(pa));
+        // no IP header: none (the frame goes to shard 0, whose decoder counts it)
+        let mut arp = a.clone();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(steer_pair(LinkType::Ethernet, &arp), None);
+        assert_eq!(steer_pair(LinkType::Ethernet, &a[..20]), None);
+    }
+
+    #[test]
     fn truncated_and_garbage_never_panic() {
         let f = eth_udp(1, 2, b"hello world");
         for cut in 0..f.len() {
