@@ -382,6 +382,46 @@ struct Update<'a> {
     flow_end: bool,
 }
 
+impl<'a> Update<'a> {
+    /// The update from the internal host's side of a flow given from its
+    /// originator's: `src` and `dest` are the (address, port) of originator
+    /// and responder, `bytes` the payload [from originator, to originator].
+    /// `None` for a flow that is neither outbound nor inbound.
+    #[allow(clippy::too_many_arguments)]
+    fn oriented(
+        dir: Direction,
+        ts: Ts,
+        src: (IpAddr, u16),
+        dest: (IpAddr, u16),
+        proto: u8,
+        flow_id: u64,
+        name: Option<&'a str>,
+        bytes: [u64; 2],
+        web: bool,
+        flow_end: bool,
+    ) -> Option<Self> {
+        let (host, remote, out, inb) = match dir {
+            Direction::Outbound => (src, dest, bytes[0], bytes[1]),
+            Direction::Inbound => (dest, src, bytes[1], bytes[0]),
+            _ => return None,
+        };
+        Some(Update {
+            ts,
+            host: host.0,
+            src_port: host.1,
+            dest_ip: remote.0,
+            port: remote.1,
+            proto,
+            flow_id,
+            name,
+            out,
+            inb,
+            web,
+            flow_end,
+        })
+    }
+}
+
 pub struct Exfil {
     cfg: ExfilConfig,
     hosts: HashMap<IpAddr, Host, ahash::RandomState>,
@@ -947,38 +987,20 @@ impl Detector for Exfil {
         let h = r.hints.as_deref();
         let name = h.and_then(|h| h.dest_name());
         let web = name.is_some();
-        let u = match r.direction {
-            Direction::Outbound => Update {
-                ts: r.end,
-                host: r.src_ip,
-                src_port: r.src_port,
-                dest_ip: r.dest_ip,
-                port: r.dest_port,
-                proto: r.proto,
-                flow_id: r.flow_id,
-                name,
-                out: d0,
-                inb: d1,
-                web,
-                flow_end: true,
-            },
-            Direction::Inbound => Update {
-                ts: r.end,
-                host: r.dest_ip,
-                src_port: r.dest_port,
-                dest_ip: r.src_ip,
-                port: r.src_port,
-                proto: r.proto,
-                flow_id: r.flow_id,
-                name,
-                out: d1,
-                inb: d0,
-                web,
-                flow_end: true,
-            },
-            _ => return,
-        };
-        self.update(&u, out);
+        if let Some(u) = Update::oriented(
+            r.direction,
+            r.end,
+            (r.src_ip, r.src_port),
+            (r.dest_ip, r.dest_port),
+            r.proto,
+            r.flow_id,
+            name,
+            [d0, d1],
+            web,
+            true,
+        ) {
+            self.update(&u, out);
+        }
     }
 
     fn on_progress(&mut self, p: &ProgressEvent, dir: Direction, out: &mut Vec<Alert>) {
@@ -986,38 +1008,20 @@ impl Detector for Exfil {
             return;
         }
         let name = p.name.as_deref();
-        let u = match dir {
-            Direction::Outbound => Update {
-                ts: p.ts,
-                host: p.src_ip,
-                src_port: p.src_port,
-                dest_ip: p.dest_ip,
-                port: p.dest_port,
-                proto: p.proto,
-                flow_id: p.flow_id,
-                name,
-                out: p.delta[0],
-                inb: p.delta[1],
-                web: name.is_some(),
-                flow_end: false,
-            },
-            Direction::Inbound => Update {
-                ts: p.ts,
-                host: p.dest_ip,
-                src_port: p.dest_port,
-                dest_ip: p.src_ip,
-                port: p.src_port,
-                proto: p.proto,
-                flow_id: p.flow_id,
-                name,
-                out: p.delta[1],
-                inb: p.delta[0],
-                web: name.is_some(),
-                flow_end: false,
-            },
-            _ => return,
-        };
-        self.update(&u, out);
+        if let Some(u) = Update::oriented(
+            dir,
+            p.ts,
+            (p.src_ip, p.src_port),
+            (p.dest_ip, p.dest_port),
+            p.proto,
+            p.flow_id,
+            name,
+            p.delta,
+            name.is_some(),
+            false,
+        ) {
+            self.update(&u, out);
+        }
     }
 }
 

@@ -35,6 +35,24 @@ pub enum L4 {
     Udp { sport: u16, dport: u16 },
 }
 
+/// TCP headers of both directions of one connection with the same `flags`:
+/// (client -> server, server -> client).
+#[must_use]
+pub fn tcp_pair(client_port: u16, server_port: u16, flags: u8) -> (L4, L4) {
+    (
+        L4::Tcp {
+            sport: client_port,
+            dport: server_port,
+            flags,
+        },
+        L4::Tcp {
+            sport: server_port,
+            dport: client_port,
+            flags,
+        },
+    )
+}
+
 pub const SYN: u8 = 0x02;
 pub const ACK: u8 = 0x10;
 pub const FIN: u8 = 0x01;
@@ -270,30 +288,10 @@ pub fn tcp_conv(
     sport: u16,
     conv: &Conv<'_>,
 ) -> u64 {
-    let up = L4::Tcp {
-        sport: cport,
-        dport: sport,
-        flags: ACK | PSH,
-    };
-    let down = L4::Tcp {
-        sport,
-        dport: cport,
-        flags: ACK | PSH,
-    };
+    let (up, down) = tcp_pair(cport, sport, ACK | PSH);
     let tcp = |from_c: bool, flags: u8| {
-        if from_c {
-            L4::Tcp {
-                sport: cport,
-                dport: sport,
-                flags,
-            }
-        } else {
-            L4::Tcp {
-                sport,
-                dport: cport,
-                flags,
-            }
-        }
+        let (to_s, to_c) = tcp_pair(cport, sport, flags);
+        if from_c { to_s } else { to_c }
     };
     let rtt = conv.rtt_us.max(200);
     let mut t = t0;

@@ -1,7 +1,7 @@
 //! Scenarios: activities (state machines emitting records per time window)
 //! and the offices they make up.
 
-use super::packets::{self, Conv, Ep, L4, bulk, full, tcp_conv};
+use super::packets::{self, Conv, Ep, L4, bulk, full, tcp_conv, tcp_pair};
 use super::{GroundTruth, PcapWriter, Rec, Rng, Truth, us_to_ts};
 use crate::time::rfc3339;
 use std::net::{IpAddr, Ipv6Addr};
@@ -454,32 +454,14 @@ impl Activity for Heartbeat {
                 continue;
             }
             if t >= self.open_until {
-                let up = L4::Tcp {
-                    sport: self.cport,
-                    dport: 443,
-                    flags: packets::FIN | packets::ACK,
-                };
-                let dn = L4::Tcp {
-                    sport: 443,
-                    dport: self.cport,
-                    flags: packets::FIN | packets::ACK,
-                };
+                let (up, dn) = tcp_pair(self.cport, 443, packets::FIN | packets::ACK);
                 out.push(full(t, &self.host, &d, up, &[]));
                 out.push(full(t + 30_000, &d, &self.host, dn, &[]));
                 self.open_until = 0;
                 t += H;
                 continue;
             }
-            let up = L4::Tcp {
-                sport: self.cport,
-                dport: 443,
-                flags: packets::ACK | packets::PSH,
-            };
-            let dn = L4::Tcp {
-                sport: 443,
-                dport: self.cport,
-                flags: packets::ACK | packets::PSH,
-            };
+            let (up, dn) = tcp_pair(self.cport, 443, packets::ACK | packets::PSH);
             out.push(bulk(t, &self.host, &d, up, 90));
             out.push(bulk(t + 35_000, &d, &self.host, dn, 60));
             self.tr.add(t, 90);
@@ -791,21 +773,8 @@ impl Activity for Beacon {
                             },
                         );
                     }
-                    let u = L4::Tcp {
-                        sport: self.cport,
-                        dport: self.port,
-                        flags: packets::ACK | packets::PSH,
-                    };
-                    let v = L4::Tcp {
-                        sport: self.port,
-                        dport: self.cport,
-                        flags: packets::ACK | packets::PSH,
-                    };
-                    let a = L4::Tcp {
-                        sport: self.cport,
-                        dport: self.port,
-                        flags: packets::ACK,
-                    };
+                    let (u, v) = tcp_pair(self.cport, self.port, packets::ACK | packets::PSH);
+                    let (a, _) = tcp_pair(self.cport, self.port, packets::ACK);
                     out.push(bulk(t, &self.host, &d, u, up));
                     out.push(bulk(t + 60_000, &d, &self.host, v, down));
                     out.push(full(t + 61_000, &self.host, &d, a, &[]));
