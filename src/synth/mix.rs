@@ -46,7 +46,7 @@
 //! make a small capture that still spans minutes.
 
 use super::packets::{self, ACK, Ep, FIN, L4, PSH, SYN, bulk, full};
-use super::scenario::EPOCH_US;
+use super::scenario::{EPOCH_US, Tally};
 use super::{GroundTruth, PcapWriter, Rec, Rng, Truth, us_to_ts};
 use crate::time::rfc3339;
 use std::cmp::Reverse;
@@ -380,25 +380,6 @@ enum Tag {
 struct Active {
     recs: VecDeque<Rec>,
     tag: Tag,
-}
-
-#[derive(Default, Clone)]
-struct Tally {
-    first: u64,
-    last: u64,
-    events: u64,
-    bytes_out: u64,
-}
-
-impl Tally {
-    fn add(&mut self, t: u64, out: usize) {
-        if self.events == 0 {
-            self.first = t;
-        }
-        self.last = t;
-        self.events += 1;
-        self.bytes_out += out as u64;
-    }
 }
 
 /// The generator's state.

@@ -248,16 +248,17 @@ pub struct Periodic {
     tr: Tally,
 }
 
+/// First and last time, count and bytes of one injected activity (ground truth).
 #[derive(Default, Clone)]
-struct Tally {
-    first: u64,
-    last: u64,
-    events: u64,
-    bytes_out: u64,
+pub(super) struct Tally {
+    pub(super) first: u64,
+    pub(super) last: u64,
+    pub(super) events: u64,
+    pub(super) bytes_out: u64,
 }
 
 impl Tally {
-    fn add(&mut self, t: u64, out: usize) {
+    pub(super) fn add(&mut self, t: u64, out: usize) {
         if self.events == 0 {
             self.first = t;
         }
