@@ -26,6 +26,7 @@
 //!   already concluded is lost.
 
 use crate::analysis::{Analyzer, Detector};
+use crate::capture::chunked::{Chunk, ChunkedFile, Rec};
 use crate::capture::file::FileSource;
 use crate::capture::live::{LiveSource, LiveStats};
 use crate::capture::{CaptureError, Frame, Next};
@@ -51,13 +52,30 @@ pub struct RawFrame {
     pub link: LinkType,
 }
 
-/// Raw frames for one shard, and the bytes they point into.
+/// Raw frames for one shard, and the bytes they point into: a chunk of the
+/// file shared with the other shards (the classic pcap fast path, nothing
+/// copied) or bytes copied out of libpcap's buffer (pcapng, stdin, live).
 #[derive(Debug, Default)]
 pub struct Batch {
     pub frames: Vec<RawFrame>,
     pub bytes: Vec<u8>,
+    pub chunk: Option<Chunk>,
     /// Capture clock when the batch was sent.
     pub clock: Ts,
+}
+
+impl Batch {
+    /// The bytes of frame `f` of this batch.
+    #[inline]
+    #[must_use]
+    pub fn data(&self, f: &RawFrame) -> &[u8] {
+        let buf = self
+            .chunk
+            .as_deref()
+            .map_or(self.bytes.as_slice(), Vec::as_slice);
+        let (off, len) = (f.off as usize, f.len as usize);
+        buf.get(off..off + len).unwrap_or(&[])
+    }
 }
 
 /// A batch is sent early once its frames hold this many bytes (live capture
@@ -196,8 +214,7 @@ fn shard_thread(
     let mut clock = i64::MIN;
     for mut b in rx {
         for f in &b.frames {
-            let (off, len) = (f.off as usize, f.len as usize);
-            let data = b.bytes.get(off..off + len).unwrap_or(&[]);
+            let data = b.data(f);
             hints.clear();
             let Ok(m) = decoder.decode(f.link, data, f.wire_len, f.ts, &mut hints) else {
                 continue;
@@ -217,6 +234,7 @@ fn shard_thread(
         }
         b.frames.clear();
         b.bytes.clear();
+        b.chunk = None; // the capture thread reuses the chunk once no batch holds it
         let _ = recycle.try_send(b);
     }
     loop {
@@ -349,8 +367,7 @@ impl Feeder {
     fn fresh(&self) -> Batch {
         self.pool.try_recv().unwrap_or_else(|_| Batch {
             frames: Vec::with_capacity(self.batch_size),
-            bytes: Vec::new(),
-            clock: 0,
+            ..Batch::default()
         })
     }
 
@@ -370,22 +387,84 @@ impl Feeder {
         }
     }
 
+    /// The shard of a frame: a seeded hash of its outer IP pair.
     #[inline]
-    fn frame(&mut self, f: &Frame<'_>) {
-        self.packets += 1;
-        self.wire_bytes += u64::from(f.wire_len);
-        if f.ts > self.clock {
-            self.clock = f.ts;
-        }
+    fn shard_of(&self, link: LinkType, data: &[u8]) -> usize {
         let n = self.txs.len();
-        let s = match (n > 1).then(|| crate::decode::steer_pair(f.link, f.data)) {
+        match (n > 1).then(|| crate::decode::steer_pair(link, data)) {
             Some(Some(pair)) => {
                 let h = self.hasher.hash_one(pair);
                 // multiply-shift range reduction
                 usize::try_from((u128::from(h) * n as u128) >> 64).unwrap_or(0)
             }
             _ => 0,
-        };
+        }
+    }
+
+    #[inline]
+    fn count(&mut self, ts: Ts, wire_len: u32) {
+        self.packets += 1;
+        self.wire_bytes += u64::from(wire_len);
+        if ts > self.clock {
+            self.clock = ts;
+        }
+    }
+
+    /// Sends the pending batches that hold frames.
+    fn send_filled(&mut self) {
+        for s in 0..self.txs.len() {
+            if self.pending.get(s).is_some_and(|b| !b.frames.is_empty()) {
+                self.send(s);
+            }
+        }
+    }
+
+    /// The records of one chunk of a classic pcap file: steered, not copied.
+    /// Every batch holding them is sent before the next chunk, so a batch
+    /// points into one chunk only.
+    fn chunk(&mut self, chunk: &Chunk, recs: &[Rec], link: LinkType) {
+        if self.pending.iter().any(|b| {
+            !b.bytes.is_empty() || b.chunk.as_ref().is_some_and(|c| !Arc::ptr_eq(c, chunk))
+        }) {
+            self.send_filled();
+        }
+        for r in recs {
+            self.count(r.ts, r.wire_len);
+            let data = chunk
+                .get(r.off as usize..(r.off + r.len) as usize)
+                .unwrap_or(&[]);
+            let s = self.shard_of(link, data);
+            let Some(b) = self.pending.get_mut(s) else {
+                continue;
+            };
+            if b.chunk.is_none() {
+                b.chunk = Some(Arc::clone(chunk));
+            }
+            b.frames.push(RawFrame {
+                ts: r.ts,
+                wire_len: r.wire_len,
+                off: r.off,
+                len: r.len,
+                link,
+            });
+            if b.frames.len() >= self.batch_size {
+                self.send(s);
+            }
+            if self.clock >= self.last_tick.saturating_add(SEC) {
+                self.tick();
+            }
+        }
+        self.send_filled();
+    }
+
+    /// One frame borrowed from libpcap: copied into its shard's batch.
+    #[inline]
+    fn frame(&mut self, f: &Frame<'_>) {
+        self.count(f.ts, f.wire_len);
+        let s = self.shard_of(f.link, f.data);
+        if self.pending.get(s).is_some_and(|b| b.chunk.is_some()) {
+            self.send_filled();
+        }
         let Some(b) = self.pending.get_mut(s) else {
             return;
         };
@@ -548,8 +627,47 @@ pub fn run(
     Ok(summary)
 }
 
+/// Reads a classic pcap file through [`ChunkedFile`] (see there).
+fn replay_chunked(
+    feeder: &mut Feeder,
+    mut src: ChunkedFile,
+    stop: &AtomicBool,
+    summary: &mut Summary,
+    progress: bool,
+) {
+    let mut recs = Vec::with_capacity(crate::capture::chunked::CHUNK / 64);
+    let mut last_progress = Instant::now();
+    let link = src.link();
+    loop {
+        match src.next_chunk(&mut recs) {
+            Ok(Some(chunk)) => feeder.chunk(&chunk, &recs, link),
+            Ok(None) => break,
+            Err(e) => {
+                tracing::error!("{e}");
+                summary.input_errors.push(e);
+                break;
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if progress && last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            #[allow(clippy::cast_precision_loss)]
+            let pct = src.position() as f64 * 100.0 / src.size.max(1) as f64;
+            eprint!(
+                "\rdeguchi: {} {} packets {pct:.0}%   ",
+                src.name(),
+                feeder.packets
+            );
+        }
+    }
+}
+
 fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &Arc<AtomicBool>, summary: &mut Summary) {
     let progress = std::io::stderr().is_terminal();
+    // DEGUCHI_READER=libpcap: every file through libpcap (troubleshooting, tests)
+    let libpcap_only = std::env::var_os("DEGUCHI_READER").is_some_and(|v| v == "libpcap");
     let mut last_progress = Instant::now();
     for path in files {
         if stop.load(Ordering::Relaxed) {
@@ -564,6 +682,11 @@ fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &Arc<AtomicBool>, summar
                 continue;
             }
         };
+        if let Some(fast) = src.chunked().filter(|_| !libpcap_only) {
+            drop(src);
+            replay_chunked(feeder, fast, stop, summary, progress);
+            continue;
+        }
         loop {
             match src.next() {
                 Ok(Next::Frame(f)) => feeder.frame(&f),

@@ -17,6 +17,7 @@
     )
 )]
 
+use super::chunked::ChunkedFile;
 use super::{CaptureError, Frame, Next, link_type, ts_of};
 use crate::decode::LinkType;
 use pcap::{Capture, Offline, Precision};
@@ -167,6 +168,17 @@ impl FileSource {
             records: 0,
             size,
         })
+    }
+
+    /// The fast reader for this file, when it is a regular file in classic
+    /// pcap format and the host's byte order (see [`ChunkedFile`]).
+    #[must_use]
+    pub fn chunked(&self) -> Option<ChunkedFile> {
+        let path = self.path.as_deref()?;
+        if self.offset.is_none() || !std::fs::metadata(path).ok()?.is_file() {
+            return None;
+        }
+        ChunkedFile::open(path, &self.name, self.link)
     }
 
     #[must_use]

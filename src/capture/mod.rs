@@ -2,6 +2,7 @@
 //! through libpcap. A source hands out borrowed [`Frame`]s, valid until the
 //! next read; nothing is copied here.
 
+pub mod chunked;
 pub mod file;
 pub mod live;
 pub mod privdrop;
