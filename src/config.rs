@@ -81,8 +81,8 @@ impl Default for Config {
             home_net: HomeNet::default_nets(),
             home_net_text: DEFAULT_HOME_NET.iter().map(|s| (*s).to_owned()).collect(),
             workers: 0,
-            batch_size: 256,
-            channel_batches: 16,
+            batch_size: 2048,
+            channel_batches: 4,
             capture: CaptureConfig {
                 snaplen: 65535,
                 buffer_mb: 64,
@@ -521,9 +521,9 @@ impl Config {
         };
         let workers = usize::try_from(c.int(g, "general", "workers", 0, 0, 256)).unwrap_or(0);
         let batch_size =
-            usize::try_from(c.int(g, "general", "batch_size", 256, 1, 65536)).unwrap_or(256);
+            usize::try_from(c.int(g, "general", "batch_size", 2048, 1, 65536)).unwrap_or(2048);
         let channel_batches =
-            usize::try_from(c.int(g, "general", "channel_batches", 16, 1, 4096)).unwrap_or(16);
+            usize::try_from(c.int(g, "general", "channel_batches", 4, 1, 4096)).unwrap_or(4);
 
         let cap = c.section(
             &root,

@@ -201,11 +201,30 @@ struct ShardOut {
     decoded: u64,
 }
 
+/// Event vectors travel shard -> analysis and come back emptied, so neither
+/// side allocates them in steady state (nor frees on another thread).
+struct Events {
+    tx: Sender<Vec<FlowEvent>>,
+    pool: Receiver<Vec<FlowEvent>>,
+}
+
+impl Events {
+    /// Sends `v` (if it holds events) and leaves an empty recycled vector in
+    /// its place; false once analysis is gone.
+    fn send(&self, v: &mut Vec<FlowEvent>) -> bool {
+        if v.is_empty() {
+            return true;
+        }
+        let next = self.pool.try_recv().unwrap_or_default();
+        self.tx.send(std::mem::replace(v, next)).is_ok()
+    }
+}
+
 fn shard_thread(
     mut table: FlowTable,
     rx: Receiver<Batch>,
     recycle: Sender<Batch>,
-    tx: Sender<Vec<FlowEvent>>,
+    tx: Events,
 ) -> ShardOut {
     let mut decoder = Decoder::default();
     let mut hints = Vec::with_capacity(4096);
@@ -229,7 +248,7 @@ fn shard_thread(
         }
         clock = clock.max(b.clock);
         table.expire(clock, &mut events);
-        if !events.is_empty() && tx.send(std::mem::take(&mut events)).is_err() {
+        if !tx.send(&mut events) {
             break;
         }
         b.frames.clear();
@@ -239,7 +258,7 @@ fn shard_thread(
     }
     loop {
         let done = table.flush_some(1024, &mut events);
-        if !events.is_empty() && tx.send(std::mem::take(&mut events)).is_err() || done {
+        if !tx.send(&mut events) || done {
             break;
         }
     }
@@ -251,22 +270,32 @@ fn shard_thread(
     }
 }
 
-fn analysis_thread(an: Analyzer, rx: Receiver<Vec<FlowEvent>>, tx: Sender<Vec<Out>>) -> f64 {
-    analyse(an, rx, tx);
+fn analysis_thread(
+    an: Analyzer,
+    rx: Receiver<Vec<FlowEvent>>,
+    back: Sender<Vec<FlowEvent>>,
+    tx: Sender<Vec<Out>>,
+) -> f64 {
+    analyse(an, &rx, &back, &tx);
     thread_cpu_s()
 }
 
-fn analyse(mut an: Analyzer, rx: Receiver<Vec<FlowEvent>>, tx: Sender<Vec<Out>>) {
-    for evs in rx {
-        let mut out = Vec::with_capacity(evs.len());
-        for e in evs {
+fn analyse(
+    mut an: Analyzer,
+    rx: &Receiver<Vec<FlowEvent>>,
+    back: &Sender<Vec<FlowEvent>>,
+    tx: &Sender<Vec<Out>>,
+) {
+    let mut out = Vec::new();
+    for mut evs in rx {
+        for e in evs.drain(..) {
             an.on_event(e, &mut out);
         }
-        if !out.is_empty() && tx.send(out).is_err() {
+        let _ = back.try_send(evs);
+        if !out.is_empty() && tx.send(std::mem::take(&mut out)).is_err() {
             return;
         }
     }
-    let mut out = Vec::new();
     an.finish(&mut out);
     if !out.is_empty() {
         let _ = tx.send(out);
@@ -518,6 +547,7 @@ pub fn run(
     let tcfg = cfg.table_config(shards);
     let depth = cfg.channel_batches;
     let (ev_tx, ev_rx) = bounded::<Vec<FlowEvent>>(depth * shards);
+    let (ev_back, ev_pool) = bounded::<Vec<FlowEvent>>(depth * shards + shards);
     let (out_tx, out_rx) = bounded::<Vec<Out>>(depth * 4);
     let (pool_tx, pool_rx) = bounded::<Batch>(depth * shards + shards * 2);
     let mut txs = Vec::new();
@@ -526,11 +556,15 @@ pub fn run(
         let (tx, rx) = bounded::<Batch>(depth);
         txs.push(tx);
         let table = FlowTable::new(tcfg.clone());
-        let (ev_tx, pool_tx) = (ev_tx.clone(), pool_tx.clone());
+        let ev = Events {
+            tx: ev_tx.clone(),
+            pool: ev_pool.clone(),
+        };
+        let pool_tx = pool_tx.clone();
         shard_handles.push(
             std::thread::Builder::new()
                 .name(format!("shard-{i}"))
-                .spawn(move || shard_thread(table, rx, pool_tx, ev_tx))
+                .spawn(move || shard_thread(table, rx, pool_tx, ev))
                 .map_err(|e| SinkError {
                     name: "thread".into(),
                     what: "cannot start",
@@ -538,7 +572,7 @@ pub fn run(
                 })?,
         );
     }
-    drop(ev_tx);
+    drop((ev_tx, ev_pool));
     drop(pool_tx);
     let mut analyzer = Analyzer::new(cfg.home_net.clone(), detectors);
     analyzer.keep_flows = sinks.writes_flows();
@@ -550,7 +584,7 @@ pub fn run(
     }
     let an = std::thread::Builder::new()
         .name("analysis".into())
-        .spawn(move || analysis_thread(analyzer, ev_rx, out_tx))
+        .spawn(move || analysis_thread(analyzer, ev_rx, ev_back, out_tx))
         .map_err(|e| SinkError {
             name: "thread".into(),
             what: "cannot start",
