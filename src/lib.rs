@@ -28,14 +28,24 @@ pub mod time;
 /// flow and host state instead of the high-water mark of every thread.
 /// The option numbers are those of mimalloc v3's `mi_option_e`; a test checks
 /// that they still name the options whose defaults we expect.
+/// A `MIMALLOC_*` variable in the environment wins over these settings.
 pub fn tune_allocator() {
-    // SAFETY: plain setters of mimalloc's global option table.
-    #[allow(unsafe_code)]
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_EAGER_COMMIT, 0);
-        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
-    }
+    let set = |opt, env: &str, v| {
+        if std::env::var_os(env).is_none() {
+            // SAFETY: a plain setter of mimalloc's global option table.
+            #[allow(unsafe_code)]
+            unsafe {
+                libmimalloc_sys::mi_option_set(opt, v);
+            }
+        }
+    };
+    set(MI_OPTION_EAGER_COMMIT, "MIMALLOC_EAGER_COMMIT", 0);
+    set(
+        MI_OPTION_ARENA_EAGER_COMMIT,
+        "MIMALLOC_ARENA_EAGER_COMMIT",
+        0,
+    );
+    set(MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0);
 }
 
 const MI_OPTION_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 3;

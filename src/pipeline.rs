@@ -9,10 +9,14 @@
 //! - The capture thread only reads and steers: it finds the outermost IP
 //!   address pair of each frame ([`crate::decode::steer_pair`], no full
 //!   decode), picks the shard from a seeded symmetric hash of the pair, and
-//!   copies the frame into that shard's batch. Both directions of a flow,
-//!   its fragments and everything inside one tunnel land on one shard.
-//!   Decoding happens in the shards, so it scales with them: the capture
-//!   thread costs little more than the libpcap read itself.
+//!   puts the frame into that shard's batch: as an offset into a shared chunk
+//!   of the file (classic pcap, [`crate::capture::chunked`]) or copied out of
+//!   libpcap's buffer (pcapng, stdin, live). Both directions of a flow, its
+//!   fragments and everything inside one tunnel land on one shard. Decoding
+//!   happens in the shards, so it scales with them.
+//! - Event vectors go back from analysis to the shards emptied, batches
+//!   from the shards to the capture thread, chunks are reused once no batch
+//!   points into them: nothing is allocated per batch in steady state.
 //! - Each shard owns its [`Decoder`] and [`FlowTable`]: no locks on the hot path.
 //! - Time is the packet clock. Every batch carries the capture clock, and
 //!   every shard receives at least one batch per second of packet time (or
