@@ -35,8 +35,8 @@ use crate::capture::file::FileSource;
 use crate::capture::live::{LiveSource, LiveStats};
 use crate::capture::{CaptureError, Frame, Next};
 use crate::config::Config;
-use crate::decode::{DecodeCounters, DecodeError, DecodeWarning, Decoder, LinkType};
-use crate::flow::table::{FlowEvent, FlowTable, TableCounters};
+use crate::decode::{DecodeCounters, DecodeError, DecodeWarning, Decoder, LinkType, PacketMeta};
+use crate::flow::table::{FlowEvent, FlowTable, Located, TableCounters};
 use crate::sink::{Out, SinkError, Sinks};
 use crate::time::{SEC, Ts};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
@@ -224,6 +224,28 @@ impl Events {
     }
 }
 
+/// Packets a shard decodes ahead of updating them (see [`FlowTable::locate`]).
+const AHEAD: usize = 4;
+
+/// A packet decoded and located, waiting for its flow update.
+#[derive(Default)]
+struct Ahead {
+    m: PacketMeta,
+    at: Located,
+    hints: Vec<u8>,
+}
+
+impl Ahead {
+    fn apply(&self, table: &mut FlowTable, clock: &mut Ts, events: &mut Vec<FlowEvent>) {
+        // expire in packet time as packets arrive, not only per batch
+        if self.m.ts >= clock.saturating_add(SEC) {
+            *clock = self.m.ts;
+            table.expire(*clock, events);
+        }
+        table.update_located(&self.m, self.at, &self.hints, events);
+    }
+}
+
 fn shard_thread(
     mut table: FlowTable,
     rx: Receiver<Batch>,
@@ -231,24 +253,35 @@ fn shard_thread(
     tx: Events,
 ) -> ShardOut {
     let mut decoder = Decoder::default();
-    let mut hints = Vec::with_capacity(4096);
+    // packets decoded and located ahead of their update, each with its own
+    // hint bytes: while packet i updates its flow, the entries of packets
+    // i+1..i+AHEAD-1 are already on their way into the cache
+    let mut ring: [Ahead; AHEAD] = std::array::from_fn(|_| Ahead::default());
+    let (mut head, mut queued) = (0usize, 0usize);
     let mut decoded = 0u64;
     let mut events = Vec::new();
     let mut clock = i64::MIN;
     for mut b in rx {
         for f in &b.frames {
-            let data = b.data(f);
-            hints.clear();
-            let Ok(m) = decoder.decode(f.link, data, f.wire_len, f.ts, &mut hints) else {
+            if queued == AHEAD {
+                ring[head].apply(&mut table, &mut clock, &mut events);
+                head = (head + 1) % AHEAD;
+                queued -= 1;
+            }
+            let slot = &mut ring[(head + queued) % AHEAD];
+            slot.hints.clear();
+            let Ok(m) = decoder.decode(f.link, b.data(f), f.wire_len, f.ts, &mut slot.hints) else {
                 continue;
             };
             decoded += 1;
-            // expire in packet time as packets arrive, not only per batch
-            if m.ts >= clock.saturating_add(SEC) {
-                clock = m.ts;
-                table.expire(clock, &mut events);
-            }
-            table.update(&m, &hints, &mut events);
+            slot.at = table.locate(&m);
+            slot.m = m;
+            queued += 1;
+        }
+        while queued > 0 {
+            ring[head].apply(&mut table, &mut clock, &mut events);
+            head = (head + 1) % AHEAD;
+            queued -= 1;
         }
         clock = clock.max(b.clock);
         table.expire(clock, &mut events);
