@@ -26,7 +26,12 @@ pub mod time;
 /// back to the OS at once (`purge_delay` 0) and arenas commit memory as it
 /// is used (`arena_eager_commit` 0), so the resident size follows the live
 /// flow and host state instead of the high-water mark of every thread.
-/// The option numbers are those of mimalloc v3's `mi_option_e`; a test checks
+/// Transparent huge pages are off (`allow_thp` 0): with them mimalloc asks
+/// the kernel for 2 MiB pages, which on the mix benchmark cost 12 MB more
+/// peak RSS and about a fifth more CPU (zeroing whole huge pages on first
+/// touch) for no gain in speed (`benches/replay.sh`; 2026-11 figures in the
+/// README).
+/// The option numbers are those of mimalloc v2's `mi_option_e`; a test checks
 /// that they still name the options whose defaults we expect.
 /// A `MIMALLOC_*` variable in the environment wins over these settings.
 pub fn tune_allocator() {
@@ -46,25 +51,41 @@ pub fn tune_allocator() {
         0,
     );
     set(MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0);
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        set(MI_OPTION_ALLOW_THP, "MIMALLOC_ALLOW_THP", 0);
+        // mimalloc reserved its first arena (and advised huge pages on it)
+        // before `main`; the option alone covers only later mappings, so
+        // turn THP off for the process as mimalloc itself would at start.
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl(PR_SET_THP_DISABLE) takes plain integers and
+        // touches no memory of ours.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
+    }
 }
 
 const MI_OPTION_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 3;
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 37;
 
 #[cfg(test)]
 mod allocator_tests {
     #[test]
     fn mimalloc_option_numbers_name_the_options_we_mean() {
-        // defaults documented in mimalloc.h: arena_eager_commit=2, purge_delay=10
+        // defaults documented in mimalloc.h: eager_commit=1,
+        // arena_eager_commit=2, purge_delay=10, allow_thp=1
         #[allow(unsafe_code)]
-        let (seg, eager, delay) = unsafe {
+        let (seg, eager, delay, thp) = unsafe {
             (
                 libmimalloc_sys::mi_option_get(super::MI_OPTION_EAGER_COMMIT),
                 libmimalloc_sys::mi_option_get(super::MI_OPTION_ARENA_EAGER_COMMIT),
                 libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY),
+                libmimalloc_sys::mi_option_get(super::MI_OPTION_ALLOW_THP),
             )
         };
-        assert_eq!((seg, eager, delay), (1, 2, 10));
+        assert_eq!((seg, eager, delay, thp), (1, 2, 10, 1));
     }
 }
