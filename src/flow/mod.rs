@@ -3,4 +3,5 @@
 
 pub mod key;
 pub mod record;
+pub mod slab;
 pub mod table;

@@ -1,6 +1,7 @@
 //! A flow shard's table: owned by one thread, no locks.
 //!
-//! Storage is a slab of [`Entry`] plus a seeded hash table of slab indices
+//! Storage is a slab of [`Entry`] (grown in fixed blocks, see
+//! [`super::slab`]) plus a seeded hash table of slab indices
 //! (4 bytes and a control byte per slot; keys are compared in the slab), so
 //! the table's index stays small enough to sit in cache and a packet costs
 //! one cache miss, on its flow's entry. Every entry sits on one of six intrusive LRU lists, one per
@@ -277,7 +278,7 @@ pub struct DnsAnswer {
 pub struct FlowTable {
     map: hashbrown::HashTable<u32>,
     hasher: ahash::RandomState,
-    slab: Vec<Entry>,
+    slab: super::slab::Slab<Entry>,
     free: Vec<u32>,
     head: [u32; CLASSES],
     tail: [u32; CLASSES],
@@ -319,7 +320,7 @@ impl FlowTable {
         Self {
             map: hashbrown::HashTable::new(),
             hasher: ahash::RandomState::new(),
-            slab: Vec::new(),
+            slab: super::slab::Slab::default(),
             free: Vec::new(),
             head: [NIL; CLASSES],
             tail: [NIL; CLASSES],
@@ -596,8 +597,7 @@ impl FlowTable {
             self.slab[i as usize] = e;
             i
         } else {
-            self.slab.push(e);
-            u32::try_from(self.slab.len() - 1).unwrap_or(NIL - 1)
+            u32::try_from(self.slab.push(e)).unwrap_or(NIL - 1)
         };
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.map.insert_unique(hash, i, |&j| {
