@@ -318,7 +318,38 @@ impl PairRings {
     }
 }
 
-/// Per host and destination.
+/// Findings of a pair in the order they were first made (at most the four
+/// kinds, a nibble each: kind + 1, 0 = none).
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
+struct Kinds(u16);
+
+impl Kinds {
+    const ALL: [Kind; 4] = [
+        Kind::Burst,
+        Kind::LowAndSlow,
+        Kind::ProducerShift,
+        Kind::UnusualChannel,
+    ];
+    fn iter(self) -> impl Iterator<Item = Kind> {
+        (0..4)
+            .map(move |i| (self.0 >> (4 * i)) & 0xf)
+            .take_while(|&n| n != 0)
+            .map(|n| Self::ALL[usize::from(n - 1)])
+    }
+    fn contains(self, k: Kind) -> bool {
+        self.iter().any(|x| x == k)
+    }
+    fn push(&mut self, k: Kind) {
+        if !self.contains(k) {
+            let n = self.iter().count();
+            self.0 |= (k as u16 + 1) << (4 * n);
+        }
+    }
+}
+
+/// Per host and destination. Kept small (most pairs are a request or two):
+/// the destination's name is not stored, since a named update always lands
+/// in the pair keyed by that name and so carries it when an alert is made.
 #[derive(Serialize, Deserialize)]
 pub struct Pair {
     pub first_seen: Ts,
@@ -330,22 +361,23 @@ pub struct Pair {
     /// window sums are bounded by their totals, below every window floor.
     rings: Option<Box<PairRings>>,
     upload_days: u8,
-    last_upload_day: i64,
+    /// Day number (packet time) of `day_out`.
+    last_upload_day: i32,
     day_out: u64,
     pub routine: bool,
     /// Already in use in the host's first hour of observation (baseline).
     pub in_baseline: bool,
     dest_ip: IpAddr,
-    name: Option<Box<str>>,
     port: u16,
     proto: u8,
     src_port: u16,
     flow_id: u64,
-    /// Last alert: (severity, bytes out when alerted).
-    alerted: Option<(Severity, u64)>,
+    /// Severity of the last alert, and bytes out when it was made.
+    alerted: Option<Severity>,
+    alerted_out: u64,
     last_alert: Ts,
     /// Findings so far.
-    kinds: Vec<Kind>,
+    kinds: Kinds,
     /// The host talked FTP control (port 21) to this destination.
     ftp_control: bool,
     /// Bytes out on TCP flows to high ports (FTP data).
@@ -522,19 +554,19 @@ impl Exfil {
             total_in: 0,
             rings: None,
             upload_days: 0,
-            last_upload_day: i64::MIN,
+            last_upload_day: i32::MIN,
             day_out: 0,
             routine: false,
             in_baseline: already_doing,
             dest_ip: u.dest_ip,
-            name: None,
             port: u.port,
             proto: u.proto,
             src_port: u.src_port,
             flow_id: u.flow_id,
             alerted: None,
+            alerted_out: 0,
             last_alert: 0,
-            kinds: Vec::new(),
+            kinds: Kinds::default(),
             ftp_control: false,
             high_port_out: 0,
         });
@@ -547,11 +579,6 @@ impl Exfil {
             p.proto = u.proto;
             p.src_port = u.src_port;
             p.flow_id = u.flow_id;
-        }
-        if let Some(n) = u.name {
-            if p.name.as_deref() != Some(n) {
-                p.name = Some(n.into());
-            }
         }
         p.total_out = p.total_out.saturating_add(u.out);
         p.total_in = p.total_in.saturating_add(u.inb);
@@ -566,7 +593,7 @@ impl Exfil {
             r.add(u.ts, u.out, u.inb);
         }
         // routine uploads: a MiB or more on two distinct days, or during learning
-        let day = u.ts.div_euclid(DAY);
+        let day = i32::try_from(u.ts.div_euclid(DAY)).unwrap_or(i32::MAX);
         if day != p.last_upload_day {
             p.last_upload_day = day;
             p.day_out = 0;
@@ -766,13 +793,12 @@ impl Exfil {
         let sev = hits[0].1;
         let kind = hits[0].0;
         for (k, _, _) in &hits {
-            if !p.kinds.contains(k) {
-                p.kinds.push(*k);
-            }
+            p.kinds.push(*k);
         }
+        let at = p.alerted_out;
         let due = match p.alerted {
             None => true,
-            Some((s, at)) => {
+            Some(s) => {
                 sev < s
                     || (p.total_out >= at.saturating_mul(4) && u.ts - p.last_alert >= 300 * SEC)
                     // the flow is over: report the final running total
@@ -783,7 +809,8 @@ impl Exfil {
             return;
         }
         let update = p.alerted.is_some();
-        p.alerted = Some((sev, p.total_out));
+        p.alerted = Some(sev);
+        p.alerted_out = p.total_out;
         p.last_alert = u.ts;
         self.stats.alerts += 1;
         let mut e = Map::new();
@@ -794,7 +821,7 @@ impl Exfil {
             e.insert("kind".into(), json!(kind.as_str()));
             e.insert(
                 "kinds".into(),
-                json!(p.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
+                json!(p.kinds.iter().map(Kind::as_str).collect::<Vec<_>>()),
             );
             e.insert("bytes_out_total".into(), json!(p.total_out));
             e.insert("bytes_in_total".into(), json!(p.total_in));
@@ -809,19 +836,14 @@ impl Exfil {
             e.insert("host_bytes_out_total".into(), json!(host.total_out));
             e.insert(
                 "dest_name".into(),
-                p.name
-                    .as_deref()
-                    .map_or(serde_json::Value::Null, |n| json!(n)),
+                u.name.map_or(serde_json::Value::Null, |n| json!(n)),
             );
             e.insert("dest_new_for_host".into(), json!(new_for_host));
             e.insert("hosts_using_dest".into(), json!(sharing));
             e.insert("first_seen".into(), json!(rfc3339(p.first_seen)));
             e.insert("last_seen".into(), json!(rfc3339(p.last_seen)));
             e.insert("update".into(), json!(update));
-            let label = p
-                .name
-                .as_deref()
-                .map_or_else(|| p.dest_ip.to_string(), str::to_owned);
+            let label = u.name.map_or_else(|| p.dest_ip.to_string(), str::to_owned);
             let what = match kind {
                 Kind::Burst => "burst of outbound data",
                 Kind::LowAndSlow => "low-and-slow upload over 24h",
@@ -1028,6 +1050,33 @@ impl Detector for Exfil {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_keep_discovery_order_without_repeats() {
+        let mut k = Kinds::default();
+        assert_eq!(k.iter().count(), 0);
+        for x in [
+            Kind::UnusualChannel,
+            Kind::Burst,
+            Kind::UnusualChannel,
+            Kind::ProducerShift,
+            Kind::LowAndSlow,
+            Kind::Burst,
+        ] {
+            k.push(x);
+        }
+        let v: Vec<_> = k.iter().collect();
+        assert_eq!(
+            v,
+            [
+                Kind::UnusualChannel,
+                Kind::Burst,
+                Kind::ProducerShift,
+                Kind::LowAndSlow
+            ]
+        );
+        assert!(k.contains(Kind::LowAndSlow));
+    }
 
     #[test]
     fn ring_sums_and_rolls() {
