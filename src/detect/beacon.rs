@@ -147,7 +147,7 @@ pub fn parse_proto_port(s: &str) -> Result<(u8, u16), String> {
 fn domain_matches(name: &str, suffix: &str) -> bool {
     let suffix = suffix.trim_start_matches('.');
     name.len() >= suffix.len()
-        && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+        && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
         && (name.len() == suffix.len() || name.as_bytes()[name.len() - suffix.len() - 1] == b'.')
 }
 
@@ -211,7 +211,7 @@ struct Pair {
 #[derive(Default, Serialize, Deserialize)]
 struct DestInfo {
     /// Internal hosts seen using this destination (capped).
-    hosts: Vec<IpAddr>,
+    hosts: super::HostSet,
     last_seen: Ts,
     first_seen: Ts,
 }
@@ -336,9 +336,7 @@ impl Beacon {
             if d.first_seen == 0 || b.ts < d.first_seen {
                 d.first_seen = b.ts;
             }
-            if d.hosts.len() < DEST_HOSTS_CAP && !d.hosts.contains(&b.host) {
-                d.hosts.push(b.host);
-            }
+            d.hosts.insert(b.host, DEST_HOSTS_CAP);
         }
         let cap = self.cfg.max_pairs.max(16);
         if self.hosts.len() > cap {

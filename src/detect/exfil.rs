@@ -386,7 +386,7 @@ pub struct Pair {
 
 #[derive(Default, Serialize, Deserialize)]
 struct DestInfo {
-    hosts: Vec<IpAddr>,
+    hosts: super::HostSet,
     last_seen: Ts,
 }
 
@@ -530,9 +530,7 @@ impl Exfil {
         let sharing = {
             let d = self.dests.entry(did).or_default();
             d.last_seen = d.last_seen.max(u.ts);
-            if d.hosts.len() < 64 && !d.hosts.contains(&u.host) {
-                d.hosts.push(u.host);
-            }
+            d.hosts.insert(u.host, 64);
             d.hosts.len()
         };
         if self.dests.len() > cfg.max_pairs.max(16) {
