@@ -7,7 +7,6 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use deguchi::alert::Alert;
 use deguchi::analysis::{Analyzer, Detector};
-use deguchi::community_id::community_id_v1;
 use deguchi::decode::{LinkType, Tunnel, steer_pair};
 use deguchi::detect::beacon::{Beacon, BeaconConfig};
 use deguchi::detect::dns_tunnel::{DnsTunnel, DnsTunnelConfig};
@@ -136,7 +135,6 @@ fn flow(h: usize, j: usize, r: i64) -> FlowRecord {
         vlan: 0,
         tunnel: Tunnel::None,
         icmp: (0, 0),
-        community_id: community_id_v1(0, src_ip, dest_ip, 6, src_port, 443),
         pkts: [12, 14],
         bytes: [out + 12 * 66, inb + 14 * 66],
         payload: [out, inb],

@@ -58,7 +58,6 @@ pub struct FlowRecord {
     pub vlan: u16,
     pub tunnel: Tunnel,
     pub icmp: (u8, u8),
-    pub community_id: String,
     /// [to server, to client]
     pub pkts: [u64; 2],
     pub bytes: [u64; 2],
@@ -106,10 +105,6 @@ impl FlowRecord {
         };
         let src_ip = ip_of(o, k.v6);
         let dest_ip = ip_of(r, k.v6);
-        let (cs, cd) = match k.proto {
-            1 | 58 => (u16::from(e.icmp.0), u16::from(e.icmp.1)),
-            _ => (op, rp),
-        };
         Self {
             flow_id: flow_id(e),
             src_ip,
@@ -120,7 +115,6 @@ impl FlowRecord {
             vlan: k.vlan,
             tunnel: e.tunnel,
             icmp: e.icmp,
-            community_id: community_id_v1(0, src_ip, dest_ip, k.proto, cs, cd),
             pkts: e.pkts,
             bytes: e.bytes,
             payload: e.payload,
@@ -139,6 +133,19 @@ impl FlowRecord {
     #[must_use]
     pub fn has_ports(&self) -> bool {
         matches!(self.proto, 6 | 17 | 132)
+    }
+
+    /// Community ID v1 (seed 0) of the flow. Computed when a record is
+    /// written, not when the flow ends: most records only feed the
+    /// detectors (no `--flows` output), and a SHA-1 plus a base64 string
+    /// per flow was a measurable share of the shard's time.
+    #[must_use]
+    pub fn community_id(&self) -> String {
+        let (cs, cd) = match self.proto {
+            1 | 58 => (u16::from(self.icmp.0), u16::from(self.icmp.1)),
+            _ => (self.src_port, self.dest_port),
+        };
+        community_id_v1(0, self.src_ip, self.dest_ip, self.proto, cs, cd)
     }
 
     /// EVE-style JSON view.
@@ -165,7 +172,7 @@ impl FlowRecord {
             proto: proto_name(self.proto),
             icmp_type: icmp.then_some(self.icmp.0),
             icmp_code: icmp.then_some(self.icmp.1),
-            community_id: &self.community_id,
+            community_id: self.community_id(),
             vlan: (self.vlan != 0).then(|| [self.vlan]),
             tunnel: (self.tunnel != Tunnel::None).then(|| self.tunnel.as_str()),
             direction: self.direction.as_str(),
@@ -240,7 +247,7 @@ pub struct EveFlow<'a> {
     pub icmp_type: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icmp_code: Option<u8>,
-    pub community_id: &'a str,
+    pub community_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vlan: Option<[u16; 1]>,
     #[serde(skip_serializing_if = "Option::is_none")]
