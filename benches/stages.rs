@@ -146,7 +146,7 @@ fn flow(h: usize, j: usize, r: i64) -> FlowRecord {
         bursts: 1,
         reported: [0, 0],
         hints: Some(Box::new(FlowHints {
-            sni: Some(server_name(s)),
+            sni: Some(server_name(s).into()),
             ..FlowHints::default()
         })),
         direction: Direction::Outbound,
@@ -337,7 +337,7 @@ fn bench_alert(c: &mut Criterion) {
         f.end = f.start + SEC;
         f.payload = [400, 1200];
         f.hints = Some(Box::new(FlowHints {
-            sni: Some("c2.example".to_owned()),
+            sni: Some("c2.example".into()),
             ..FlowHints::default()
         }));
         d.on_flow(&f, &mut alerts);

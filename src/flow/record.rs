@@ -26,8 +26,10 @@ pub enum EndReason {
 /// Application hints recorded on a flow. Strings are capped and escaped on output.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlowHints {
-    pub sni: Option<String>,
-    pub http_host: Option<String>,
+    /// Shared, so the burst and progress events of a long flow carry the
+    /// name without copying it.
+    pub sni: Option<std::sync::Arc<str>>,
+    pub http_host: Option<std::sync::Arc<str>>,
     pub http_method: Option<String>,
     pub http_uri: Option<String>,
     pub dns_queries: Vec<String>,
@@ -43,6 +45,12 @@ impl FlowHints {
     #[must_use]
     pub fn dest_name(&self) -> Option<&str> {
         self.sni.as_deref().or(self.http_host.as_deref())
+    }
+
+    /// [`Self::dest_name`], shared.
+    #[must_use]
+    pub fn dest_name_shared(&self) -> Option<std::sync::Arc<str>> {
+        self.sni.as_ref().or(self.http_host.as_ref()).cloned()
     }
 }
 

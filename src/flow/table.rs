@@ -190,7 +190,7 @@ pub struct BurstEvent {
     /// Payload bytes [from originator, to originator].
     pub payload: [u32; 2],
     /// The name the originator used (TLS SNI, else HTTP Host), if seen.
-    pub name: Option<Box<str>>,
+    pub name: Option<std::sync::Arc<str>>,
 }
 
 impl ProgressEvent {
@@ -206,11 +206,7 @@ impl ProgressEvent {
             dest_port,
             proto: e.key.proto,
             delta: [e.payload[0] - e.reported[0], e.payload[1] - e.reported[1]],
-            name: e
-                .hints
-                .as_deref()
-                .and_then(|h| h.dest_name())
-                .map(Into::into),
+            name: e.hints.as_deref().and_then(FlowHints::dest_name_shared),
         }
     }
 }
@@ -230,11 +226,7 @@ impl BurstEvent {
             proto: e.key.proto,
             vlan: e.key.vlan,
             payload: e.burst_bytes,
-            name: e
-                .hints
-                .as_deref()
-                .and_then(|h| h.dest_name())
-                .map(Into::into),
+            name: e.hints.as_deref().and_then(FlowHints::dest_name_shared),
         }
     }
 }
@@ -262,7 +254,7 @@ pub struct ProgressEvent {
     pub proto: u8,
     /// Payload bytes since the last report [from originator, to originator].
     pub delta: [u64; 2],
-    pub name: Option<Box<str>>,
+    pub name: Option<std::sync::Arc<str>>,
 }
 
 /// The addresses a host was told a name resolves to.
@@ -755,7 +747,7 @@ fn apply_hint(e: &mut Entry, m: &PacketMeta, from_orig: bool, bytes: &[u8]) -> O
         HintKind::TlsClientHello => {
             if from_orig && e.hints.as_ref().is_none_or(|h| h.sni.is_none()) {
                 if let Some(sni) = hints::tls::client_hello_sni(bytes) {
-                    e.hints.get_or_insert_default().sni = Some(lossy(sni));
+                    e.hints.get_or_insert_default().sni = Some(lossy(sni).into());
                 }
             }
             None
@@ -767,7 +759,7 @@ fn apply_hint(e: &mut Entry, m: &PacketMeta, from_orig: bool, bytes: &[u8]) -> O
                     let h = e.hints.get_or_insert_default();
                     h.http_method = Some(lossy(req.method));
                     h.http_uri = Some(lossy(&req.uri[..req.uri.len().min(256)]));
-                    h.http_host = req.host.map(lossy);
+                    h.http_host = req.host.map(|h| lossy(h).into());
                 }
             }
             None
