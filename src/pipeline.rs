@@ -225,7 +225,7 @@ impl Events {
 }
 
 /// Packets a shard decodes ahead of updating them (see [`FlowTable::locate`]).
-const AHEAD: usize = 4;
+const AHEAD: usize = 8;
 
 /// A packet decoded and located, waiting for its flow update.
 #[derive(Default)]
