@@ -53,11 +53,13 @@ impl HostSet {
 
     /// Adds `ip` unless the set holds it already or holds `cap` hosts.
     pub fn insert(&mut self, ip: std::net::IpAddr, cap: usize) {
+        if self.0.len() >= cap {
+            // full: the popular destinations, where nothing changes any more
+            return;
+        }
         let f = Self::fingerprint(ip);
         if let Err(at) = self.0.binary_search(&f) {
-            if self.0.len() < cap {
-                self.0.insert(at, f);
-            }
+            self.0.insert(at, f);
         }
     }
 
