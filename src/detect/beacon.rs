@@ -247,7 +247,7 @@ struct BeatIn<'a> {
 
 pub struct Beacon {
     cfg: BeaconConfig,
-    pairs: HashMap<PairKey, Pair, ahash::RandomState>,
+    pairs: super::slabmap::SlabMap<PairKey, Pair>,
     dests: HashMap<u64, DestInfo, ahash::RandomState>,
     hosts: HashMap<IpAddr, Ts, ahash::RandomState>,
     names: HashMap<(IpAddr, IpAddr), (Box<str>, Ts), ahash::RandomState>,
@@ -261,7 +261,7 @@ impl Beacon {
     pub fn new(cfg: BeaconConfig) -> Self {
         Self {
             cfg,
-            pairs: HashMap::default(),
+            pairs: super::slabmap::SlabMap::default(),
             dests: HashMap::default(),
             hosts: HashMap::default(),
             names: HashMap::default(),
@@ -280,8 +280,9 @@ impl Beacon {
     /// Bytes one series costs at most: entry, map slot, full sample ring.
     #[must_use]
     pub fn bytes_per_pair(max_samples: usize) -> usize {
-        std::mem::size_of::<(PairKey, Pair)>() * 8 / 7
-            + 1
+        // slab entry, plus a 4-byte slot and a control byte in the index
+        std::mem::size_of::<Option<(PairKey, Pair)>>()
+            + 5 * 8 / 7
             + (max_samples + 1) * std::mem::size_of::<Beat>()
             + 48
     }
@@ -352,14 +353,14 @@ impl Beacon {
             proto: b.proto,
         };
         if !self.pairs.contains_key(&key) && self.pairs.len() >= cap {
-            self.stats.pairs_evicted += evict_oldest(&mut self.pairs, |p| p.last_seen) as u64;
+            self.stats.pairs_evicted += self.pairs.evict_oldest(|p| p.last_seen) as u64;
         }
         let coalesce = i64::try_from(self.cfg.coalesce_ms).unwrap_or(1000) * (SEC / 1000);
         let max_samples = self
             .cfg
             .max_samples
             .max(periodicity_min(self.cfg.min_beats));
-        let p = self.pairs.entry(key).or_insert_with(|| Pair {
+        let slot = self.pairs.get_or_insert_with(key, || Pair {
             origin: b.ts,
             last_seen: b.ts,
             beats: Vec::new(),
@@ -374,6 +375,9 @@ impl Beacon {
             alerted: None,
             last_alert: i64::MIN,
         });
+        let Some(p) = self.pairs.at_mut(slot) else {
+            return;
+        };
         if b.ts < p.origin {
             // an earlier beat arrived late: move the origin back
             let shift = ds(p.origin - b.ts);
@@ -485,7 +489,7 @@ impl Beacon {
             self.stats.held_settling += 1;
             return;
         }
-        let Some(p) = self.pairs.get_mut(&key) else {
+        let Some(p) = self.pairs.at_mut(slot) else {
             return;
         };
         v.rita = periodicity::rita_scores(&self.buf);
@@ -645,7 +649,7 @@ impl Detector for Beacon {
 
     fn save(&mut self) -> Option<Vec<u8>> {
         let snap = Snapshot {
-            pairs: std::mem::take(&mut self.pairs).into_iter().collect(),
+            pairs: self.pairs.take_all(),
             dests: std::mem::take(&mut self.dests).into_iter().collect(),
             hosts: std::mem::take(&mut self.hosts).into_iter().collect(),
             names: std::mem::take(&mut self.names).into_iter().collect(),

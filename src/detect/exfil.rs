@@ -457,7 +457,7 @@ impl<'a> Update<'a> {
 pub struct Exfil {
     cfg: ExfilConfig,
     hosts: HashMap<IpAddr, Host, ahash::RandomState>,
-    pairs: HashMap<(IpAddr, u64), Pair, ahash::RandomState>,
+    pairs: super::slabmap::SlabMap<(IpAddr, u64), Pair>,
     dests: HashMap<u64, DestInfo, ahash::RandomState>,
     pub stats: ExfilStats,
 }
@@ -476,7 +476,7 @@ impl Exfil {
         Self {
             cfg,
             hosts: HashMap::default(),
-            pairs: HashMap::default(),
+            pairs: super::slabmap::SlabMap::default(),
             dests: HashMap::default(),
             stats: ExfilStats::default(),
         }
@@ -499,7 +499,8 @@ impl Exfil {
 
     #[must_use]
     pub fn bytes_per_pair() -> usize {
-        std::mem::size_of::<((IpAddr, u64), Pair)>() * 8 / 7 + 64
+        // slab entry, plus a 4-byte slot and a control byte in the index
+        std::mem::size_of::<Option<((IpAddr, u64), Pair)>>() + 5 * 8 / 7
     }
 
     /// Extra bytes of a pair that keeps slot history ([`ExfilConfig::rings_from`]).
@@ -537,37 +538,43 @@ impl Exfil {
             evict_oldest(&mut self.dests, |d| d.last_seen);
         }
         let key = (u.host, did);
-        if u.out == 0 && !self.pairs.contains_key(&key) {
+        let found = self.pairs.find(&key);
+        if u.out == 0 && found.is_none() {
             // nothing sent there (downloads, scans and floods against the
             // host): the host's totals have it; no pair is created
             return;
         }
-        if !self.pairs.contains_key(&key) && self.pairs.len() >= cfg.max_pairs.max(16) {
-            self.stats.pairs_evicted += evict_oldest(&mut self.pairs, |p| p.last_seen) as u64;
+        if found.is_none() && self.pairs.len() >= cfg.max_pairs.max(16) {
+            self.stats.pairs_evicted += self.pairs.evict_oldest(|p| p.last_seen) as u64;
         }
-        let p = self.pairs.entry(key).or_insert_with(|| Pair {
-            first_seen: u.ts,
-            last_seen: u.ts,
-            total_out: 0,
-            total_in: 0,
-            rings: None,
-            upload_days: 0,
-            last_upload_day: i32::MIN,
-            day_out: 0,
-            routine: false,
-            in_baseline: already_doing,
-            dest_ip: u.dest_ip,
-            port: u.port,
-            proto: u.proto,
-            src_port: u.src_port,
-            flow_id: u.flow_id,
-            alerted: None,
-            alerted_out: 0,
-            last_alert: 0,
-            kinds: Kinds::default(),
-            ftp_control: false,
-            high_port_out: 0,
+        let slot = found.unwrap_or_else(|| {
+            self.pairs.get_or_insert_with(key, || Pair {
+                first_seen: u.ts,
+                last_seen: u.ts,
+                total_out: 0,
+                total_in: 0,
+                rings: None,
+                upload_days: 0,
+                last_upload_day: i32::MIN,
+                day_out: 0,
+                routine: false,
+                in_baseline: already_doing,
+                dest_ip: u.dest_ip,
+                port: u.port,
+                proto: u.proto,
+                src_port: u.src_port,
+                flow_id: u.flow_id,
+                alerted: None,
+                alerted_out: 0,
+                last_alert: 0,
+                kinds: Kinds::default(),
+                ftp_control: false,
+                high_port_out: 0,
+            })
         });
+        let Some(p) = self.pairs.at_mut(slot) else {
+            return;
+        };
         p.first_seen = p.first_seen.min(u.ts);
         let last_before = p.last_seen;
         if u.ts >= p.last_seen {
@@ -780,7 +787,7 @@ impl Exfil {
         if hits.is_empty() {
             return;
         }
-        let Some(p) = self.pairs.get_mut(&key) else {
+        let Some(p) = self.pairs.at_mut(slot) else {
             return;
         };
         let host = &self.hosts[&u.host];
@@ -962,7 +969,7 @@ impl Detector for Exfil {
             .collect();
         let mut snap = Snapshot {
             hosts,
-            pairs: std::mem::take(&mut self.pairs).into_iter().collect(),
+            pairs: self.pairs.take_all(),
             dests: std::mem::take(&mut self.dests).into_iter().collect(),
         };
         let bytes = postcard::to_stdvec(&snap).ok();

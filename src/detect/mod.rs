@@ -4,6 +4,7 @@ pub mod beacon;
 pub mod dns_tunnel;
 pub mod exfil;
 pub mod periodicity;
+pub mod slabmap;
 
 use crate::analysis::Detector;
 use crate::config::Config;

@@ -65,10 +65,23 @@ impl<T> Slab<T> {
         self.blocks.get_mut(i >> SHIFT)?.get_mut(i & (BLOCK - 1))
     }
 
+    /// Every entry, in index order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.blocks.iter().flatten()
+    }
+
     /// Bytes allocated for entries (whole blocks).
     #[must_use]
     pub fn allocated_bytes(&self) -> usize {
         self.blocks.len() * BLOCK * std::mem::size_of::<T>()
+    }
+}
+
+impl<T> IntoIterator for Slab<T> {
+    type Item = T;
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Vec<T>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.blocks.into_iter().flatten()
     }
 }
 
