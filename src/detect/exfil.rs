@@ -186,10 +186,17 @@ impl Ring {
     }
 }
 
-fn new_hist() -> Histogram<u16> {
-    // KiB, 1 KiB .. 4 TiB per window, 1 significant digit (~6 % buckets),
-    // u16 counts (saturating: 227 days of 5-minute windows): about 1 KB
-    Histogram::new_with_bounds(1, 1 << 32, 1).unwrap_or_else(|_| {
+/// Smallest value (KiB) the 5-minute histogram tells apart: its p99 is only
+/// used above 1 MiB, where buckets of a histogram starting here have exactly
+/// the bounds (and so the p99) of one starting at 1 KiB.
+const HIST5_LOW: u64 = 64;
+/// The same for the hourly histogram, whose p99 is used above 4 MiB.
+const HIST1H_LOW: u64 = 256;
+
+fn new_hist(low: u64) -> Histogram<u16> {
+    // KiB, `low` .. 4 TiB per window, 1 significant digit (~6 % buckets),
+    // u16 counts (saturating: 227 days of 5-minute windows): 0.7 KB
+    Histogram::new_with_bounds(low, 1 << 32, 1).unwrap_or_else(|_| {
         Histogram::new(1).unwrap_or_else(|_| unreachable!("1 significant figure is valid"))
     })
 }
@@ -215,8 +222,8 @@ impl Host {
             out5: Ring::new(12),
             in5: Ring::new(12),
             out1h: Ring::new(24),
-            hist5: new_hist(),
-            hist1h: new_hist(),
+            hist5: new_hist(HIST5_LOW),
+            hist1h: new_hist(HIST1H_LOW),
             total_out: 0,
             total_in: 0,
         }
@@ -491,9 +498,9 @@ impl Exfil {
 
     #[must_use]
     pub fn bytes_per_host() -> usize {
-        let h = new_hist();
+        let (h5, h1) = (new_hist(HIST5_LOW), new_hist(HIST1H_LOW));
         std::mem::size_of::<(IpAddr, Host)>() * 8 / 7
-            + 2 * h.distinct_values() * std::mem::size_of::<u16>()
+            + (h5.distinct_values() + h1.distinct_values()) * std::mem::size_of::<u16>()
             + (12 * 2 + 24) * 8
     }
 
@@ -926,8 +933,8 @@ fn hist_pairs(h: &Histogram<u16>) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn hist_from(v: &[(u64, u64)]) -> Histogram<u16> {
-    let mut h = new_hist();
+fn hist_from(v: &[(u64, u64)], low: u64) -> Histogram<u16> {
+    let mut h = new_hist(low);
     for &(x, n) in v {
         let _ = h.record_n(x.max(1), u16::try_from(n).unwrap_or(u16::MAX));
     }
@@ -992,8 +999,8 @@ impl Detector for Exfil {
                         out5: h.out5,
                         in5: h.in5,
                         out1h: h.out1h,
-                        hist5: hist_from(&h.hist5),
-                        hist1h: hist_from(&h.hist1h),
+                        hist5: hist_from(&h.hist5, HIST5_LOW),
+                        hist1h: hist_from(&h.hist1h, HIST1H_LOW),
                         total_out: h.total_out,
                         total_in: h.total_in,
                     },
@@ -1055,6 +1062,36 @@ impl Detector for Exfil {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histograms_from_their_low_bound_give_the_p99_of_one_from_1_kib() {
+        // wherever the p99 is used (above its floor), it is exactly the
+        // p99 of a histogram that tells every KiB apart
+        let mut x: u64 = 0x9e37_79b9;
+        for (low, floor) in [(HIST5_LOW, MB), (HIST1H_LOW, 4 * MB)] {
+            for round in 0..200 {
+                let (mut full, mut ours) = (new_hist(1), new_hist(low));
+                for _ in 0..(50 + round) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // KiB per window: a quarter idle, the rest up to a
+                    // top that moves from 256 KiB to 16 GiB over the rounds,
+                    // so the p99 falls in every octave around the floors
+                    let top = (1u64 << (8 + round % 16)) * (4 + round % 5) / 4;
+                    let v = if x % 4 == 0 { x % 64 } else { (x >> 8) % top }.max(1);
+                    full.saturating_record(v);
+                    ours.saturating_record(v);
+                }
+                assert_eq!(
+                    Host::p99(&full).max(floor),
+                    Host::p99(&ours).max(floor),
+                    "low {low}, round {round}"
+                );
+            }
+        }
+        assert!(new_hist(HIST5_LOW).distinct_values() < new_hist(1).distinct_values());
+    }
 
     #[test]
     fn kinds_keep_discovery_order_without_repeats() {
