@@ -463,7 +463,7 @@ impl<'a> Update<'a> {
 
 pub struct Exfil {
     cfg: ExfilConfig,
-    hosts: HashMap<IpAddr, Host, ahash::RandomState>,
+    hosts: super::slabmap::SlabMap<IpAddr, Host>,
     pairs: super::slabmap::SlabMap<(IpAddr, u64), Pair>,
     dests: HashMap<u64, DestInfo, ahash::RandomState>,
     pub stats: ExfilStats,
@@ -482,7 +482,7 @@ impl Exfil {
     pub fn new(cfg: ExfilConfig) -> Self {
         Self {
             cfg,
-            hosts: HashMap::default(),
+            hosts: super::slabmap::SlabMap::default(),
             pairs: super::slabmap::SlabMap::default(),
             dests: HashMap::default(),
             stats: ExfilStats::default(),
@@ -499,7 +499,9 @@ impl Exfil {
     #[must_use]
     pub fn bytes_per_host() -> usize {
         let (h5, h1) = (new_hist(HIST5_LOW), new_hist(HIST1H_LOW));
-        std::mem::size_of::<(IpAddr, Host)>() * 8 / 7
+        // slab entry, plus a 4-byte slot and a control byte in the index
+        std::mem::size_of::<Option<(IpAddr, Host)>>()
+            + 5 * 8 / 7
             + (h5.distinct_values() + h1.distinct_values()) * std::mem::size_of::<u16>()
             + (12 * 2 + 24) * 8
     }
@@ -521,10 +523,18 @@ impl Exfil {
             return;
         }
         let cfg = &self.cfg;
-        if !self.hosts.contains_key(&u.host) && self.hosts.len() >= cfg.max_hosts.max(16) {
-            self.stats.hosts_evicted += evict_oldest(&mut self.hosts, |h| h.last_seen) as u64;
-        }
-        let host = self.hosts.entry(u.host).or_insert_with(|| Host::new(u.ts));
+        let hslot = match self.hosts.find(&u.host) {
+            Some(i) => i,
+            None => {
+                if self.hosts.len() >= cfg.max_hosts.max(16) {
+                    self.stats.hosts_evicted += self.hosts.evict_oldest(|h| h.last_seen) as u64;
+                }
+                self.hosts.get_or_insert_with(u.host, || Host::new(u.ts))
+            }
+        };
+        let Some(host) = self.hosts.at_mut(hslot) else {
+            return;
+        };
         // a destination the host already used in its first hour of
         // observation is what it was doing before we watched: baseline
         let already_doing = u.ts - host.first_seen < HOUR;
@@ -619,7 +629,9 @@ impl Exfil {
             }
         }
 
-        let host = &self.hosts[&u.host];
+        let Some(host) = self.hosts.at(hslot) else {
+            return;
+        };
         // window sums (bytes out, in): 10 minutes, 1 hour, 24 hours
         let [(w5, w5_in), (w1h, w1h_in), (w24, w24_in)] = match p.rings.as_deref() {
             Some(r) => {
@@ -797,7 +809,9 @@ impl Exfil {
         let Some(p) = self.pairs.at_mut(slot) else {
             return;
         };
-        let host = &self.hosts[&u.host];
+        let Some(host) = self.hosts.at(hslot) else {
+            return;
+        };
         // one alert series per host and destination: the strongest finding
         // leads, the others are evidence; again only when severity rises or
         // the running total has quadrupled
