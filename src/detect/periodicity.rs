@@ -105,16 +105,23 @@ fn median_of(v: &mut [f64]) -> f64 {
     quantile(v, 0.5)
 }
 
-/// Linear-interpolated quantile; sorts `v`.
+/// Linear-interpolated quantile; reorders `v`. The two order statistics it
+/// needs come from a selection (linear time) rather than a sort: on long
+/// series the sorts were a fifth of the scoring time.
 fn quantile(v: &mut [f64], q: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
-    v.sort_unstable_by(f64::total_cmp);
     let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    let (a, b) = (v[lo.min(v.len() - 1)], v[hi.min(v.len() - 1)]);
+    let lo = (pos.floor() as usize).min(v.len() - 1);
+    let hi = (pos.ceil() as usize).min(v.len() - 1);
+    let (_, a, right) = v.select_nth_unstable_by(lo, f64::total_cmp);
+    let a = *a;
+    let b = if hi > lo {
+        right.iter().copied().min_by(f64::total_cmp).unwrap_or(a)
+    } else {
+        a
+    };
     a + (b - a) * (pos - lo as f64)
 }
 
@@ -404,6 +411,30 @@ mod tests_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_by_selection_equal_those_of_a_sorted_copy() {
+        let mut x: u64 = 7;
+        for n in 1..80 {
+            let v: Vec<f64> = (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x % 50) as f64 / 4.0
+                })
+                .collect();
+            let mut sorted = v.clone();
+            sorted.sort_unstable_by(f64::total_cmp);
+            for q in [0.0, 0.25, 0.5, 0.75, 0.9, 1.0] {
+                let pos = q * (n - 1) as f64;
+                let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+                let want = sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64);
+                let mut w = v.clone();
+                assert_eq!(quantile(&mut w, q).to_bits(), want.to_bits(), "n {n} q {q}");
+            }
+        }
+    }
 
     use super::tests_support::*;
 
