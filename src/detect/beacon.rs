@@ -247,6 +247,8 @@ struct BeatIn<'a> {
 
 pub struct Beacon {
     cfg: BeaconConfig,
+    /// `cfg.allow_cidrs`, for the per-beat test.
+    allow_set: crate::homenet::CidrSet,
     pairs: super::slabmap::SlabMap<PairKey, Pair>,
     dests: HashMap<u64, DestInfo, ahash::RandomState>,
     hosts: HashMap<IpAddr, Ts, ahash::RandomState>,
@@ -260,6 +262,7 @@ impl Beacon {
     #[must_use]
     pub fn new(cfg: BeaconConfig) -> Self {
         Self {
+            allow_set: crate::homenet::CidrSet::new(&cfg.allow_cidrs),
             cfg,
             pairs: super::slabmap::SlabMap::default(),
             dests: HashMap::default(),
@@ -299,7 +302,7 @@ impl Beacon {
 
     fn allowed(&self, b: &BeatIn<'_>, name: Option<&str>) -> bool {
         self.cfg.allow_ports.contains(&(b.proto, b.port))
-            || self.cfg.allow_cidrs.iter().any(|n| n.contains(&b.dest_ip))
+            || self.allow_set.contains(b.dest_ip)
             || name.is_some_and(|n| self.cfg.allow_domains.iter().any(|s| domain_matches(n, s)))
     }
 
