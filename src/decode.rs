@@ -387,8 +387,27 @@ impl Decoder {
         ts: Ts,
         arena: &mut Vec<u8>,
     ) -> Result<PacketMeta, DecodeError> {
+        let mut meta = PacketMeta::default();
+        self.decode_into(link, data, wire_len, ts, arena, &mut meta)
+            .map(|()| meta)
+    }
+
+    /// [`Decoder::decode`] into a caller's `PacketMeta` (the shards decode
+    /// into their lookahead slots, saving two copies of it per packet).
+    ///
+    /// # Errors
+    /// As [`Decoder::decode`]; `meta` is then unspecified.
+    pub fn decode_into(
+        &mut self,
+        link: LinkType,
+        data: &[u8],
+        wire_len: u32,
+        ts: Ts,
+        arena: &mut Vec<u8>,
+        meta: &mut PacketMeta,
+    ) -> Result<(), DecodeError> {
         let mark = arena.len();
-        let mut meta = PacketMeta {
+        *meta = PacketMeta {
             ts,
             wire_len,
             ..PacketMeta::default()
@@ -399,9 +418,11 @@ impl Decoder {
             warnings: [false; DecodeWarning::ALL.len()],
             steer: false,
         };
-        let r = decode_link(link, data, &mut meta, &mut ctx);
-        for (n, w) in self.counters.warnings.iter_mut().zip(ctx.warnings) {
-            *n += u64::from(w);
+        let r = decode_link(link, data, meta, &mut ctx);
+        if ctx.warnings != [false; DecodeWarning::ALL.len()] {
+            for (n, w) in self.counters.warnings.iter_mut().zip(ctx.warnings) {
+                *n += u64::from(w);
+            }
         }
         match r {
             Ok(()) => {
@@ -411,7 +432,7 @@ impl Decoder {
                 if meta.frag != Frag::None {
                     self.counters.fragments += 1;
                 }
-                Ok(meta)
+                Ok(())
             }
             Err(e) => {
                 ctx.arena.truncate(mark);

@@ -270,12 +270,15 @@ fn shard_thread(
             }
             let slot = &mut ring[(head + queued) % AHEAD];
             slot.hints.clear();
-            let Ok(m) = decoder.decode(f.link, b.data(f), f.wire_len, f.ts, &mut slot.hints) else {
+            let (m, hints) = (&mut slot.m, &mut slot.hints);
+            if decoder
+                .decode_into(f.link, b.data(f), f.wire_len, f.ts, hints, m)
+                .is_err()
+            {
                 continue;
-            };
+            }
             decoded += 1;
-            slot.at = table.locate(&m);
-            slot.m = m;
+            slot.at = table.locate(&slot.m);
             queued += 1;
         }
         while queued > 0 {
