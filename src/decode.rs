@@ -948,7 +948,11 @@ fn is_http_method(p: &[u8]) -> bool {
         b"CONNECT ",
         b"TRACE ",
     ];
-    METHODS.iter().any(|m| p.starts_with(m))
+    // most payload (TLS records, responses, bulk data) fails on the first byte
+    matches!(
+        p.first(),
+        Some(b'G' | b'P' | b'H' | b'D' | b'O' | b'C' | b'T')
+    ) && METHODS.iter().any(|m| p.starts_with(m))
 }
 
 fn copy_hint(kind: HintKind, p: &[u8], meta: &mut PacketMeta, ctx: &mut Ctx<'_>) {
