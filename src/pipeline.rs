@@ -226,6 +226,8 @@ impl Events {
 
 /// Packets a shard decodes ahead of updating them (see [`FlowTable::locate`]).
 const AHEAD: usize = 8;
+/// Packets between a packet's hint-slot prefetch and its entry prefetch.
+const STAGE2: usize = 4;
 
 /// A packet decoded and located, waiting for its flow update.
 #[derive(Default)]
@@ -280,6 +282,11 @@ fn shard_thread(
             decoded += 1;
             slot.at = table.locate(&slot.m);
             queued += 1;
+            if queued > STAGE2 {
+                // the packet STAGE2 behind this one: its hint slot has had
+                // time to arrive; now its flow entry starts loading
+                table.prefetch_entry(&ring[(head + queued - 1 - STAGE2) % AHEAD].at);
+            }
         }
         while queued > 0 {
             ring[head].apply(&mut table, &mut clock, &mut events);

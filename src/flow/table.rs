@@ -358,27 +358,36 @@ impl FlowTable {
         h & (self.hint.len() - 1)
     }
 
-    /// Key and hash of a packet's flow; also starts loading the flow's
-    /// entry into the cache when the hint cache knows it, so that its
-    /// [`FlowTable::update_located`] a few packets later does not wait.
+    /// Key and hash of a packet's flow; also starts loading the flow's hint
+    /// slot (first stage of a two-stage prefetch, see
+    /// [`FlowTable::prefetch_entry`]).
     #[inline]
     #[must_use]
     pub fn locate(&self, m: &PacketMeta) -> Located {
         let (key, src_is_a) = FlowKey::of(m);
         let hash = self.hasher.hash_one(key);
-        if let Some(e) = self
-            .hint
-            .get(self.hint_slot(hash))
-            .and_then(|&j| self.slab.get(j as usize))
-        {
-            // the entry's cache lines start loading now, while the packets
-            // before this one update theirs
-            prefetch(e);
+        if let Some(h) = self.hint.get(self.hint_slot(hash)) {
+            // first stage: the hint slot starts loading
+            prefetch(h);
         }
         Located {
             key,
             src_is_a,
             hash,
+        }
+    }
+
+    /// Second stage, a few packets after [`FlowTable::locate`]: the flow
+    /// entry the (by now cached) hint slot names starts loading, so
+    /// [`FlowTable::update_located`] a few packets later does not wait.
+    #[inline]
+    pub fn prefetch_entry(&self, at: &Located) {
+        if let Some(e) = self
+            .hint
+            .get(self.hint_slot(at.hash))
+            .and_then(|&j| self.slab.get(j as usize))
+        {
+            prefetch(e);
         }
     }
 
