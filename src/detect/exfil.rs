@@ -215,15 +215,18 @@ pub struct Host {
 }
 
 impl Host {
-    fn new(ts: Ts) -> Self {
+    /// A new host; its histograms are clones of empty `templates` (building
+    /// one with `new_with_bounds` costs several times a copy, and a network
+    /// with host churn creates many).
+    fn new(ts: Ts, templates: &(Histogram<u16>, Histogram<u16>)) -> Self {
         Self {
             first_seen: ts,
             last_seen: ts,
             out5: Ring::new(12),
             in5: Ring::new(12),
             out1h: Ring::new(24),
-            hist5: new_hist(HIST5_LOW),
-            hist1h: new_hist(HIST1H_LOW),
+            hist5: templates.0.clone(),
+            hist1h: templates.1.clone(),
             total_out: 0,
             total_in: 0,
         }
@@ -464,6 +467,8 @@ impl<'a> Update<'a> {
 pub struct Exfil {
     cfg: ExfilConfig,
     hosts: super::slabmap::SlabMap<IpAddr, Host>,
+    /// Empty 5-minute and hourly histograms, cloned for each new host.
+    hist_templates: (Histogram<u16>, Histogram<u16>),
     pairs: super::slabmap::SlabMap<(IpAddr, u64), Pair>,
     dests: HashMap<u64, DestInfo, ahash::RandomState>,
     pub stats: ExfilStats,
@@ -483,6 +488,7 @@ impl Exfil {
         Self {
             cfg,
             hosts: super::slabmap::SlabMap::default(),
+            hist_templates: (new_hist(HIST5_LOW), new_hist(HIST1H_LOW)),
             pairs: super::slabmap::SlabMap::default(),
             dests: HashMap::default(),
             stats: ExfilStats::default(),
@@ -529,7 +535,9 @@ impl Exfil {
                 if self.hosts.len() >= cfg.max_hosts.max(16) {
                     self.stats.hosts_evicted += self.hosts.evict_oldest(|h| h.last_seen) as u64;
                 }
-                self.hosts.get_or_insert_with(u.host, || Host::new(u.ts))
+                let templates = &self.hist_templates;
+                self.hosts
+                    .get_or_insert_with(u.host, || Host::new(u.ts, templates))
             }
         };
         let Some(host) = self.hosts.at_mut(hslot) else {
