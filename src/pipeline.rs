@@ -244,7 +244,7 @@ impl Ahead {
             *clock = self.m.ts;
             table.expire(*clock, events);
         }
-        table.update_located(&self.m, self.at, &self.hints, events);
+        table.update_located(&self.m, &self.at, &self.hints, events);
     }
 }
 

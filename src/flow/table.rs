@@ -459,7 +459,7 @@ impl FlowTable {
     /// Accounts one packet; may end a flow (TCP port reuse, eviction) into `out`.
     pub fn update(&mut self, m: &PacketMeta, arena: &[u8], out: &mut Vec<FlowEvent>) {
         let at = self.locate(m);
-        self.update_located(m, at, arena, out);
+        self.update_located(m, &at, arena, out);
     }
 
     /// [`FlowTable::update`] with the key and hash from [`FlowTable::locate`]
@@ -468,26 +468,23 @@ impl FlowTable {
     pub fn update_located(
         &mut self,
         m: &PacketMeta,
-        at: Located,
+        at: &Located,
         arena: &[u8],
         out: &mut Vec<FlowEvent>,
     ) {
-        let Located {
-            key,
-            src_is_a,
-            hash,
-        } = at;
+        // by reference: the key is copied only when a flow is created
+        let (key, src_is_a, hash) = (&at.key, at.src_is_a, at.hash);
         let slot = self.hint_slot(hash);
         let hinted = self
             .hint
             .get(slot)
             .copied()
-            .filter(|&j| self.slab.get(j as usize).is_some_and(|e| e.key == key));
+            .filter(|&j| self.slab.get(j as usize).is_some_and(|e| e.key == *key));
         let mut idx = hinted.or_else(|| {
             let slab = &self.slab;
             self.map
                 .find(hash, |&j| {
-                    slab.get(j as usize).is_some_and(|e| e.key == key)
+                    slab.get(j as usize).is_some_and(|e| e.key == *key)
                 })
                 .copied()
         });
@@ -521,7 +518,7 @@ impl FlowTable {
                 if self.map.len() >= self.cfg.max_flows.max(1) {
                     self.evict_one(out);
                 }
-                self.insert(key, hash, src_is_a, m)
+                self.insert(*key, hash, src_is_a, m)
             }
         };
         let (class, dns) = {
@@ -923,7 +920,7 @@ mod tests {
                 // flows ended by expiry, whose keys then come back; the
                 // packets located ahead are applied first (as the shard does)
                 for (m, at) in ahead.drain(..) {
-                    t.update_located(&m, at, &[], &mut out);
+                    t.update_located(&m, &at, &[], &mut out);
                 }
                 t.expire(ts - 1, &mut out);
             }
@@ -931,11 +928,11 @@ mod tests {
             ahead.push_back((m, at));
             if ahead.len() > 3 {
                 let (m, at) = ahead.pop_front().unwrap();
-                t.update_located(&m, at, &[], &mut out);
+                t.update_located(&m, &at, &[], &mut out);
             }
         }
         for (m, at) in ahead {
-            t.update_located(&m, at, &[], &mut out);
+            t.update_located(&m, &at, &[], &mut out);
         }
         assert!(t.hint.len() >= 16_384, "the cache grew with the table");
         assert_eq!(t.counters.flows_created, created);
