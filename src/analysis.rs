@@ -27,6 +27,11 @@ pub trait Detector: Send {
     fn on_tick(&mut self, _now: Ts, _out: &mut Vec<Alert>) {}
     /// End of input: last chance to report.
     fn finish(&mut self, _out: &mut Vec<Alert>) {}
+    /// One line on the state the detector holds (entries, evictions), for
+    /// the exit summary: evictions mean a cap was reached and series lost.
+    fn state_summary(&self) -> Option<String> {
+        None
+    }
     /// Serialised state for a snapshot (`None`: nothing to keep).
     fn save(&mut self) -> Option<Vec<u8>> {
         None
@@ -119,6 +124,15 @@ impl Analyzer {
         if let Some(s) = self.pending_state.take() {
             out.push(Out::State(s));
         }
+    }
+
+    /// Each detector's [`Detector::state_summary`].
+    #[must_use]
+    pub fn state_summary(&self) -> Vec<String> {
+        self.detectors
+            .iter()
+            .filter_map(|d| d.state_summary())
+            .collect()
     }
 
     /// Loads a snapshot into the detectors it names.

@@ -114,6 +114,8 @@ pub struct Summary {
     pub shards: usize,
     /// CPU time each stage's thread used: (stage, seconds).
     pub cpu: Vec<(String, f64)>,
+    /// One line per detector on the state it held at the end.
+    pub detectors: Vec<String>,
 }
 
 /// CPU time (user + system) the calling thread has used, seconds.
@@ -186,6 +188,9 @@ impl Summary {
                 .map(|(n, c)| format!("{n}={c:.2}"))
                 .collect();
             let _ = writeln!(s, "deguchi: cpu seconds by stage: {}", parts.join(" "));
+        }
+        if !self.detectors.is_empty() {
+            let _ = writeln!(s, "deguchi: detector state: {}", self.detectors.join("; "));
         }
         if let Some(l) = self.live {
             let _ = writeln!(
@@ -318,17 +323,17 @@ fn shard_thread(
 }
 
 fn analysis_thread(
-    an: Analyzer,
+    mut an: Analyzer,
     rx: Receiver<Vec<FlowEvent>>,
     back: Sender<Vec<FlowEvent>>,
     tx: Sender<Vec<Out>>,
-) -> f64 {
-    analyse(an, &rx, &back, &tx);
-    thread_cpu_s()
+) -> (f64, Vec<String>) {
+    analyse(&mut an, &rx, &back, &tx);
+    (thread_cpu_s(), an.state_summary())
 }
 
 fn analyse(
-    mut an: Analyzer,
+    an: &mut Analyzer,
     rx: &Receiver<Vec<FlowEvent>>,
     back: &Sender<Vec<FlowEvent>>,
     tx: &Sender<Vec<Out>>,
@@ -691,8 +696,9 @@ pub fn run(
         }
     }
     let capture_cpu = thread_cpu_s();
-    if let Ok(c) = an.join() {
+    if let Ok((c, state)) = an.join() {
         summary.cpu.push(("analysis".into(), c));
+        summary.detectors = state;
     }
     summary.cpu.insert(0, ("capture".into(), capture_cpu));
     if let Ok(w) = wr.join() {

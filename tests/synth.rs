@@ -231,3 +231,69 @@ fn mix_uplink_alerts_only_the_injected_activities_and_is_deterministic() {
     assert_eq!(a, gen_to("b.pcap", "5"));
     assert_ne!(a, gen_to("c.pcap", "6"));
 }
+
+/// The exit summary says how much state each detector held and how much it
+/// had to evict at its caps: an operator's only sign that series were lost.
+#[test]
+fn exit_summary_reports_detector_state_and_evictions_at_the_caps() {
+    let d = tempfile::tempdir().unwrap();
+    let pcap = d.path().join("o.pcap");
+    let o = deguchi(&[
+        "gen",
+        "office",
+        "--hosts",
+        "40",
+        "--days",
+        "1",
+        "-o",
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // the "detector state" line of the exit summary on stderr
+    let state = |extra: &[&str]| -> String {
+        let mut a = vec!["replay", pcap.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        let o = deguchi(&a);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("deguchi: detector state: ")
+                    .map(str::to_owned)
+            })
+            .expect("a detector state line")
+    };
+    let num_before = |s: &str, word: &str| -> u64 {
+        let i = s.find(word).unwrap_or_else(|| panic!("{word} in {s}"));
+        s[..i]
+            .trim_end()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let free = state(&[]);
+    assert!(
+        free.contains("beacon ") && free.contains("exfil ") && free.contains("dns_tunnel "),
+        "{free}"
+    );
+    assert!(free.contains("(0 evicted)"), "{free}");
+    assert!(num_before(&free, " hosts (") > 16, "{free}");
+
+    let cfg = d.path().join("caps.toml");
+    std::fs::write(
+        &cfg,
+        "[beacon]\nmax_pairs = 16\n[exfil]\nmax_hosts = 16\nmax_pairs = 16\n",
+    )
+    .unwrap();
+    let capped = state(&["--config", cfg.to_str().unwrap()]);
+    assert!(num_before(&capped, " series (") <= 16, "{capped}");
+    assert!(num_before(&capped, " hosts (") <= 16, "{capped}");
+    let evicted = |after: &str| -> u64 {
+        let i = capped.find(after).unwrap() + after.len();
+        capped[i..].split(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(evicted(" series (") > 0, "{capped}");
+    assert!(evicted(" hosts (") > 0, "{capped}");
+}

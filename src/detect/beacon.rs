@@ -650,6 +650,15 @@ impl Detector for Beacon {
         "beacon"
     }
 
+    fn state_summary(&self) -> Option<String> {
+        Some(format!(
+            "beacon {} series ({} evicted), {} destinations",
+            self.pairs.len(),
+            self.stats.pairs_evicted,
+            self.dests.len()
+        ))
+    }
+
     fn save(&mut self) -> Option<Vec<u8>> {
         let snap = Snapshot {
             pairs: self.pairs.take_all(),

@@ -358,6 +358,10 @@ impl Detector for DnsTunnel {
     fn name(&self) -> &'static str {
         "dns_tunnel"
     }
+
+    fn state_summary(&self) -> Option<String> {
+        Some(format!("dns_tunnel {} domains", self.domains.len()))
+    }
     fn on_dns_query(&mut self, q: &DnsQuery, out: &mut Vec<Alert>) {
         self.query(q, out);
     }

@@ -975,6 +975,16 @@ impl Detector for Exfil {
         "exfil"
     }
 
+    fn state_summary(&self) -> Option<String> {
+        Some(format!(
+            "exfil {} hosts ({} evicted), {} pairs ({} evicted)",
+            self.hosts.len(),
+            self.stats.hosts_evicted,
+            self.pairs.len(),
+            self.stats.pairs_evicted
+        ))
+    }
+
     fn save(&mut self) -> Option<Vec<u8>> {
         let hosts = self
             .hosts
