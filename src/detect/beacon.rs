@@ -24,6 +24,7 @@
 //! (100 000 series, 64 beats) the worst case is about 100 MB; see
 //! [`Beacon::state_bytes`].
 
+use super::evict_oldest;
 use super::periodicity::{self, Beat, Periodicity, Scratch};
 use crate::alert::{Alert, Severity};
 use crate::analysis::Detector;
@@ -512,23 +513,6 @@ fn periodicity_min(min_beats: usize) -> usize {
 /// Tenths of a second, saturating.
 fn ds(ns: Ts) -> u32 {
     u32::try_from((ns.max(0)) / (SEC / 10)).unwrap_or(u32::MAX)
-}
-
-/// Removes the oldest sixteenth of a map (at least one entry); returns how many.
-pub(crate) fn evict_oldest<K: Copy + Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
-    map: &mut HashMap<K, V, S>,
-    age: impl Fn(&V) -> Ts,
-) -> usize {
-    let mut v: Vec<(Ts, K)> = map.iter().map(|(k, x)| (age(x), *k)).collect();
-    let n = (v.len() / 16).max(1).min(v.len());
-    if n == 0 {
-        return 0;
-    }
-    v.select_nth_unstable_by_key(n - 1, |e| e.0);
-    for (_, k) in &v[..n] {
-        map.remove(k);
-    }
-    n
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -169,7 +169,7 @@ impl DnsTunnel {
         };
         let window = i64::try_from(self.cfg.window_s).unwrap_or(600) * SEC;
         if !self.domains.contains_key(reg) && self.domains.len() >= self.cfg.max_domains.max(16) {
-            evict_oldest_boxed(&mut self.domains);
+            super::evict_oldest(&mut self.domains, |d| d.last_seen);
         }
         let d = self.domains.entry(reg.into()).or_insert_with(|| Domain {
             first_seen: q.ts,
@@ -339,18 +339,6 @@ fn registered_domain(name: &str) -> Option<&str> {
     } else {
         let first = name.split('.').next()?;
         (first.len() < name.len()).then_some(first)
-    }
-}
-
-fn evict_oldest_boxed(m: &mut HashMap<Box<str>, Domain, ahash::RandomState>) {
-    let mut v: Vec<(Ts, Box<str>)> = m.iter().map(|(k, d)| (d.last_seen, k.clone())).collect();
-    let n = (v.len() / 16).max(1).min(v.len());
-    if n == 0 {
-        return;
-    }
-    v.select_nth_unstable_by_key(n - 1, |e| e.0);
-    for (_, k) in &v[..n] {
-        m.remove(k);
     }
 }
 

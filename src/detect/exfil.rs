@@ -933,7 +933,7 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-use super::beacon::evict_oldest;
+use super::evict_oldest;
 
 /// A host as stored: histograms as (value, count) pairs.
 #[derive(Serialize, Deserialize)]

@@ -8,6 +8,9 @@ pub mod slabmap;
 
 use crate::analysis::Detector;
 use crate::config::Config;
+use crate::time::Ts;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
 
 /// The detectors the configuration enables.
 #[must_use]
@@ -26,6 +29,29 @@ pub fn build(cfg: &Config) -> Vec<Box<dyn Detector>> {
         v.push(Box::new(exfil::Exfil::new(cfg.exfil.clone())));
     }
     v
+}
+
+/// The eviction policy of every capped detector map: of `aged` (age, key),
+/// the sixteenth with the oldest ages, at least one entry if there is any.
+pub(crate) fn oldest_sixteenth<K>(mut aged: Vec<(Ts, K)>) -> Vec<(Ts, K)> {
+    let n = (aged.len() / 16).max(1).min(aged.len());
+    if n > 0 {
+        aged.select_nth_unstable_by_key(n - 1, |e| e.0);
+    }
+    aged.truncate(n);
+    aged
+}
+
+/// Removes the oldest sixteenth of a map (at least one entry); returns how many.
+pub(crate) fn evict_oldest<K: Clone + Eq + Hash, V, S: BuildHasher>(
+    map: &mut HashMap<K, V, S>,
+    age: impl Fn(&V) -> Ts,
+) -> usize {
+    let old = oldest_sixteenth(map.iter().map(|(k, x)| (age(x), k.clone())).collect());
+    for (_, k) in &old {
+        map.remove(k);
+    }
+    old.len()
 }
 
 /// The internal hosts seen using one destination, for popularity counts: a

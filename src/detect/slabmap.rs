@@ -145,7 +145,7 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
     }
 
     /// Removes the sixteenth of the entries (at least one) that `age` says
-    /// are oldest; returns how many.
+    /// are oldest ([`super::oldest_sixteenth`]); returns how many.
     pub fn evict_oldest(&mut self, age: impl Fn(&V) -> Ts) -> usize {
         let mut v: Vec<(Ts, u32)> = Vec::with_capacity(self.len());
         for i in 0..self.slab.len() {
@@ -153,12 +153,8 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
                 v.push((age(x), i as u32));
             }
         }
-        let n = (v.len() / 16).max(1).min(v.len());
-        if n == 0 {
-            return 0;
-        }
-        v.select_nth_unstable_by_key(n - 1, |e| e.0);
-        for &(_, i) in &v[..n] {
+        let old = super::oldest_sixteenth(v);
+        for &(_, i) in &old {
             let hash = match Self::key_at(&self.slab, i) {
                 Some(k) => self.hasher.hash_one(k),
                 None => continue,
@@ -171,7 +167,7 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
             }
             self.free.push(i);
         }
-        n
+        old.len()
     }
 }
 
