@@ -740,15 +740,24 @@ fn replay_chunked(
         }
         if progress && last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
-            #[allow(clippy::cast_precision_loss)]
-            let pct = src.position() as f64 * 100.0 / src.size.max(1) as f64;
-            eprint!(
-                "\rdeguchi: {} {} packets {pct:.0}%   ",
+            show_progress(
                 src.name(),
-                feeder.packets
+                feeder.packets,
+                Some(src.position()),
+                Some(src.size),
             );
         }
     }
+}
+
+/// The progress line of a replay on a terminal (stderr).
+fn show_progress(name: &str, packets: u64, position: Option<u64>, size: Option<u64>) {
+    let pct = match (position, size) {
+        #[allow(clippy::cast_precision_loss)]
+        (Some(p), Some(s)) if s > 0 => format!(" {:.0}%", p as f64 * 100.0 / s as f64),
+        _ => String::new(),
+    };
+    eprint!("\rdeguchi: {name} {packets} packets{pct}   ");
 }
 
 fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &Arc<AtomicBool>, summary: &mut Summary) {
@@ -793,18 +802,7 @@ fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &Arc<AtomicBool>, summar
             if feeder.packets & 0xffff == 0 {
                 if progress && last_progress.elapsed() >= Duration::from_secs(1) {
                     last_progress = Instant::now();
-                    let pct = match (src.position(), src.size) {
-                        #[allow(clippy::cast_precision_loss)]
-                        (Some(p), Some(s)) if s > 0 => {
-                            format!(" {:.0}%", p as f64 * 100.0 / s as f64)
-                        }
-                        _ => String::new(),
-                    };
-                    eprint!(
-                        "\rdeguchi: {} {} packets{pct}   ",
-                        src.name(),
-                        feeder.packets
-                    );
+                    show_progress(src.name(), feeder.packets, src.position(), src.size);
                 }
             }
         }
