@@ -382,13 +382,17 @@ impl FlowTable {
     /// [`FlowTable::update_located`] a few packets later does not wait.
     #[inline]
     pub fn prefetch_entry(&self, at: &Located) {
-        if let Some(e) = self
-            .hint
-            .get(self.hint_slot(at.hash))
-            .and_then(|&j| self.slab.get(j as usize))
-        {
+        if let Some((_, e)) = self.hinted(at.hash) {
             prefetch(e);
         }
+    }
+
+    /// The slab index the hint cache holds for `hash`, and that entry (of
+    /// whatever flow: the caller compares the key).
+    #[inline]
+    fn hinted(&self, hash: u64) -> Option<(u32, &Entry)> {
+        let j = *self.hint.get(self.hint_slot(hash))?;
+        self.slab.get(j as usize).map(|e| (j, e))
     }
 
     #[must_use]
@@ -476,10 +480,9 @@ impl FlowTable {
         let (key, src_is_a, hash) = (&at.key, at.src_is_a, at.hash);
         let slot = self.hint_slot(hash);
         let hinted = self
-            .hint
-            .get(slot)
-            .copied()
-            .filter(|&j| self.slab.get(j as usize).is_some_and(|e| e.key == *key));
+            .hinted(hash)
+            .filter(|(_, e)| e.key == *key)
+            .map(|(j, _)| j);
         let mut idx = hinted.or_else(|| {
             let slab = &self.slab;
             self.map
