@@ -519,11 +519,21 @@ impl Config {
                 d.home_net.clone()
             }
         };
-        let workers = usize::try_from(c.int(g, "general", "workers", 0, 0, 256)).unwrap_or(0);
+        // defaults from `Config::default()`, like every other section
+        let workers = usize::try_from(c.int(g, "general", "workers", d.workers as u64, 0, 256))
+            .unwrap_or(d.workers);
         let batch_size =
-            usize::try_from(c.int(g, "general", "batch_size", 2048, 1, 65536)).unwrap_or(2048);
-        let channel_batches =
-            usize::try_from(c.int(g, "general", "channel_batches", 4, 1, 4096)).unwrap_or(4);
+            usize::try_from(c.int(g, "general", "batch_size", d.batch_size as u64, 1, 65536))
+                .unwrap_or(d.batch_size);
+        let channel_batches = usize::try_from(c.int(
+            g,
+            "general",
+            "channel_batches",
+            d.channel_batches as u64,
+            1,
+            4096,
+        ))
+        .unwrap_or(d.channel_batches);
 
         let cap = c.section(
             &root,
