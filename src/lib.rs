@@ -35,14 +35,17 @@ pub mod time;
 /// that they still name the options whose defaults we expect.
 /// A `MIMALLOC_*` variable in the environment wins over these settings.
 pub fn tune_allocator() {
+    // sets `opt` unless the environment names it; true when it did
     let set = |opt, env: &str, v| {
-        if std::env::var_os(env).is_none() {
+        let ours = std::env::var_os(env).is_none();
+        if ours {
             // SAFETY: a plain setter of mimalloc's global option table.
             #[allow(unsafe_code)]
             unsafe {
                 libmimalloc_sys::mi_option_set(opt, v);
             }
         }
+        ours
     };
     set(MI_OPTION_EAGER_COMMIT, "MIMALLOC_EAGER_COMMIT", 0);
     set(
@@ -51,8 +54,7 @@ pub fn tune_allocator() {
         0,
     );
     set(MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0);
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-        set(MI_OPTION_ALLOW_THP, "MIMALLOC_ALLOW_THP", 0);
+    if set(MI_OPTION_ALLOW_THP, "MIMALLOC_ALLOW_THP", 0) {
         // mimalloc reserved its first arena (and advised huge pages on it)
         // before `main`; the option alone covers only later mappings, so
         // turn THP off for the process as mimalloc itself would at start.
