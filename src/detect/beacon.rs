@@ -356,29 +356,32 @@ impl Beacon {
             port: b.port,
             proto: b.proto,
         };
-        if !self.pairs.contains_key(&key) && self.pairs.len() >= cap {
-            self.stats.pairs_evicted += self.pairs.evict_oldest(|p| p.last_seen) as u64;
-        }
         let coalesce = i64::try_from(self.cfg.coalesce_ms).unwrap_or(1000) * (SEC / 1000);
         let max_samples = self
             .cfg
             .max_samples
             .max(periodicity_min(self.cfg.min_beats));
-        let slot = self.pairs.get_or_insert_with(key, || Pair {
-            origin: b.ts,
-            last_seen: b.ts,
-            beats: Vec::new(),
-            total_beats: 0,
-            bytes_out: 0,
-            bytes_in: 0,
-            dest_ip: b.dest_ip,
-            src_port: b.src_port,
-            flow_id: b.flow_id,
-            vlan: b.vlan,
-            in_session: false,
-            alerted: None,
-            last_alert: i64::MIN,
-        });
+        let (slot, evicted) = self.pairs.get_or_insert_capped(
+            key,
+            cap,
+            |p| p.last_seen,
+            || Pair {
+                origin: b.ts,
+                last_seen: b.ts,
+                beats: Vec::new(),
+                total_beats: 0,
+                bytes_out: 0,
+                bytes_in: 0,
+                dest_ip: b.dest_ip,
+                src_port: b.src_port,
+                flow_id: b.flow_id,
+                vlan: b.vlan,
+                in_session: false,
+                alerted: None,
+                last_alert: i64::MIN,
+            },
+        );
+        self.stats.pairs_evicted += evicted as u64;
         let Some(p) = self.pairs.at_mut(slot) else {
             return;
         };

@@ -529,17 +529,14 @@ impl Exfil {
             return;
         }
         let cfg = &self.cfg;
-        let hslot = match self.hosts.find(&u.host) {
-            Some(i) => i,
-            None => {
-                if self.hosts.len() >= cfg.max_hosts.max(16) {
-                    self.stats.hosts_evicted += self.hosts.evict_oldest(|h| h.last_seen) as u64;
-                }
-                let templates = &self.hist_templates;
-                self.hosts
-                    .get_or_insert_with(u.host, || Host::new(u.ts, templates))
-            }
-        };
+        let templates = &self.hist_templates;
+        let (hslot, evicted) = self.hosts.get_or_insert_capped(
+            u.host,
+            cfg.max_hosts.max(16),
+            |h| h.last_seen,
+            || Host::new(u.ts, templates),
+        );
+        self.stats.hosts_evicted += evicted as u64;
         let Some(host) = self.hosts.at_mut(hslot) else {
             return;
         };
@@ -569,34 +566,39 @@ impl Exfil {
             // host): the host's totals have it; no pair is created
             return;
         }
-        if found.is_none() && self.pairs.len() >= cfg.max_pairs.max(16) {
-            self.stats.pairs_evicted += self.pairs.evict_oldest(|p| p.last_seen) as u64;
-        }
-        let slot = found.unwrap_or_else(|| {
-            self.pairs.get_or_insert_with(key, || Pair {
-                first_seen: u.ts,
-                last_seen: u.ts,
-                total_out: 0,
-                total_in: 0,
-                rings: None,
-                upload_days: 0,
-                last_upload_day: i32::MIN,
-                day_out: 0,
-                routine: false,
-                in_baseline: already_doing,
-                dest_ip: u.dest_ip,
-                port: u.port,
-                proto: u.proto,
-                src_port: u.src_port,
-                flow_id: u.flow_id,
-                alerted: None,
-                alerted_out: 0,
-                last_alert: 0,
-                kinds: Kinds::default(),
-                ftp_control: false,
-                high_port_out: 0,
-            })
-        });
+        let slot = match found {
+            Some(i) => i,
+            None => {
+                let new = || Pair {
+                    first_seen: u.ts,
+                    last_seen: u.ts,
+                    total_out: 0,
+                    total_in: 0,
+                    rings: None,
+                    upload_days: 0,
+                    last_upload_day: i32::MIN,
+                    day_out: 0,
+                    routine: false,
+                    in_baseline: already_doing,
+                    dest_ip: u.dest_ip,
+                    port: u.port,
+                    proto: u.proto,
+                    src_port: u.src_port,
+                    flow_id: u.flow_id,
+                    alerted: None,
+                    alerted_out: 0,
+                    last_alert: 0,
+                    kinds: Kinds::default(),
+                    ftp_control: false,
+                    high_port_out: 0,
+                };
+                let (i, evicted) =
+                    self.pairs
+                        .insert_capped(key, cfg.max_pairs.max(16), |p| p.last_seen, new);
+                self.stats.pairs_evicted += evicted as u64;
+                i
+            }
+        };
         let Some(p) = self.pairs.at_mut(slot) else {
             return;
         };

@@ -86,17 +86,48 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
 
     /// The slot of `k`, inserting `f()` first if it is absent.
     pub fn get_or_insert_with(&mut self, k: K, f: impl FnOnce() -> V) -> u32 {
-        let hash = self.hasher.hash_one(&k);
-        {
-            let slab = &self.slab;
-            if let Some(&i) = self
-                .index
-                .find(hash, |&j| Self::key_at(slab, j) == Some(&k))
-            {
-                return i;
-            }
+        match self.find(&k) {
+            Some(i) => i,
+            None => self.insert_new(k, f()),
         }
-        let e = Some((k, f()));
+    }
+
+    /// The slot of `k`, inserting `f()` first if it is absent; a map holding
+    /// `cap` entries first evicts its oldest sixteenth by `age`
+    /// ([`Self::evict_oldest`]). Returns the slot and how many were evicted.
+    pub fn get_or_insert_capped(
+        &mut self,
+        k: K,
+        cap: usize,
+        age: impl Fn(&V) -> Ts,
+        f: impl FnOnce() -> V,
+    ) -> (u32, usize) {
+        match self.find(&k) {
+            Some(i) => (i, 0),
+            None => self.insert_capped(k, cap, age, f),
+        }
+    }
+
+    /// [`Self::get_or_insert_capped`] for a key the caller found absent.
+    pub fn insert_capped(
+        &mut self,
+        k: K,
+        cap: usize,
+        age: impl Fn(&V) -> Ts,
+        f: impl FnOnce() -> V,
+    ) -> (u32, usize) {
+        let evicted = if self.len() >= cap {
+            self.evict_oldest(age)
+        } else {
+            0
+        };
+        (self.insert_new(k, f()), evicted)
+    }
+
+    /// Inserts a key the map does not hold.
+    fn insert_new(&mut self, k: K, v: V) -> u32 {
+        let hash = self.hasher.hash_one(&k);
+        let e = Some((k, v));
         let i = match self.free.pop() {
             Some(i) => {
                 if let Some(s) = self.slab.get_mut(i as usize) {
