@@ -103,13 +103,17 @@ pub struct ChunkedFile {
     pub size: u64,
 }
 
+/// The host-order `u32` at `b[i..i + 4]` (pcap files in the host's byte
+/// order are the only ones this reader takes).
+fn ne_u32(b: &[u8], i: usize) -> Option<u32> {
+    b.get(i..i + 4)
+        .and_then(|x| x.try_into().ok())
+        .map(u32::from_ne_bytes)
+}
+
 /// What the 24-byte header of a file says, when the fast path can read it.
 fn fast_header(h: &[u8; 24]) -> Option<(bool, Lengths, u32)> {
-    let u32_at = |i: usize| {
-        h.get(i..i + 4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_ne_bytes)
-    };
+    let u32_at = |i: usize| ne_u32(h, i);
     let u16_at = |i: usize| {
         h.get(i..i + 2)
             .and_then(|b| b.try_into().ok())
@@ -289,11 +293,7 @@ impl ChunkedFile {
                     (p, None)
                 };
             };
-            let w = |i: usize| {
-                h.get(i..i + 4)
-                    .and_then(|x| x.try_into().ok())
-                    .map_or(0, u32::from_ne_bytes)
-            };
+            let w = |i: usize| ne_u32(h, i).unwrap_or(0);
             let (sec, frac) = (w(0).cast_signed(), w(4).cast_signed());
             let (mut caplen, mut len) = (w(8), w(12));
             match self.lengths {
