@@ -21,6 +21,25 @@ pub mod state;
 pub mod synth;
 pub mod time;
 
+/// FNV-1a, 64-bit: the stable (unseeded) hash of destination ids, DNS
+/// names, host fingerprints and the state file's checksum.
+pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod fnv_tests {
+    #[test]
+    fn fnv1a_64_reference_values() {
+        // from the FNV reference test suite (draft-eastlake-fnv)
+        assert_eq!(super::fnv1a(*b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(super::fnv1a(*b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(super::fnv1a(*b"foobar"), 0x8594_4171_f739_67e8);
+    }
+}
+
 /// mimalloc options for a long-running sensor, set once at start by the
 /// binary (which makes mimalloc its global allocator): freed memory goes
 /// back to the OS at once (`purge_delay` 0) and arenas commit memory as it

@@ -28,15 +28,6 @@ pub struct Envelope {
     pub sections: Vec<(String, Vec<u8>)>,
 }
 
-fn fnv(b: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &x in b {
-        h ^= u64::from(x);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 /// Serialises an envelope with its header.
 #[must_use]
 pub fn encode(env: &Envelope) -> Vec<u8> {
@@ -45,7 +36,7 @@ pub fn encode(env: &Envelope) -> Vec<u8> {
     v.extend_from_slice(MAGIC);
     v.extend_from_slice(&VERSION.to_le_bytes());
     v.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    v.extend_from_slice(&fnv(&payload).to_le_bytes());
+    v.extend_from_slice(&crate::fnv1a(payload.iter().copied()).to_le_bytes());
     v.extend_from_slice(&payload);
     v
 }
@@ -78,7 +69,7 @@ pub fn decode(b: &[u8]) -> Result<Envelope, String> {
         .get(HEADER..)
         .filter(|p| p.len() == len)
         .ok_or_else(|| format!("payload is {} bytes, header says {len}", b.len() - HEADER))?;
-    if fnv(payload) != sum {
+    if crate::fnv1a(payload.iter().copied()) != sum {
         return Err("checksum mismatch (corrupt)".into());
     }
     postcard::from_bytes(payload).map_err(|e| format!("undecodable payload: {e}"))

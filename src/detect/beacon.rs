@@ -162,27 +162,12 @@ struct PairKey {
 
 /// Stable FNV-1a over the destination's identity (name, else address).
 pub(crate) fn dest_id(name: Option<&str>, ip: IpAddr) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: u8| {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    };
-    match name {
-        Some(n) => {
-            eat(b'n');
-            for b in n.bytes() {
-                eat(b.to_ascii_lowercase());
-            }
-        }
-        None => {
-            eat(b'i');
-            match ip {
-                IpAddr::V4(a) => a.octets().into_iter().for_each(&mut eat),
-                IpAddr::V6(a) => a.octets().into_iter().for_each(&mut eat),
-            }
-        }
+    use std::iter::once;
+    match (name, ip) {
+        (Some(n), _) => crate::fnv1a(once(b'n').chain(n.bytes().map(|b| b.to_ascii_lowercase()))),
+        (None, IpAddr::V4(a)) => crate::fnv1a(once(b'i').chain(a.octets())),
+        (None, IpAddr::V6(a)) => crate::fnv1a(once(b'i').chain(a.octets())),
     }
-    h
 }
 
 /// One series. Most pairs only ever see a beat or two (68 % of the mix

@@ -121,15 +121,6 @@ fn entropy(s: &[u8]) -> f64 {
         .sum()
 }
 
-fn fnv(s: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in s {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 impl DnsTunnel {
     #[must_use]
     pub fn new(cfg: DnsTunnelConfig, home: HomeNet) -> Self {
@@ -208,7 +199,7 @@ impl DnsTunnel {
         }
         let w = &mut d.w;
         w.queries += 1;
-        let h = fnv(sub.as_bytes());
+        let h = crate::fnv1a(sub.bytes());
         if w.unique.len() < UNIQUE_CAP {
             w.unique.insert(h);
         } else if !w.unique.contains(&h) {

@@ -66,15 +66,8 @@ impl HostSet {
     fn fingerprint(ip: std::net::IpAddr) -> u64 {
         match ip {
             std::net::IpAddr::V4(a) => u64::from(u32::from(a)),
-            std::net::IpAddr::V6(a) => {
-                // never equal to an IPv4 fingerprint (bit 63 set)
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-                for b in a.octets() {
-                    h ^= u64::from(b);
-                    h = h.wrapping_mul(0x0000_0100_0000_01b3);
-                }
-                h | 1 << 63
-            }
+            // never equal to an IPv4 fingerprint (bit 63 set)
+            std::net::IpAddr::V6(a) => crate::fnv1a(a.octets()) | 1 << 63,
         }
     }
 
