@@ -196,7 +196,7 @@ fn round_events(r: i64) -> Vec<FlowEvent> {
             let mut f = flow(h, j, r);
             f.direction = Direction::External; // the analyzer classifies it
             v.push((q.ts, FlowEvent::DnsQuery(Box::new(q))));
-            v.push((f.end, FlowEvent::End(Box::new(f))));
+            v.push((f.end, FlowEvent::End(f)));
         }
     }
     v.sort_by_key(|(t, _)| *t);

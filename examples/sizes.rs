@@ -1,4 +1,9 @@
 fn main() {
+    println!(
+        "flow event={} flow record={}",
+        std::mem::size_of::<deguchi::flow::table::FlowEvent>(),
+        std::mem::size_of::<deguchi::flow::record::FlowRecord>()
+    );
     println!("bytes_per_flow={}", deguchi::flow::table::bytes_per_flow());
     println!(
         "beacon bytes_per_pair(64)={}",

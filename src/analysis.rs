@@ -87,7 +87,7 @@ impl Analyzer {
                 }
                 self.advance(r.end);
                 if self.keep_flows {
-                    out.push(Out::Flow(r));
+                    out.push(Out::Flow(Box::new(r)));
                 }
             }
             FlowEvent::Burst(b) => {

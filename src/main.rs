@@ -13,7 +13,7 @@ use deguchi::pipeline::{self, Input};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// mimalloc: the shards allocate flow records that the analysis thread
 /// frees; glibc's malloc serialised those cross-thread frees on an arena
@@ -215,6 +215,7 @@ fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {
     }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&pipeline::REOPEN))
         .context("installing SIGHUP handler")?;
+    pipeline::EXIT_AFTER_RUN.store(true, Ordering::Relaxed);
     let summary = pipeline::run(cfg, input, deguchi::detect::build(cfg), &stop)?;
     eprint!("{}", summary.render());
     if let Some(e) = &summary.output_error {

@@ -314,12 +314,14 @@ fn shard_thread(
             break;
         }
     }
-    ShardOut {
+    let out = ShardOut {
         cpu_s: thread_cpu_s(),
         counters: table.counters.clone(),
         decode: decoder.counters,
         decoded,
-    }
+    };
+    dispose(table);
+    out
 }
 
 fn analysis_thread(
@@ -329,7 +331,9 @@ fn analysis_thread(
     tx: Sender<Vec<Out>>,
 ) -> (f64, Vec<String>) {
     analyse(&mut an, &rx, &back, &tx);
-    (thread_cpu_s(), an.state_summary())
+    let out = (thread_cpu_s(), an.state_summary());
+    dispose(an);
+    out
 }
 
 fn analyse(
@@ -577,13 +581,29 @@ impl Feeder {
     }
 }
 
-/// Runs the pipeline to the end of input (or until `stop`).
-///
-/// # Errors
 /// Set by SIGHUP: the writer reopens its output files.
 pub static REOPEN: std::sync::LazyLock<Arc<AtomicBool>> =
     std::sync::LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
+/// Set by a program that exits as soon as [`run`] returns (the `deguchi`
+/// binary): the shards and the analysis thread then leave their flow tables
+/// and detector state to the operating system instead of freeing them one
+/// allocation at a time, as compilers do for their own data at exit (LLVM's
+/// `-disable-free`). Everything they concluded has been sent on by then; a
+/// 2 M-packet replay saved about 10 ms of a 300 ms run, all of it after the
+/// last packet. Leave unset when calling [`run`] more than once.
+pub static EXIT_AFTER_RUN: AtomicBool = AtomicBool::new(false);
+
+/// Drops `x`, or leaks it if the process is about to exit ([`EXIT_AFTER_RUN`]).
+fn dispose<T>(x: T) {
+    if EXIT_AFTER_RUN.load(Ordering::Relaxed) {
+        std::mem::forget(x);
+    }
+}
+
+/// Runs the pipeline to the end of input (or until `stop`).
+///
+/// # Errors
 /// Only failures to start (an output cannot be opened). Input and output
 /// errors during the run are reported in the [`Summary`].
 pub fn run(

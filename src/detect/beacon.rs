@@ -144,14 +144,6 @@ pub fn parse_proto_port(s: &str) -> Result<(u8, u16), String> {
     Ok((proto, port))
 }
 
-/// True when `name` is `suffix` or ends with `.suffix`.
-fn domain_matches(name: &str, suffix: &str) -> bool {
-    let suffix = suffix.trim_start_matches('.');
-    name.len() >= suffix.len()
-        && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
-        && (name.len() == suffix.len() || name.as_bytes()[name.len() - suffix.len() - 1] == b'.')
-}
-
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 struct PairKey {
     host: IpAddr,
@@ -233,8 +225,9 @@ struct BeatIn<'a> {
 
 pub struct Beacon {
     cfg: BeaconConfig,
-    /// `cfg.allow_cidrs`, for the per-beat test.
+    /// `cfg.allow_cidrs` and `cfg.allow_domains`, for the per-beat test.
     allow_set: crate::homenet::CidrSet,
+    allow_names: super::DomainSuffixes,
     pairs: super::slabmap::SlabMap<PairKey, Pair>,
     dests: HashMap<u64, DestInfo, ahash::RandomState>,
     hosts: HashMap<IpAddr, Ts, ahash::RandomState>,
@@ -249,6 +242,7 @@ impl Beacon {
     pub fn new(cfg: BeaconConfig) -> Self {
         Self {
             allow_set: crate::homenet::CidrSet::new(&cfg.allow_cidrs),
+            allow_names: super::DomainSuffixes::new(&cfg.allow_domains),
             cfg,
             pairs: super::slabmap::SlabMap::default(),
             dests: HashMap::default(),
@@ -289,7 +283,7 @@ impl Beacon {
     fn allowed(&self, b: &BeatIn<'_>, name: Option<&str>) -> bool {
         self.cfg.allow_ports.contains(&(b.proto, b.port))
             || self.allow_set.contains(b.dest_ip)
-            || name.is_some_and(|n| self.cfg.allow_domains.iter().any(|s| domain_matches(n, s)))
+            || name.is_some_and(|n| self.allow_names.matches(n))
     }
 
     fn is_popular(&self, dest: u64) -> (bool, usize) {
@@ -723,10 +717,11 @@ mod tests {
 
     #[test]
     fn domain_suffixes_match_on_label_boundaries() {
-        assert!(domain_matches("a.b.ntp.org", "ntp.org"));
-        assert!(domain_matches("ntp.org", ".ntp.org"));
-        assert!(!domain_matches("evilntp.org", "ntp.org"));
-        assert!(domain_matches("X.WindowsUpdate.com", "windowsupdate.com"));
+        let m = |n: &str, s: &str| crate::detect::DomainSuffixes::new(&[s]).matches(n);
+        assert!(m("a.b.ntp.org", "ntp.org"));
+        assert!(m("ntp.org", ".ntp.org"));
+        assert!(!m("evilntp.org", "ntp.org"));
+        assert!(m("X.WindowsUpdate.com", "windowsupdate.com"));
     }
 
     #[test]

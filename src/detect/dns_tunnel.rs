@@ -98,6 +98,8 @@ struct Domain {
 
 pub struct DnsTunnel {
     cfg: DnsTunnelConfig,
+    /// `cfg.allow_domains`.
+    allow: super::DomainSuffixes,
     home: HomeNet,
     domains: HashMap<Box<str>, Domain, ahash::RandomState>,
     /// Internal addresses seen answering internal hosts' queries.
@@ -125,6 +127,7 @@ impl DnsTunnel {
     #[must_use]
     pub fn new(cfg: DnsTunnelConfig, home: HomeNet) -> Self {
         Self {
+            allow: super::DomainSuffixes::new(&cfg.allow_domains),
             cfg,
             home,
             domains: HashMap::default(),
@@ -134,13 +137,7 @@ impl DnsTunnel {
     }
 
     fn allowed(&self, registered: &str) -> bool {
-        self.cfg.allow_domains.iter().any(|s| {
-            let s = s.trim_start_matches('.');
-            registered.len() >= s.len()
-                && registered[registered.len() - s.len()..].eq_ignore_ascii_case(s)
-                && (registered.len() == s.len()
-                    || registered.as_bytes()[registered.len() - s.len() - 1] == b'.')
-        })
+        self.allow.matches(registered)
     }
 
     fn query(&mut self, q: &DnsQuery, out: &mut Vec<Alert>) {

@@ -114,22 +114,45 @@ impl Default for ExfilConfig {
     }
 }
 
-/// A ring of time slots (bytes), newest at `head`.
+/// A ring of `N` time slots (bytes), newest at `head`. The slots are held
+/// inline, not on the heap: a host's rings sit in its entry, so an update
+/// touches one block of memory instead of four.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Ring {
+pub struct Ring<const N: usize> {
     head: i64,
-    v: Vec<u64>,
+    /// Stored as a sequence, as when it was a `Vec` (state files unchanged).
+    #[serde(with = "slots")]
+    v: [u64; N],
 }
 
-impl Ring {
-    fn new(n: usize) -> Self {
+/// A ring's slots as a length-prefixed sequence.
+mod slots {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer, const N: usize>(v: &[u64; N], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u64; N], D::Error> {
+        let v = Vec::<u64>::deserialize(d)?;
+        let n = v.len();
+        <[u64; N]>::try_from(v)
+            .map_err(|_| D::Error::custom(format!("ring of {n} slots, expected {N}")))
+    }
+}
+
+impl<const N: usize> Ring<N> {
+    fn new() -> Self {
         Self {
             head: i64::MIN,
-            v: vec![0; n],
+            v: [0; N],
         }
     }
+    #[allow(clippy::cast_possible_wrap)]
     fn n(&self) -> i64 {
-        self.v.len() as i64
+        N as i64
     }
     /// Moves to `slot`, returning the completed slots' values (oldest first) via `done`.
     fn advance(&mut self, slot: i64, mut done: impl FnMut(u64)) {
@@ -205,9 +228,9 @@ fn new_hist(low: u64) -> Histogram<u16> {
 pub struct Host {
     pub first_seen: Ts,
     pub last_seen: Ts,
-    out5: Ring,
-    in5: Ring,
-    out1h: Ring,
+    out5: Ring<12>,
+    in5: Ring<12>,
+    out1h: Ring<24>,
     hist5: Histogram<u16>,
     hist1h: Histogram<u16>,
     pub total_out: u64,
@@ -222,9 +245,9 @@ impl Host {
         Self {
             first_seen: ts,
             last_seen: ts,
-            out5: Ring::new(12),
-            in5: Ring::new(12),
-            out1h: Ring::new(24),
+            out5: Ring::new(),
+            in5: Ring::new(),
+            out1h: Ring::new(),
             hist5: templates.0.clone(),
             hist1h: templates.1.clone(),
             total_out: 0,
@@ -304,19 +327,19 @@ impl Kind {
 /// A pair's bytes per 5-minute slot (one hour) and per hour (one day).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct PairRings {
-    out5: Ring,
-    in5: Ring,
-    out1h: Ring,
-    in1h: Ring,
+    out5: Ring<12>,
+    in5: Ring<12>,
+    out1h: Ring<24>,
+    in1h: Ring<24>,
 }
 
 impl PairRings {
     fn new() -> Self {
         Self {
-            out5: Ring::new(12),
-            in5: Ring::new(12),
-            out1h: Ring::new(24),
-            in1h: Ring::new(24),
+            out5: Ring::new(),
+            in5: Ring::new(),
+            out1h: Ring::new(),
+            in1h: Ring::new(),
         }
     }
     fn add(&mut self, ts: Ts, out: u64, inb: u64) {
@@ -509,7 +532,6 @@ impl Exfil {
         std::mem::size_of::<Option<(IpAddr, Host)>>()
             + 5 * 8 / 7
             + (h5.distinct_values() + h1.distinct_values()) * std::mem::size_of::<u16>()
-            + (12 * 2 + 24) * 8
     }
 
     #[must_use]
@@ -521,7 +543,7 @@ impl Exfil {
     /// Extra bytes of a pair that keeps slot history ([`ExfilConfig::rings_from`]).
     #[must_use]
     pub fn bytes_per_pair_rings() -> usize {
-        std::mem::size_of::<PairRings>() + (12 * 2 + 24 * 2) * 8
+        std::mem::size_of::<PairRings>()
     }
 
     fn update(&mut self, u: &Update<'_>, out: &mut Vec<Alert>) {
@@ -942,9 +964,9 @@ use super::evict_oldest;
 struct HostSnap {
     first_seen: Ts,
     last_seen: Ts,
-    out5: Ring,
-    in5: Ring,
-    out1h: Ring,
+    out5: Ring<12>,
+    in5: Ring<12>,
+    out1h: Ring<24>,
     hist5: Vec<(u64, u64)>,
     hist1h: Vec<(u64, u64)>,
     total_out: u64,
@@ -1156,7 +1178,7 @@ mod tests {
 
     #[test]
     fn ring_sums_and_rolls() {
-        let mut r = Ring::new(4);
+        let mut r = Ring::<4>::new();
         r.add(10, 5);
         r.add(11, 7);
         assert_eq!(r.sum(11, 2), 12);

@@ -185,7 +185,9 @@ pub struct TableCounters {
 #[derive(Debug)]
 pub enum FlowEvent {
     /// A flow ended (closed, timed out, evicted or flushed).
-    End(Box<FlowRecord>),
+    /// (Inline, not boxed: one allocation and one free on another thread
+    /// less per flow, and the analysis thread reads records in order.)
+    End(FlowRecord),
     /// A DNS response with addresses, seen by `client` (the querying host).
     DnsAnswer(Box<DnsAnswer>),
     /// A DNS query a host sent (for the DNS tunnel detector).
@@ -685,7 +687,7 @@ impl FlowTable {
         e.hints = None;
         self.free.push(i);
         self.counters.flows_ended += 1;
-        out.push(FlowEvent::End(Box::new(rec)));
+        out.push(FlowEvent::End(rec));
     }
 
     /// Ends every flow idle past its class timeout at packet time `now`.
@@ -879,7 +881,7 @@ mod tests {
     fn ends(out: &[FlowEvent]) -> Vec<&FlowRecord> {
         out.iter()
             .filter_map(|e| match e {
-                FlowEvent::End(r) => Some(&**r),
+                FlowEvent::End(r) => Some(r),
                 _ => None,
             })
             .collect()
