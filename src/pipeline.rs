@@ -438,7 +438,7 @@ struct Feeder {
     pending: Vec<Batch>,
     txs: Vec<Sender<Batch>>,
     pool: Receiver<Batch>,
-    hasher: ahash::RandomState,
+    hasher: crate::flow::key::KeyHasher,
     batch_size: usize,
     clock: Ts,
     last_tick: Ts,
@@ -478,7 +478,7 @@ impl Feeder {
         let n = self.txs.len();
         match (n > 1).then(|| crate::decode::steer_pair(link, data)) {
             Some(Some(pair)) => {
-                let h = self.hasher.hash_one(pair);
+                let h = self.hasher.pair(pair);
                 // multiply-shift range reduction
                 usize::try_from((u128::from(h) * n as u128) >> 64).unwrap_or(0)
             }
@@ -677,7 +677,7 @@ pub fn run(
         pending: (0..shards).map(|_| Batch::default()).collect(),
         txs,
         pool: pool_rx,
-        hasher: ahash::RandomState::new(),
+        hasher: crate::flow::key::KeyHasher::new(),
         batch_size: cfg.batch_size,
         clock: i64::MIN,
         last_tick: i64::MIN,

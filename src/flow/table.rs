@@ -298,7 +298,7 @@ pub struct DnsAnswer {
 
 pub struct FlowTable {
     map: hashbrown::HashTable<u32>,
-    hasher: ahash::RandomState,
+    hasher: super::key::KeyHasher,
     slab: super::slab::Slab<Entry>,
     free: Vec<u32>,
     head: [u32; CLASSES],
@@ -340,7 +340,7 @@ impl FlowTable {
     pub fn new(cfg: TableConfig) -> Self {
         Self {
             map: hashbrown::HashTable::new(),
-            hasher: ahash::RandomState::new(),
+            hasher: super::key::KeyHasher::new(),
             slab: super::slab::Slab::default(),
             free: Vec::new(),
             head: [NIL; CLASSES],
@@ -367,7 +367,7 @@ impl FlowTable {
     #[must_use]
     pub fn locate(&self, m: &PacketMeta) -> Located {
         let (key, src_is_a) = FlowKey::of(m);
-        let hash = self.hasher.hash_one(key);
+        let hash = self.hasher.key(&key);
         if let Some(h) = self.hint.get(self.hint_slot(hash)) {
             // first stage: the hint slot starts loading
             prefetch(h);
@@ -631,7 +631,7 @@ impl FlowTable {
         };
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.map.insert_unique(hash, i, |&j| {
-            slab.get(j as usize).map_or(0, |e| hasher.hash_one(e.key))
+            slab.get(j as usize).map_or(0, |e| hasher.key(&e.key))
         });
         if self.map.len() * 2 > self.hint.len() {
             // grow the hint cache with the table; it refills as packets come
@@ -671,7 +671,7 @@ impl FlowTable {
 
     fn end(&mut self, i: u32, reason: EndReason, out: &mut Vec<FlowEvent>) {
         self.unlink(i);
-        let hash = self.hasher.hash_one(self.slab[i as usize].key);
+        let hash = self.hasher.key(&self.slab[i as usize].key);
         if let Ok(slot) = self.map.find_entry(hash, |&j| j == i) {
             slot.remove();
         }
