@@ -454,6 +454,39 @@ impl Decoder {
 /// holds no IP header the decoder would reach.
 #[must_use]
 pub fn steer_pair(link: LinkType, data: &[u8]) -> Option<(u128, u128)> {
+    if link == LinkType::Ethernet {
+        if let Some(p) = steer_ethernet_ip(data) {
+            return Some(p);
+        }
+    }
+    steer_pair_walk(link, data)
+}
+
+/// [`steer_pair`] for the frames of almost every capture, Ethernet with at
+/// most one 802.1Q tag and then IPv4 or IPv6, in a few loads instead of the
+/// decoder's walk (which cost about 230 instructions a packet with two
+/// shards). `None` for anything else, which takes the walk; where it answers
+/// it gives the walk's answer (property test).
+#[inline]
+fn steer_ethernet_ip(d: &[u8]) -> Option<(u128, u128)> {
+    let (mut et, mut off) = (be16(d, 12)?, 14);
+    if et == 0x8100 {
+        (et, off) = (be16(d, 16)?, 18);
+    }
+    let ip = d.get(off..)?;
+    let (s, t) = match (et, ip.first()? >> 4) {
+        (0x0800, 4) => (u128::from(be32(ip, 12)?), u128::from(be32(ip, 16)?)),
+        (0x86dd, 6) => (
+            u128::from_be_bytes(ip.get(8..24)?.try_into().ok()?),
+            u128::from_be_bytes(ip.get(24..40)?.try_into().ok()?),
+        ),
+        _ => return None,
+    };
+    Some(if s <= t { (s, t) } else { (t, s) })
+}
+
+/// [`steer_pair`] by the decoder's walk of the link layers.
+fn steer_pair_walk(link: LinkType, data: &[u8]) -> Option<(u128, u128)> {
     let mut none = Vec::new();
     let mut meta = PacketMeta::default();
     let mut ctx = Ctx {
@@ -1442,6 +1475,35 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The steering fast path gives the decoder walk's pair wherever it
+        /// answers: on arbitrary bytes behind the common Ethernet headers,
+        /// cut anywhere.
+        #[test]
+        fn steering_fast_path_agrees_with_the_walk(
+            et in proptest::sample::select(vec![0x0800u16, 0x86dd, 0x8100, 0x88a8, 0x0806, 0x05dc]),
+            inner in proptest::sample::select(vec![0x0800u16, 0x86dd, 0x8100, 0x0806]),
+            first in proptest::sample::select(vec![0x45u8, 0x46, 0x60, 0x6f, 0x40, 0x50, 0x00]),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 16..64),
+            cut in 0usize..100,
+        ) {
+            let mut f = vec![0u8; 12];
+            f.extend_from_slice(&et.to_be_bytes());
+            if et == 0x8100 || et == 0x88a8 {
+                f.extend_from_slice(&[0, 7]);
+                f.extend_from_slice(&inner.to_be_bytes());
+            }
+            f.push(first);
+            f.extend_from_slice(&body);
+            f.truncate(cut.max(1));
+            if let Some(p) = steer_ethernet_ip(&f) {
+                proptest::prop_assert_eq!(Some(p), steer_pair_walk(LinkType::Ethernet, &f));
+            }
+            proptest::prop_assert_eq!(
+                steer_pair(LinkType::Ethernet, &f),
+                steer_pair_walk(LinkType::Ethernet, &f)
+            );
+        }
+
         /// The hand-written fast path agrees with etherparse wherever it answers.
         #[test]
         fn ip_fast_path_agrees_with_etherparse(
