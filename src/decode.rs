@@ -454,10 +454,10 @@ impl Decoder {
 /// holds no IP header the decoder would reach.
 #[must_use]
 pub fn steer_pair(link: LinkType, data: &[u8]) -> Option<(u128, u128)> {
-    if link == LinkType::Ethernet {
-        if let Some(p) = steer_ethernet_ip(data) {
-            return Some(p);
-        }
+    if link == LinkType::Ethernet
+        && let Some(p) = steer_ethernet_ip(data)
+    {
+        return Some(p);
     }
     steer_pair_walk(link, data)
 }
