@@ -57,6 +57,8 @@ pub struct Config {
     pub workers: usize,
     pub batch_size: usize,
     pub channel_batches: usize,
+    /// Analysis threads (detector lanes); 0 = from the available cores.
+    pub analysis_threads: usize,
     pub capture: CaptureConfig,
     pub flow: FlowConfig,
     pub output: OutputConfig,
@@ -83,6 +85,7 @@ impl Default for Config {
             workers: 0,
             batch_size: 2048,
             channel_batches: 4,
+            analysis_threads: 0,
             capture: CaptureConfig {
                 snaplen: 65535,
                 buffer_mb: 64,
@@ -505,7 +508,13 @@ impl Config {
         let g = c.section(
             &root,
             "general",
-            &["home_net", "workers", "batch_size", "channel_batches"],
+            &[
+                "home_net",
+                "workers",
+                "batch_size",
+                "channel_batches",
+                "analysis_threads",
+            ],
         );
         let home_net_text = c
             .strings(g, "general", "home_net")
@@ -534,6 +543,15 @@ impl Config {
             4096,
         ))
         .unwrap_or(d.channel_batches);
+        let analysis_threads = usize::try_from(c.int(
+            g,
+            "general",
+            "analysis_threads",
+            d.analysis_threads as u64,
+            0,
+            8,
+        ))
+        .unwrap_or(d.analysis_threads);
 
         let cap = c.section(
             &root,
@@ -640,6 +658,7 @@ impl Config {
                 workers,
                 batch_size,
                 channel_batches,
+                analysis_threads,
                 capture,
                 flow,
                 output,
@@ -651,6 +670,17 @@ impl Config {
         } else {
             Err(ConfigError { file: None, errors })
         }
+    }
+
+    /// Analysis lanes to run (each detector group on its own thread; at most
+    /// one per enabled detector, see `Analyzer::split_off`).
+    #[must_use]
+    pub fn analysis_lanes(&self) -> usize {
+        if self.analysis_threads > 0 {
+            return self.analysis_threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        if cores >= 4 { 2 } else { 1 }
     }
 
     /// Flow shards to run.

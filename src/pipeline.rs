@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! capture (this thread) --Batch of raw frames--> N flow shards (decode + flow table)
-//!        ^                                          |            --Vec<FlowEvent>--> analysis --Vec<Out>--> writer
+//!        ^                                          |            --Vec<FlowEvent>--> analysis (+ lanes) --Vec<Out>--> writer
 //!        +------------- emptied batches ------------+   (recycled: no allocation in steady state)
 //! ```
 //!
@@ -29,7 +29,7 @@
 //!   every flow, analysis finishes its detectors, the writer flushes; nothing
 //!   already concluded is lost.
 
-use crate::analysis::{Analyzer, Detector};
+use crate::analysis::{Analyzer, Detector, Lane, LaneOut, Step};
 use crate::capture::chunked::{Chunk, ChunkedFile, Rec};
 use crate::capture::file::FileSource;
 use crate::capture::live::{LiveSource, LiveStats};
@@ -324,38 +324,136 @@ fn shard_thread(
     out
 }
 
+/// A batch for the helper lanes: the events and their steps, read-only.
+type Job = Arc<(Vec<FlowEvent>, Vec<Step>)>;
+
+/// What a helper lane hands back at the end: its last alerts, its state
+/// sections (for the final snapshot), its state summary, its CPU seconds.
+type LaneEnd = (LaneOut, Vec<(String, Vec<u8>)>, Vec<String>, f64);
+
+/// A detector lane on a thread of its own: runs every batch the analysis
+/// thread plans, alongside the analysis thread's own lane.
+struct Helper {
+    jobs: Sender<Job>,
+    results: Receiver<LaneOut>,
+    handle: std::thread::JoinHandle<LaneEnd>,
+}
+
+fn helper_thread(
+    mut lane: Lane,
+    jobs: &Receiver<Job>,
+    results: &Sender<LaneOut>,
+    snapshots: bool,
+) -> LaneEnd {
+    for job in jobs {
+        let mut o = LaneOut::default();
+        lane.run(&job.0, &job.1, &mut o);
+        // the analysis thread takes the batch back once every lane is done
+        drop(job);
+        if results.send(o).is_err() {
+            break;
+        }
+    }
+    let mut o = LaneOut::default();
+    lane.finish(&mut o);
+    let sections = if snapshots {
+        lane.sections()
+    } else {
+        Vec::new()
+    };
+    let end = (o, sections, lane.state_summary(), thread_cpu_s());
+    dispose(lane);
+    end
+}
+
+/// CPU seconds of the analysis thread and of each helper lane, and the
+/// detectors' state summaries.
+type AnalysisEnd = (Vec<(String, f64)>, Vec<String>);
+
+/// Starts a thread for each helper lane.
+fn start_helpers(lanes: Vec<Lane>, snapshots: bool) -> Result<Vec<Helper>, SinkError> {
+    let mut helpers = Vec::new();
+    for (k, lane) in lanes.into_iter().enumerate() {
+        let (jobs, job_rx) = bounded::<Job>(1);
+        let (res_tx, results) = bounded::<LaneOut>(1);
+        let handle = std::thread::Builder::new()
+            .name(format!("analysis-{}", k + 1))
+            .spawn(move || helper_thread(lane, &job_rx, &res_tx, snapshots))
+            .map_err(|e| SinkError {
+                name: "thread".into(),
+                what: "cannot start",
+                err: e,
+            })?;
+        helpers.push(Helper {
+            jobs,
+            results,
+            handle,
+        });
+    }
+    Ok(helpers)
+}
+
 fn analysis_thread(
     mut an: Analyzer,
+    helpers: Vec<Helper>,
     rx: Receiver<Vec<FlowEvent>>,
     back: Sender<Vec<FlowEvent>>,
     tx: Sender<Vec<Out>>,
-) -> (f64, Vec<String>) {
-    analyse(&mut an, &rx, &back, &tx);
-    let out = (thread_cpu_s(), an.state_summary());
-    dispose(an);
-    out
-}
-
-fn analyse(
-    an: &mut Analyzer,
-    rx: &Receiver<Vec<FlowEvent>>,
-    back: &Sender<Vec<FlowEvent>>,
-    tx: &Sender<Vec<Out>>,
-) {
+) -> AnalysisEnd {
     let mut out = Vec::new();
-    for mut evs in rx {
-        for e in evs.drain(..) {
-            an.on_event(e, &mut out);
+    let mut more = Vec::new();
+    for mut evs in &rx {
+        if helpers.is_empty() {
+            an.on_batch(&mut evs, &mut out);
+        } else {
+            let plan = an.plan(&mut evs);
+            let job: Job = Arc::new((evs, plan));
+            for h in &helpers {
+                let _ = h.jobs.send(Arc::clone(&job));
+            }
+            an.run_lanes(&job.0, &job.1);
+            more.clear();
+            for h in &helpers {
+                more.push(h.results.recv().unwrap_or_default());
+            }
+            // every helper dropped its handle before answering
+            let mut job = job;
+            let (batch, plan) = loop {
+                match Arc::try_unwrap(job) {
+                    Ok(x) => break x,
+                    Err(j) => {
+                        job = j;
+                        std::thread::yield_now();
+                    }
+                }
+            };
+            evs = batch;
+            an.merge(&mut evs, &plan, &mut more, &mut out);
+            an.recycle_plan(plan);
         }
         let _ = back.try_send(evs);
         if !out.is_empty() && tx.send(std::mem::take(&mut out)).is_err() {
-            return;
+            break;
         }
     }
-    an.finish(&mut out);
+    let mut ends = Vec::new();
+    let mut cpu = Vec::new();
+    let mut summary = an.state_summary();
+    for (k, h) in helpers.into_iter().enumerate() {
+        drop(h.jobs);
+        if let Ok((o, sections, s, c)) = h.handle.join() {
+            ends.push((o, sections));
+            summary.extend(s);
+            cpu.push((format!("analysis-{}", k + 1), c));
+        }
+    }
+    an.finish_with(ends, &mut out);
     if !out.is_empty() {
         let _ = tx.send(out);
     }
+    cpu.insert(0, ("analysis".to_owned(), thread_cpu_s()));
+    dispose(an);
+    (cpu, summary)
 }
 
 struct WriterOut {
@@ -654,9 +752,13 @@ pub fn run(
             analyzer.restore(env, p);
         }
     }
+    let helpers = start_helpers(
+        analyzer.split_off(cfg.analysis_lanes()),
+        analyzer.state_every.is_some(),
+    )?;
     let an = std::thread::Builder::new()
         .name("analysis".into())
-        .spawn(move || analysis_thread(analyzer, ev_rx, ev_back, out_tx))
+        .spawn(move || analysis_thread(analyzer, helpers, ev_rx, ev_back, out_tx))
         .map_err(|e| SinkError {
             name: "thread".into(),
             what: "cannot start",
@@ -717,7 +819,7 @@ pub fn run(
     }
     let capture_cpu = thread_cpu_s();
     if let Ok((c, state)) = an.join() {
-        summary.cpu.push(("analysis".into(), c));
+        summary.cpu.extend(c);
         summary.detectors = state;
     }
     summary.cpu.insert(0, ("capture".into(), capture_cpu));
