@@ -167,13 +167,14 @@ pub(crate) fn dest_id(name: Option<&str>, ip: IpAddr) -> u64 {
 /// also the first beat (beats arriving late move it back), the destination's
 /// name is not stored (it is the key's: a named beat always lands in the
 /// series keyed by that name, so the beat being scored carries it), and the
-/// beats grow one at a time instead of doubling.
+/// beats grow one at a time instead of doubling, the first held in the entry
+/// itself (no allocation for a series that never sees a second).
 #[derive(Serialize, Deserialize)]
 struct Pair {
     /// Time of the earliest beat; beat times are offsets from it.
     origin: Ts,
     last_seen: Ts,
-    beats: Vec<Beat>,
+    beats: smallvec::SmallVec<[Beat; 1]>,
     total_beats: u64,
     bytes_out: u64,
     bytes_in: u64,
@@ -347,7 +348,7 @@ impl Beacon {
             || Pair {
                 origin: b.ts,
                 last_seen: b.ts,
-                beats: Vec::new(),
+                beats: smallvec::SmallVec::new(),
                 total_beats: 0,
                 bytes_out: 0,
                 bytes_in: 0,
