@@ -19,6 +19,19 @@ fn key(a: &serde_json::Value) -> (String, String, String, String, u64) {
 
 #[test]
 fn sigterm_mid_replay_loses_no_alert() {
+    sigterm_case(&[]);
+}
+
+/// The same with the detectors split over two analysis threads.
+#[test]
+fn sigterm_mid_replay_with_analysis_lanes_loses_no_alert() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("lanes.toml");
+    std::fs::write(&cfg, "[general]\nanalysis_threads = 2\n").unwrap();
+    sigterm_case(&["--config", cfg.to_str().unwrap()]);
+}
+
+fn sigterm_case(extra: &[&str]) {
     let d = tempfile::tempdir().unwrap();
     let pcap = d.path().join("office.pcap");
     let o = deguchi(&[
@@ -37,7 +50,9 @@ fn sigterm_mid_replay_loses_no_alert() {
     let p = pcap.to_str().unwrap();
 
     let t = Instant::now();
-    let full = deguchi(&["replay", p, "--workers", "1"]);
+    let mut args = vec!["replay", p, "--workers", "1"];
+    args.extend_from_slice(extra);
+    let full = deguchi(&args);
     let wall = t.elapsed();
     assert!(full.status.success());
     let full_alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&full.stdout)
@@ -56,6 +71,7 @@ fn sigterm_mid_replay_loses_no_alert() {
             "--flows",
             flows.to_str().unwrap(),
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
