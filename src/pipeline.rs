@@ -337,6 +337,8 @@ struct Helper {
     jobs: Sender<Job>,
     results: Receiver<LaneOut>,
     handle: std::thread::JoinHandle<LaneEnd>,
+    /// The lane has stopped (reported once).
+    dead: bool,
 }
 
 fn helper_thread(
@@ -388,6 +390,7 @@ fn start_helpers(lanes: Vec<Lane>, snapshots: bool) -> Result<Vec<Helper>, SinkE
             jobs,
             results,
             handle,
+            dead: false,
         });
     }
     Ok(helpers)
@@ -395,7 +398,7 @@ fn start_helpers(lanes: Vec<Lane>, snapshots: bool) -> Result<Vec<Helper>, SinkE
 
 fn analysis_thread(
     mut an: Analyzer,
-    helpers: Vec<Helper>,
+    mut helpers: Vec<Helper>,
     rx: Receiver<Vec<FlowEvent>>,
     back: Sender<Vec<FlowEvent>>,
     tx: Sender<Vec<Out>>,
@@ -413,8 +416,21 @@ fn analysis_thread(
             }
             an.run_lanes(&job.0, &job.1);
             more.clear();
-            for h in &helpers {
-                more.push(h.results.recv().unwrap_or_default());
+            for (k, h) in helpers.iter_mut().enumerate() {
+                match h.results.recv() {
+                    Ok(o) => more.push(o),
+                    Err(_) => {
+                        // only a panic in a detector ends a lane early
+                        if !h.dead {
+                            h.dead = true;
+                            tracing::error!(
+                                "analysis lane {} stopped; its detectors report nothing more",
+                                k + 1
+                            );
+                        }
+                        more.push(LaneOut::default());
+                    }
+                }
             }
             // every helper dropped its handle before answering
             let mut job = job;
