@@ -221,6 +221,31 @@ impl Analyzer {
         rest
     }
 
+    /// Splits the detectors into `n` lanes as [`Self::split_off`] does but
+    /// keeps them all on this thread (the same output as one lane); false
+    /// if there are fewer than two.
+    pub fn split_local(&mut self, n: usize) -> bool {
+        let more = self.split_off(n);
+        let split = !more.is_empty();
+        self.lanes.extend(more);
+        split
+    }
+
+    /// Takes this thread's last lane away (to run it on another thread);
+    /// `None` if only one is left.
+    pub fn pop_lane(&mut self) -> Option<Lane> {
+        if self.lanes.len() > 1 {
+            self.lanes.pop()
+        } else {
+            None
+        }
+    }
+
+    /// Takes a lane back as this thread's last (one [`Self::pop_lane`] took).
+    pub fn push_lane(&mut self, lane: Lane) {
+        self.lanes.push(lane);
+    }
+
     /// Prepares a batch: classifies each flow event's direction against
     /// `home_net` (stored in `End` records), decides which events the
     /// detectors see, and where ticks and snapshots fall.

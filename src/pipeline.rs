@@ -332,13 +332,53 @@ type Job = Arc<(Vec<FlowEvent>, Vec<Step>)>;
 type LaneEnd = (LaneOut, Vec<(String, Vec<u8>)>, Vec<String>, f64);
 
 /// A detector lane on a thread of its own: runs every batch the analysis
-/// thread plans, alongside the analysis thread's own lane.
+/// thread plans, alongside the analysis thread's own lane. The thread gets
+/// its lane through `give`: at once, or (the end-of-input split, see
+/// [`run`]) only when the input has ended.
 struct Helper {
+    /// `Some` until the lane is handed over.
+    give: Option<Sender<Lane>>,
     jobs: Sender<Job>,
     results: Receiver<LaneOut>,
-    handle: std::thread::JoinHandle<LaneEnd>,
+    handle: std::thread::JoinHandle<Option<LaneEnd>>,
     /// The lane has stopped (reported once).
     dead: bool,
+}
+
+impl Helper {
+    /// Starts a helper thread waiting for its lane.
+    fn start(k: usize, snapshots: bool) -> Result<Self, SinkError> {
+        let (give, lane_rx) = bounded::<Lane>(1);
+        let (jobs, job_rx) = bounded::<Job>(1);
+        let (res_tx, results) = bounded::<LaneOut>(1);
+        let handle = std::thread::Builder::new()
+            .name(format!("analysis-{k}"))
+            .spawn(move || {
+                // no lane: the input ended before one was handed over
+                let lane = lane_rx.recv().ok()?;
+                Some(helper_thread(lane, &job_rx, &res_tx, snapshots))
+            })
+            .map_err(|e| SinkError {
+                name: "thread".into(),
+                what: "cannot start",
+                err: e,
+            })?;
+        Ok(Self {
+            give: Some(give),
+            jobs,
+            results,
+            handle,
+            dead: false,
+        })
+    }
+
+    /// Hands the lane over; gives it back if the thread is gone.
+    fn give(&mut self, lane: Lane) -> Result<(), Lane> {
+        match self.give.take() {
+            Some(g) => g.send(lane).map_err(|e| e.into_inner()),
+            None => Err(lane),
+        }
+    }
 }
 
 fn helper_thread(
@@ -372,33 +412,45 @@ fn helper_thread(
 /// detectors' state summaries.
 type AnalysisEnd = (Vec<(String, f64)>, Vec<String>);
 
-/// Starts a thread for each helper lane.
-fn start_helpers(lanes: Vec<Lane>, snapshots: bool) -> Result<Vec<Helper>, SinkError> {
-    let mut helpers = Vec::new();
+/// The analysis thread's helpers: `active` run their lanes from the start;
+/// `spare` (the end-of-input split) get the analyzer's last local lane
+/// once `input_done` is set.
+struct Helpers {
+    active: Vec<Helper>,
+    spare: Option<Helper>,
+    input_done: Arc<AtomicBool>,
+}
+
+/// Starts a thread for each helper lane, and a spare one if `spare`.
+fn start_helpers(
+    lanes: Vec<Lane>,
+    spare: bool,
+    snapshots: bool,
+    input_done: Arc<AtomicBool>,
+) -> Result<Helpers, SinkError> {
+    let mut active = Vec::new();
     for (k, lane) in lanes.into_iter().enumerate() {
-        let (jobs, job_rx) = bounded::<Job>(1);
-        let (res_tx, results) = bounded::<LaneOut>(1);
-        let handle = std::thread::Builder::new()
-            .name(format!("analysis-{}", k + 1))
-            .spawn(move || helper_thread(lane, &job_rx, &res_tx, snapshots))
-            .map_err(|e| SinkError {
-                name: "thread".into(),
-                what: "cannot start",
-                err: e,
-            })?;
-        helpers.push(Helper {
-            jobs,
-            results,
-            handle,
-            dead: false,
-        });
+        let mut h = Helper::start(k + 1, snapshots)?;
+        // the thread was just started and waits for it
+        if h.give(lane).is_ok() {
+            active.push(h);
+        }
     }
-    Ok(helpers)
+    let spare = if spare {
+        Some(Helper::start(1, snapshots)?)
+    } else {
+        None
+    };
+    Ok(Helpers {
+        active,
+        spare,
+        input_done,
+    })
 }
 
 fn analysis_thread(
     mut an: Analyzer,
-    mut helpers: Vec<Helper>,
+    mut hs: Helpers,
     rx: Receiver<Vec<FlowEvent>>,
     back: Sender<Vec<FlowEvent>>,
     tx: Sender<Vec<Out>>,
@@ -406,12 +458,24 @@ fn analysis_thread(
     let mut out = Vec::new();
     let mut more = Vec::new();
     for mut evs in &rx {
+        if hs.spare.is_some() && hs.input_done.load(Ordering::Relaxed) {
+            // the end of input: what is left is the flush of every open
+            // flow, with the capture and shard threads idle; the last lane
+            // moves to the spare thread and the two work side by side
+            if let (Some(mut h), Some(lane)) = (hs.spare.take(), an.pop_lane()) {
+                match h.give(lane) {
+                    Ok(()) => hs.active.push(h),
+                    Err(lane) => an.push_lane(lane),
+                }
+            }
+        }
+        let helpers = &mut hs.active;
         if helpers.is_empty() {
             an.on_batch(&mut evs, &mut out);
         } else {
             let plan = an.plan(&mut evs);
             let job: Job = Arc::new((evs, plan));
-            for h in &helpers {
+            for h in helpers.iter() {
                 let _ = h.jobs.send(Arc::clone(&job));
             }
             an.run_lanes(&job.0, &job.1);
@@ -455,9 +519,11 @@ fn analysis_thread(
     let mut ends = Vec::new();
     let mut cpu = Vec::new();
     let mut summary = an.state_summary();
-    for (k, h) in helpers.into_iter().enumerate() {
+    // a spare that never got its lane ends with nothing
+    drop(hs.spare.take());
+    for (k, h) in hs.active.into_iter().enumerate() {
         drop(h.jobs);
-        if let Ok((o, sections, s, c)) = h.handle.join() {
+        if let Ok(Some((o, sections, s, c))) = h.handle.join() {
             ends.push((o, sections));
             summary.extend(s);
             cpu.push((format!("analysis-{}", k + 1), c));
@@ -768,10 +834,27 @@ pub fn run(
             analyzer.restore(env, p);
         }
     }
-    let helpers = start_helpers(
-        analyzer.split_off(cfg.analysis_lanes()),
-        analyzer.state_every.is_some(),
-    )?;
+    // One analysis lane (fewer than 4 cores): the detectors are still split
+    // in two, both run here, and once the input has ended the second moves
+    // to a spare thread, so the flush of the flows still open at the end
+    // (40 % of them in the mix benchmark) is analysed on two cores.
+    let input_done = Arc::new(AtomicBool::new(false));
+    let lanes = cfg.analysis_lanes();
+    let helpers = if lanes == 1 && analyzer.split_local(2) {
+        start_helpers(
+            Vec::new(),
+            true,
+            analyzer.state_every.is_some(),
+            Arc::clone(&input_done),
+        )?
+    } else {
+        start_helpers(
+            analyzer.split_off(lanes),
+            false,
+            analyzer.state_every.is_some(),
+            Arc::clone(&input_done),
+        )?
+    };
     let an = std::thread::Builder::new()
         .name("analysis".into())
         .spawn(move || analysis_thread(analyzer, helpers, ev_rx, ev_back, out_tx))
@@ -812,6 +895,7 @@ pub fn run(
         Input::Files(files) => replay(&mut feeder, files, stop, &mut summary),
         Input::Live(iface) => live(&mut feeder, iface, cfg, stop, &mut summary),
     }
+    input_done.store(true, Ordering::Relaxed);
     summary.interrupted = stop.load(Ordering::SeqCst);
     // drain: send what is pending, then close the shard channels
     for s in 0..feeder.txs.len() {
