@@ -303,9 +303,7 @@ fn bench_detectors(c: &mut Criterion) {
     an.keep_flows = false;
     let mut out = Vec::new();
     for r in 0..WARM_ROUNDS {
-        for e in round_events(r) {
-            an.on_event(e, &mut out);
-        }
+        an.on_batch(&mut round_events(r), &mut out);
         out.clear();
     }
     let mut round = WARM_ROUNDS;
@@ -315,10 +313,8 @@ fn bench_detectors(c: &mut Criterion) {
                 round += 1;
                 round_events(round)
             },
-            |evs| {
-                for e in evs {
-                    an.on_event(e, &mut out);
-                }
+            |mut evs| {
+                an.on_batch(&mut evs, &mut out);
                 out.clear();
             },
             BatchSize::LargeInput,

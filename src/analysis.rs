@@ -81,6 +81,14 @@ pub struct LaneOut {
 
 type Sections = Vec<(String, Vec<u8>)>;
 
+/// The state file of every lane's `sections`, saved at packet time `at`.
+fn snapshot(at: Ts, sections: Sections) -> Out {
+    Out::State(crate::state::encode(&crate::state::Envelope {
+        saved_at: at,
+        sections,
+    }))
+}
+
 /// A group of detectors, run by the analysis thread itself or by a helper
 /// thread of its own (`general.analysis_threads`).
 pub struct Lane {
@@ -89,6 +97,13 @@ pub struct Lane {
 }
 
 impl Lane {
+    fn new(detectors: Vec<Box<dyn Detector>>) -> Self {
+        Self {
+            detectors,
+            scratch: Vec::new(),
+        }
+    }
+
     /// Runs this lane's detectors through a batch.
     pub fn run(&mut self, evs: &[FlowEvent], plan: &[Step], out: &mut LaneOut) {
         for (i, (ev, st)) in evs.iter().zip(plan).enumerate() {
@@ -168,10 +183,7 @@ impl Analyzer {
             state_every: None,
             last_state: i64::MIN,
             home,
-            lanes: vec![Lane {
-                detectors,
-                scratch: Vec::new(),
-            }],
+            lanes: vec![Lane::new(detectors)],
             plan: Vec::new(),
             outs: Vec::new(),
             flows_seen: 0,
@@ -193,31 +205,14 @@ impl Analyzer {
             .flat_map(|l| std::mem::take(&mut l.detectors))
             .collect();
         let n = n.clamp(1, all.len().max(1));
-        let mut rest = Vec::new();
-        // the tail lanes share what the first leaves, in order
-        let tail = all.split_off(1.min(all.len()));
+        // the other lanes share what the first leaves, in order
+        let mut tail = if n > 1 { all.split_off(1) } else { Vec::new() }.into_iter();
         let per = tail.len().div_ceil((n - 1).max(1));
-        let mut tail = tail.into_iter().peekable();
-        let first = Lane {
-            detectors: all,
-            scratch: Vec::new(),
-        };
-        if n == 1 {
-            let mut d = first.detectors;
-            d.extend(tail);
-            self.lanes = vec![Lane {
-                detectors: d,
-                scratch: Vec::new(),
-            }];
-            return rest;
+        self.lanes = vec![Lane::new(all)];
+        let mut rest = Vec::new();
+        while tail.len() > 0 {
+            rest.push(Lane::new(tail.by_ref().take(per).collect()));
         }
-        while tail.peek().is_some() {
-            rest.push(Lane {
-                detectors: tail.by_ref().take(per).collect(),
-                scratch: Vec::new(),
-            });
-        }
-        self.lanes = vec![first];
         rest
     }
 
@@ -358,10 +353,7 @@ impl Analyzer {
                         .filter_map(|(_, snaps)| snaps.next_if(|(j, _)| *j == i))
                         .flat_map(|(_, s)| s)
                         .collect();
-                    out.push(Out::State(crate::state::encode(&crate::state::Envelope {
-                        saved_at: st.tick.unwrap_or(self.clock),
-                        sections,
-                    })));
+                    out.push(snapshot(st.tick.unwrap_or(self.clock), sections));
                 }
             }
         }
@@ -380,12 +372,6 @@ impl Analyzer {
         self.run_lanes(evs, &plan);
         self.merge(evs, &plan, &mut [], out);
         self.plan = plan;
-    }
-
-    /// Handles one event (see [`Self::on_batch`]).
-    pub fn on_event(&mut self, ev: FlowEvent, out: &mut Vec<Out>) {
-        let mut evs = vec![ev];
-        self.on_batch(&mut evs, out);
     }
 
     /// End of input on this thread's lanes; `more` the helper lanes' last
@@ -407,10 +393,7 @@ impl Analyzer {
         }
         out.extend(alerts.into_iter().map(|(_, _, a)| Out::Alert(Box::new(a))));
         if self.state_every.is_some() {
-            out.push(Out::State(crate::state::encode(&crate::state::Envelope {
-                saved_at: self.clock,
-                sections,
-            })));
+            out.push(snapshot(self.clock, sections));
         }
     }
 
