@@ -48,6 +48,11 @@ pub struct OutputConfig {
     pub flows: Option<PathBuf>,
 }
 
+/// Cores this process may run on (1 if unknown).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 /// The whole validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -679,8 +684,7 @@ impl Config {
         if self.analysis_threads > 0 {
             return self.analysis_threads;
         }
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        if cores >= 4 { 2 } else { 1 }
+        if cores() >= 4 { 2 } else { 1 }
     }
 
     /// Flow shards to run.
@@ -689,9 +693,8 @@ impl Config {
         if self.workers > 0 {
             return self.workers;
         }
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         // capture+decode, analysis and writer take the rest
-        cores.saturating_sub(1).max(1)
+        cores().saturating_sub(1).max(1)
     }
 
     /// Per-shard table settings from the flow section.

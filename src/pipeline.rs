@@ -324,6 +324,21 @@ fn shard_thread(
     out
 }
 
+/// Starts a named pipeline thread; failing to is an error of the run.
+fn spawn<T: Send + 'static>(
+    name: String,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<std::thread::JoinHandle<T>, SinkError> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .map_err(|e| SinkError {
+            name: "thread".into(),
+            what: "cannot start",
+            err: e,
+        })
+}
+
 /// A batch for the helper lanes: the events and their steps, read-only.
 type Job = Arc<(Vec<FlowEvent>, Vec<Step>)>;
 
@@ -351,18 +366,11 @@ impl Helper {
         let (give, lane_rx) = bounded::<Lane>(1);
         let (jobs, job_rx) = bounded::<Job>(1);
         let (res_tx, results) = bounded::<LaneOut>(1);
-        let handle = std::thread::Builder::new()
-            .name(format!("analysis-{k}"))
-            .spawn(move || {
-                // no lane: the input ended before one was handed over
-                let lane = lane_rx.recv().ok()?;
-                Some(helper_thread(lane, &job_rx, &res_tx, snapshots))
-            })
-            .map_err(|e| SinkError {
-                name: "thread".into(),
-                what: "cannot start",
-                err: e,
-            })?;
+        let handle = spawn(format!("analysis-{k}"), move || {
+            // no lane: the input ended before one was handed over
+            let lane = lane_rx.recv().ok()?;
+            Some(helper_thread(lane, &job_rx, &res_tx, snapshots))
+        })?;
         Ok(Self {
             give: Some(give),
             jobs,
@@ -813,16 +821,9 @@ pub fn run(
             pool: ev_pool.clone(),
         };
         let pool_tx = pool_tx.clone();
-        shard_handles.push(
-            std::thread::Builder::new()
-                .name(format!("shard-{i}"))
-                .spawn(move || shard_thread(table, rx, pool_tx, ev))
-                .map_err(|e| SinkError {
-                    name: "thread".into(),
-                    what: "cannot start",
-                    err: e,
-                })?,
-        );
+        shard_handles.push(spawn(format!("shard-{i}"), move || {
+            shard_thread(table, rx, pool_tx, ev)
+        })?);
     }
     drop((ev_tx, ev_pool));
     drop(pool_tx);
@@ -840,39 +841,25 @@ pub fn run(
     // (40 % of them in the mix benchmark) is analysed on two cores.
     let input_done = Arc::new(AtomicBool::new(false));
     let lanes = cfg.analysis_lanes();
-    let helpers = if lanes == 1 && analyzer.split_local(2) {
-        start_helpers(
-            Vec::new(),
-            true,
-            analyzer.state_every.is_some(),
-            Arc::clone(&input_done),
-        )?
+    let (lanes, spare) = if lanes == 1 && analyzer.split_local(2) {
+        (Vec::new(), true)
     } else {
-        start_helpers(
-            analyzer.split_off(lanes),
-            false,
-            analyzer.state_every.is_some(),
-            Arc::clone(&input_done),
-        )?
+        (analyzer.split_off(lanes), false)
     };
-    let an = std::thread::Builder::new()
-        .name("analysis".into())
-        .spawn(move || analysis_thread(analyzer, helpers, ev_rx, ev_back, out_tx))
-        .map_err(|e| SinkError {
-            name: "thread".into(),
-            what: "cannot start",
-            err: e,
-        })?;
+    let helpers = start_helpers(
+        lanes,
+        spare,
+        analyzer.state_every.is_some(),
+        Arc::clone(&input_done),
+    )?;
+    let an = spawn("analysis".into(), move || {
+        analysis_thread(analyzer, helpers, ev_rx, ev_back, out_tx)
+    })?;
     let stop_w = Arc::clone(stop);
     let reopen = Arc::clone(&REOPEN);
-    let wr = std::thread::Builder::new()
-        .name("writer".into())
-        .spawn(move || writer_thread(sinks, out_rx, stop_w, reopen))
-        .map_err(|e| SinkError {
-            name: "thread".into(),
-            what: "cannot start",
-            err: e,
-        })?;
+    let wr = spawn("writer".into(), move || {
+        writer_thread(sinks, out_rx, stop_w, reopen)
+    })?;
 
     let mut feeder = Feeder {
         pending: (0..shards).map(|_| Batch::default()).collect(),
