@@ -526,61 +526,58 @@ impl FlowTable {
                 self.insert(*key, hash, src_is_a, m)
             }
         };
-        let (class, dns) = {
-            let e = &mut self.slab[i as usize];
-            let from_orig = src_is_a == e.orig_is_a;
-            let d = usize::from(!from_orig);
-            e.pkts[d] += 1;
-            e.bytes[d] += u64::from(m.wire_len);
-            e.payload[d] += u64::from(m.payload_len);
-            if m.ts > e.last_ts {
-                e.last_ts = m.ts;
+        // one borrow of the entry for the whole update (the slab is indexed
+        // once, not once per step)
+        let cfg = &self.cfg;
+        let e = &mut self.slab[i as usize];
+        let from_orig = src_is_a == e.orig_is_a;
+        let d = usize::from(!from_orig);
+        e.pkts[d] += 1;
+        e.bytes[d] += u64::from(m.wire_len);
+        e.payload[d] += u64::from(m.payload_len);
+        if m.ts > e.last_ts {
+            e.last_ts = m.ts;
+        }
+        if m.ts < e.first_ts {
+            e.first_ts = m.ts;
+        }
+        // TCP keep-alive probes carry 0 or 1 byte: not activity
+        if m.payload_len > u32::from(m.proto == 6) {
+            if e.bursts == 0 {
+                e.bursts = 1;
+                e.burst_start = m.ts;
+            } else if m.ts.saturating_sub(e.burst_last) >= cfg.burst_gap {
+                // the previous burst is complete; report it once the flow has two
+                out.push(FlowEvent::Burst(BurstEvent::of(e)));
+                e.bursts += 1;
+                e.burst_start = m.ts;
+                e.burst_bytes = [0; 2];
             }
-            if m.ts < e.first_ts {
-                e.first_ts = m.ts;
+            e.burst_bytes[d] = e.burst_bytes[d].saturating_add(m.payload_len);
+            if m.ts > e.burst_last {
+                e.burst_last = m.ts;
             }
-            // TCP keep-alive probes carry 0 or 1 byte: not activity
-            if m.payload_len > u32::from(m.proto == 6) {
-                if e.bursts == 0 {
-                    e.bursts = 1;
-                    e.burst_start = m.ts;
-                } else if m.ts.saturating_sub(e.burst_last) >= self.cfg.burst_gap {
-                    // the previous burst is complete; report it once the flow has two
-                    out.push(FlowEvent::Burst(BurstEvent::of(e)));
-                    e.bursts += 1;
-                    e.burst_start = m.ts;
-                    e.burst_bytes = [0; 2];
-                }
-                e.burst_bytes[d] = e.burst_bytes[d].saturating_add(m.payload_len);
-                if m.ts > e.burst_last {
-                    e.burst_last = m.ts;
-                }
-            }
-            let class = if m.proto == 6 {
-                e.tcp_flags[d] |= m.tcp_flags;
-                tcp_transition(e, m.tcp_flags, from_orig);
-                tcp_class(e.tcp_state)
-            } else {
-                e.class
-            };
-            if e.payload[0] + e.payload[1] - e.reported[0] - e.reported[1]
-                >= self.cfg.progress_bytes
-            {
-                out.push(FlowEvent::Progress(ProgressEvent::of(e, m.ts)));
-                e.reported = e.payload;
-            }
-            let dns = if m.hint.kind == HintKind::None {
-                None
-            } else {
-                let start = m.hint.off as usize;
-                let bytes = arena
-                    .get(start..start + usize::from(m.hint.len))
-                    .unwrap_or(&[]);
-                apply_hint(e, m, from_orig, bytes)
-            };
-            (class, dns)
+        }
+        let class = if m.proto == 6 {
+            e.tcp_flags[d] |= m.tcp_flags;
+            tcp_transition(e, m.tcp_flags, from_orig);
+            tcp_class(e.tcp_state)
+        } else {
+            e.class
         };
-        let e = &self.slab[i as usize];
+        if e.payload[0] + e.payload[1] - e.reported[0] - e.reported[1] >= cfg.progress_bytes {
+            out.push(FlowEvent::Progress(ProgressEvent::of(e, m.ts)));
+            e.reported = e.payload;
+        }
+        let dns = if m.hint.kind == HintKind::None {
+            None
+        } else {
+            let start = m.hint.off as usize;
+            let bytes = arena
+                .get(start..start + usize::from(m.hint.len))
+                .unwrap_or(&[]);
+            apply_hint(e, m, from_orig, bytes)
+        };
         if class != e.class || e.last_ts.saturating_sub(e.listed_ts) >= RELIST_EVERY {
             self.unlink(i);
             self.push_head(i, class);
