@@ -96,6 +96,16 @@ cpu() {
     printf '%s=%s ' "$st" "$(grep -o "$st=[0-9.]*" "$TMP/$1.cpu" | cut -d= -f2 | median)"
   done
 }
+# bound NAME: what the stages' CPU allows on $CORES cores even with perfect
+# overlap: the wall time is at least the total CPU / cores and at least the
+# longest stage; "at best" = raw read / that (the raw read is one thread,
+# its wall time is its CPU time)
+bound() {
+  cpu "$1" | tr ' ' '\n' | awk -F= -v r="$raw" -v c="$CORES" '
+    NF == 2 { t += $2; if ($2 > m) m = $2 }
+    END { w = t / c; if (m > w) w = m
+          printf "%.2f CPU-s, %.1fx the raw read; at best %.2f of it on %d cores", t, t / r, r / w, c }'
+}
 raw=$(secs raw)
 echo "| run | seconds (median of $ROUNDS) | packets/s | vs raw read | CPU s by stage | peak RSS | bytes per tracked flow |"
 echo "|---|---|---|---|---|---|---|"
@@ -108,6 +118,9 @@ for w in $(seq "$CORES"); do
 done
 echo
 echo "$MODEL: $PACKETS packets, $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')); alerts written per run: $(cat "$TMP/w1.alerts"); peak tracked flows: $(sort -n "$TMP/w1.peak" | tail -1)."
+for w in $(seq "$CORES"); do
+  echo "CPU bound, --workers $w: $(bound "w$w")."
+done
 echo "Flow tracking alone (all detectors off): $(rss off) KB peak RSS, $(per_flow off) bytes per tracked flow."
 if [ "$MODEL" = mix ]; then
   # marginal NAME SMALL: (rss NAME - rss SMALL) / (peak flows NAME - peak flows SMALL)
