@@ -13,6 +13,9 @@
 #          own host, ~1 packet/s per flow, so a third of all packets end a
 #          burst the beacon detector scores
 #
+# Rows: the raw read; deguchi with each worker (shard) count from 1 to the
+# cores; deguchi pinned (taskset) to 1, 2, ... cores with the layout it picks
+# itself, which is the scaling with cores.
 # Columns: packets/s and the ratio to the raw read (median of ROUNDS);
 # CPU seconds per stage from deguchi's exit summary (median); peak RSS;
 # bytes per tracked flow = (peak RSS - RSS of a 1-packet replay) / peak flows,
@@ -23,7 +26,7 @@
 # 20 instead of 2,000 hosts (far fewer flows, hosts and destinations), and
 # (peak RSS difference) / (peak tracked flows difference).
 #
-# Needs: tcpdump, GNU time (/usr/bin/time)  (apt-get install tcpdump time)
+# Needs: tcpdump, GNU time (/usr/bin/time), taskset  (apt-get install tcpdump time util-linux)
 set -euo pipefail
 [ -n "${EPOCHREALTIME:-}" ] || {
   echo "replay.sh: needs bash 5 (EPOCHREALTIME)" >&2
@@ -71,6 +74,11 @@ for _ in $(seq "$ROUNDS"); do
   for w in $(seq "$CORES"); do
     run "w$w" $BIN replay "$TMP/bench.pcap" --workers "$w"
   done
+  # scaling with cores: pinned to the first c cores, default layout (deguchi
+  # sizes its shards and lanes from the cores it may run on)
+  for c in $(seq "$CORES"); do
+    run "c$c" taskset -c "0-$((c - 1))" $BIN replay "$TMP/bench.pcap"
+  done
 done
 run off $BIN replay "$TMP/bench.pcap" --config "$TMP/off.toml"
 run base $BIN replay "$TMP/one.pcap" --workers 1
@@ -115,6 +123,10 @@ for w in $(seq "$CORES"); do
   pps=$(awk -v p="$PACKETS" -v s="$s" 'BEGIN {printf "%.0f", p / s}')
   ratio=$(awk -v r="$raw" -v s="$s" 'BEGIN {printf "%.2f", r / s}')
   echo "| deguchi replay --workers $w | $s | $pps | $ratio | $(cpu "w$w")| $(rss "w$w") KB | $(per_flow "w$w") |"
+done
+for c in $(seq "$CORES"); do
+  s=$(secs "c$c")
+  echo "| deguchi replay on $c core(s) (taskset, default layout) | $s | $(awk -v p="$PACKETS" -v s="$s" 'BEGIN {printf "%.0f", p / s}') | $(awk -v r="$raw" -v s="$s" 'BEGIN {printf "%.2f", r / s}') | $(cpu "c$c")| $(rss "c$c") KB | $(per_flow "c$c") |"
 done
 echo
 echo "$MODEL: $PACKETS packets, $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')); alerts written per run: $(cat "$TMP/w1.alerts"); peak tracked flows: $(sort -n "$TMP/w1.peak" | tail -1)."

@@ -687,6 +687,14 @@ impl Config {
         if cores() >= 4 { 2 } else { 1 }
     }
 
+    /// Whether a single analysis lane is split in two at the end of the
+    /// input, the second half moving to a spare thread (see
+    /// `pipeline::run`): only worth it with a second core to run it on.
+    #[must_use]
+    pub fn end_of_input_split(&self) -> bool {
+        cores() >= 2
+    }
+
     /// Flow shards to run.
     #[must_use]
     pub fn shard_count(&self) -> usize {

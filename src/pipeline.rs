@@ -838,10 +838,11 @@ pub fn run(
     // One analysis lane (fewer than 4 cores): the detectors are still split
     // in two, both run here, and once the input has ended the second moves
     // to a spare thread, so the flush of the flows still open at the end
-    // (40 % of them in the mix benchmark) is analysed on two cores.
+    // (40 % of them in the mix benchmark) is analysed on two cores. Not on a
+    // single core, where the split would only add the merge.
     let input_done = Arc::new(AtomicBool::new(false));
     let lanes = cfg.analysis_lanes();
-    let (lanes, spare) = if lanes == 1 && analyzer.split_local(2) {
+    let (lanes, spare) = if lanes == 1 && cfg.end_of_input_split() && analyzer.split_local(2) {
         (Vec::new(), true)
     } else {
         (analyzer.split_off(lanes), false)
