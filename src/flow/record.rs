@@ -23,18 +23,38 @@ pub enum EndReason {
     Shutdown,
 }
 
-/// Application hints recorded on a flow. Strings are capped and escaped on output.
+/// Application hints recorded on a flow. Strings are capped and escaped on
+/// output. Most flows with hints are TLS with an SNI and nothing else, so the
+/// HTTP request and the DNS details sit in boxes of their own: the common
+/// hints box is 48 bytes instead of 136 (about 13,600 of them in the mix
+/// benchmark's 19,434 tracked flows).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlowHints {
     /// Shared, so the burst and progress events of a long flow carry the
     /// name without copying it.
     pub sni: Option<std::sync::Arc<str>>,
     pub http_host: Option<std::sync::Arc<str>>,
-    pub http_method: Option<String>,
-    pub http_uri: Option<String>,
-    pub dns_queries: Vec<String>,
-    pub dns_answers: Vec<IpAddr>,
-    pub dns_rcode: Option<u8>,
+    /// The flow's first HTTP request.
+    pub http: Option<Box<HttpHint>>,
+    pub dns: Option<Box<DnsHints>>,
+}
+
+/// An HTTP request line: method and URI (capped).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpHint {
+    pub method: String,
+    pub uri: String,
+}
+
+/// What a DNS flow asked and was answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DnsHints {
+    /// Names asked (at most [`FlowHints::MAX_NAMES`], each once).
+    pub queries: Vec<String>,
+    /// A/AAAA answers (at most [`FlowHints::MAX_ANSWERS`], each once).
+    pub answers: Vec<IpAddr>,
+    /// Response code of the last response.
+    pub rcode: Option<u8>,
 }
 
 impl FlowHints {
@@ -207,17 +227,17 @@ impl FlowRecord {
             }),
             tls: h.and_then(|h| h.sni.as_deref()).map(|sni| EveTls { sni }),
             http: h.and_then(|h| {
-                h.http_method.as_ref().map(|m| EveHttp {
+                h.http.as_deref().map(|r| EveHttp {
                     hostname: h.http_host.as_deref(),
-                    http_method: m,
-                    url: h.http_uri.as_deref(),
+                    http_method: &r.method,
+                    url: Some(&r.uri),
                 })
             }),
-            dns: h.and_then(|h| {
-                (!h.dns_queries.is_empty()).then(|| EveDns {
-                    queries: &h.dns_queries,
-                    answers: &h.dns_answers,
-                    rcode: h.dns_rcode,
+            dns: h.and_then(|h| h.dns.as_deref()).and_then(|d| {
+                (!d.queries.is_empty()).then(|| EveDns {
+                    queries: &d.queries,
+                    answers: &d.answers,
+                    rcode: d.rcode,
                 })
             }),
         }

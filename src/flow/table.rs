@@ -26,7 +26,7 @@
 //! flows are written with `reason: "evicted"` and counted.
 
 use super::key::FlowKey;
-use super::record::{EndReason, FlowHints, FlowRecord};
+use super::record::{EndReason, FlowHints, FlowRecord, HttpHint};
 use crate::decode::{HintKind, PacketMeta, tcp};
 use crate::hints;
 use crate::time::{SEC, Ts};
@@ -789,11 +789,13 @@ fn apply_hint(e: &mut Entry, m: &PacketMeta, from_orig: bool, bytes: &[u8]) -> O
         }
         HintKind::HttpRequest => {
             // the first request only (its method is recorded even without a Host)
-            if from_orig && e.hints.as_ref().is_none_or(|h| h.http_method.is_none()) {
+            if from_orig && e.hints.as_ref().is_none_or(|h| h.http.is_none()) {
                 if let Some(req) = hints::http::parse_request(bytes) {
                     let h = e.hints.get_or_insert_default();
-                    h.http_method = Some(lossy(req.method));
-                    h.http_uri = Some(lossy(&req.uri[..req.uri.len().min(256)]));
+                    h.http = Some(Box::new(HttpHint {
+                        method: lossy(req.method),
+                        uri: lossy(&req.uri[..req.uri.len().min(256)]),
+                    }));
                     h.http_host = req.host.map(|h| lossy(h).into());
                 }
             }
@@ -805,19 +807,19 @@ fn apply_hint(e: &mut Entry, m: &PacketMeta, from_orig: bool, bytes: &[u8]) -> O
             } else {
                 hints::dns::parse_tcp(bytes)
             }?;
-            let h = e.hints.get_or_insert_default();
+            let h = e.hints.get_or_insert_default().dns.get_or_insert_default();
             let name = s.qname.as_bytes();
-            if !name.is_empty() && h.dns_queries.len() < FlowHints::MAX_NAMES {
+            if !name.is_empty() && h.queries.len() < FlowHints::MAX_NAMES {
                 // compare before allocating: repeated queries cost nothing
-                if !h.dns_queries.iter().any(|q| q.as_bytes() == name) {
-                    h.dns_queries.push(lossy(name));
+                if !h.queries.iter().any(|q| q.as_bytes() == name) {
+                    h.queries.push(lossy(name));
                 }
             }
             if s.is_response {
-                h.dns_rcode = Some(s.rcode);
+                h.rcode = Some(s.rcode);
                 for a in &s.answers {
-                    if h.dns_answers.len() < FlowHints::MAX_ANSWERS && !h.dns_answers.contains(a) {
-                        h.dns_answers.push(*a);
+                    if h.answers.len() < FlowHints::MAX_ANSWERS && !h.answers.contains(a) {
+                        h.answers.push(*a);
                     }
                 }
                 if !s.answers.is_empty() && !name.is_empty() {
