@@ -61,3 +61,103 @@ fn hostile_names_stay_inside_their_json_strings() {
     let q = dns["dns"]["queries"][0].as_str().unwrap();
     assert!(!q.chars().any(char::is_control), "{q:?}");
 }
+
+/// What each kind of flow records as hints, through the whole pipeline: a
+/// TLS flow its SNI and nothing else; an HTTP flow the first request's
+/// method, URI and Host; a DNS flow each name once (repeats not stored
+/// again), each answer once, the last response's rcode.
+#[test]
+fn flow_records_carry_each_flows_hints() {
+    use deguchi::synth::packets::{client_hello, dns_query, dns_response};
+    use std::net::IpAddr;
+    let (c, s, r) = ([10, 0, 0, 5], [203, 0, 113, 9], [10, 0, 0, 53]);
+    let mut frames = Vec::new();
+    let mut t = T0;
+    let second = b"POST /second HTTP/1.1\r\nHost: other.example\r\n\r\n".to_vec();
+    let first = b"GET /first?q=1 HTTP/1.1\r\nHost: web.example\r\n\r\n".to_vec();
+    for (port, payloads) in [
+        (443u16, vec![client_hello("tls.example", 1)]),
+        (80, vec![first, second]),
+    ] {
+        let (cp, sp) = (40_000 + port, port);
+        frames.push((t, tcp(c, cp, s, sp, "S", &[])));
+        frames.push((t + 1000, tcp(s, sp, c, cp, "SA", &[])));
+        frames.push((t + 2000, tcp(c, cp, s, sp, "A", &[])));
+        for (k, p) in payloads.iter().enumerate() {
+            frames.push((t + 3000 + k as u64 * 1000, tcp(c, cp, s, sp, "AP", p)));
+        }
+        frames.push((t + 8000, tcp(c, cp, s, sp, "FA", &[])));
+        frames.push((t + 9000, tcp(s, sp, c, cp, "FA", &[])));
+        frames.push((t + 10_000, tcp(c, cp, s, sp, "A", &[])));
+        t += 1_000_000;
+    }
+    let a1: IpAddr = "198.51.100.7".parse().unwrap();
+    let a2: IpAddr = "2001:db8::7".parse().unwrap();
+    frames.push((t, udp(c, 5353, r, 53, &dns_query(7, "a.example.com", 1))));
+    frames.push((
+        t + 100,
+        udp(c, 5353, r, 53, &dns_query(8, "a.example.com", 28)),
+    ));
+    frames.push((
+        t + 200,
+        udp(c, 5353, r, 53, &dns_query(9, "b.example.com", 1)),
+    ));
+    frames.push((
+        t + 300,
+        udp(
+            r,
+            53,
+            c,
+            5353,
+            &dns_response(7, "a.example.com", 1, &[a1, a2]),
+        ),
+    ));
+    frames.push((
+        t + 400,
+        udp(r, 53, c, 5353, &dns_response(8, "a.example.com", 1, &[a1])),
+    ));
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("hints.pcap");
+    std::fs::write(&p, pcap_bytes(&frames)).unwrap();
+
+    let o = deguchi(&["replay", p.to_str().unwrap(), "--flows", "-"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let all: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(all.len(), 3, "{all:?}");
+    let port = |n: u16| all.iter().find(|v| v["dest_port"] == n).unwrap();
+    let tls = port(443);
+    assert_eq!(tls["tls"]["sni"], "tls.example");
+    assert!(
+        tls.get("http").is_none() && tls.get("dns").is_none(),
+        "{tls}"
+    );
+    let http = port(80);
+    assert_eq!(
+        http["http"]["http_method"], "GET",
+        "the first request: {http}"
+    );
+    assert_eq!(http["http"]["url"], "/first?q=1");
+    assert_eq!(http["http"]["hostname"], "web.example");
+    assert!(
+        http.get("tls").is_none() && http.get("dns").is_none(),
+        "{http}"
+    );
+    let dns = port(53);
+    assert_eq!(
+        dns["dns"]["queries"],
+        serde_json::json!(["a.example.com", "b.example.com"])
+    );
+    assert_eq!(
+        dns["dns"]["answers"],
+        serde_json::json!(["198.51.100.7", "2001:db8::7"])
+    );
+    assert_eq!(dns["dns"]["rcode"], 0);
+    assert!(
+        dns.get("tls").is_none() && dns.get("http").is_none(),
+        "{dns}"
+    );
+}
