@@ -224,32 +224,34 @@ fn new_hist(low: u64) -> Histogram<u16> {
     })
 }
 
-/// Per-host state: about 2.7 KB (two histograms and three rings).
+/// Per-host state: 0.6 KB (three rings), plus 0.7 KB for each of its two
+/// histograms once it has one.
 pub struct Host {
     pub first_seen: Ts,
     pub last_seen: Ts,
     out5: Ring<12>,
     in5: Ring<12>,
     out1h: Ring<24>,
-    hist5: Histogram<u16>,
-    hist1h: Histogram<u16>,
+    /// Bytes out per completed 5-minute slot; `None` until the host has
+    /// completed one (a host seen for a few minutes, or every host of a
+    /// capture shorter than the slot, never needs the 0.7 KB of counts).
+    hist5: Option<Histogram<u16>>,
+    /// The same per completed hour.
+    hist1h: Option<Histogram<u16>>,
     pub total_out: u64,
     pub total_in: u64,
 }
 
 impl Host {
-    /// A new host; its histograms are clones of empty `templates` (building
-    /// one with `new_with_bounds` costs several times a copy, and a network
-    /// with host churn creates many).
-    fn new(ts: Ts, templates: &(Histogram<u16>, Histogram<u16>)) -> Self {
+    fn new(ts: Ts) -> Self {
         Self {
             first_seen: ts,
             last_seen: ts,
             out5: Ring::new(),
             in5: Ring::new(),
             out1h: Ring::new(),
-            hist5: templates.0.clone(),
-            hist1h: templates.1.clone(),
+            hist5: None,
+            hist1h: None,
             total_out: 0,
             total_in: 0,
         }
@@ -261,13 +263,26 @@ impl Host {
     fn pcr(&self) -> f64 {
         pcr(self.total_out, self.total_in)
     }
-    fn account(&mut self, ts: Ts, out: u64, inb: u64) {
+    /// Accounts an update; a completed slot goes into its histogram, which
+    /// is made on the first one as a clone of the empty `templates` (building
+    /// one with `new_with_bounds` costs several times a copy, and a network
+    /// with host churn makes many).
+    fn account(
+        &mut self,
+        ts: Ts,
+        out: u64,
+        inb: u64,
+        templates: &(Histogram<u16>, Histogram<u16>),
+    ) {
         let (h5, h1) = (&mut self.hist5, &mut self.hist1h);
-        let rec = |h: &mut Histogram<u16>, v: u64| {
+        let rec = |h: &mut Option<Histogram<u16>>, empty: &Histogram<u16>, v: u64| {
+            let h = h.get_or_insert_with(|| empty.clone());
             let _ = h.saturating_record((v / 1024).max(1));
         };
-        self.out5.advance(ts.div_euclid(SLOT5), |v| rec(h5, v));
-        self.out1h.advance(ts.div_euclid(HOUR), |v| rec(h1, v));
+        self.out5
+            .advance(ts.div_euclid(SLOT5), |v| rec(h5, &templates.0, v));
+        self.out1h
+            .advance(ts.div_euclid(HOUR), |v| rec(h1, &templates.1, v));
         self.out5.add(ts.div_euclid(SLOT5), out);
         self.in5.add(ts.div_euclid(SLOT5), inb);
         self.out1h.add(ts.div_euclid(HOUR), out);
@@ -275,11 +290,10 @@ impl Host {
         self.total_in = self.total_in.saturating_add(inb);
         self.last_seen = self.last_seen.max(ts);
     }
-    fn p99(h: &Histogram<u16>) -> u64 {
-        if h.is_empty() {
-            0
-        } else {
-            h.value_at_quantile(0.99) * 1024
+    fn p99(h: Option<&Histogram<u16>>) -> u64 {
+        match h {
+            Some(h) if !h.is_empty() => h.value_at_quantile(0.99) * 1024,
+            _ => 0,
         }
     }
 }
@@ -525,6 +539,8 @@ impl Exfil {
             + self.cfg.max_pairs * (Self::bytes_per_pair() + Self::bytes_per_pair_rings())
     }
 
+    /// Bytes one host costs at most: entry, index slot and both histograms
+    /// (made at its first completed 5-minute slot and hour).
     #[must_use]
     pub fn bytes_per_host() -> usize {
         let (h5, h1) = (new_hist(HIST5_LOW), new_hist(HIST1H_LOW));
@@ -551,12 +567,11 @@ impl Exfil {
             return;
         }
         let cfg = &self.cfg;
-        let templates = &self.hist_templates;
         let (hslot, evicted) = self.hosts.get_or_insert_capped(
             u.host,
             cfg.max_hosts.max(16),
             |h| h.last_seen,
-            || Host::new(u.ts, templates),
+            || Host::new(u.ts),
         );
         self.stats.hosts_evicted += evicted as u64;
         let Some(host) = self.hosts.at_mut(hslot) else {
@@ -568,7 +583,7 @@ impl Exfil {
         // the pcr and baseline before this update
         let host_pcr_before = host.pcr();
         let host_bytes_before = host.total_out + host.total_in;
-        host.account(u.ts, u.out, u.inb);
+        host.account(u.ts, u.out, u.inb, &self.hist_templates);
         let learned = host.learned(cfg);
 
         let did = dest_id(u.name, u.dest_ip);
@@ -737,8 +752,8 @@ impl Exfil {
                 .sum(s5, 1)
                 .saturating_add(host.out5.sum(s5 - 1, 1));
             let host1h = host.out5.sum(s5, 12);
-            let b5 = Host::p99(&host.hist5).max(MB);
-            let b1 = Host::p99(&host.hist1h).max(4 * MB);
+            let b5 = Host::p99(host.hist5.as_ref()).max(MB);
+            let b1 = Host::p99(host.hist1h.as_ref()).max(4 * MB);
             let burst5 = w5 >= cfg.burst_floor_5m
                 && pcr(w5, w5_in) >= cfg.min_pair_pcr
                 && host5 as f64 >= cfg.burst_ratio * b5 as f64;
@@ -973,18 +988,25 @@ struct HostSnap {
     total_in: u64,
 }
 
-fn hist_pairs(h: &Histogram<u16>) -> Vec<(u64, u64)> {
-    h.iter_recorded()
-        .map(|v| (v.value_iterated_to(), u64::from(v.count_at_value())))
-        .collect()
+/// A histogram's (value, count) pairs; none for a host without one yet.
+fn hist_pairs(h: Option<&Histogram<u16>>) -> Vec<(u64, u64)> {
+    h.map_or_else(Vec::new, |h| {
+        h.iter_recorded()
+            .map(|v| (v.value_iterated_to(), u64::from(v.count_at_value())))
+            .collect()
+    })
 }
 
-fn hist_from(v: &[(u64, u64)], low: u64) -> Histogram<u16> {
+/// The histogram of stored pairs; none for no pairs (as before it was made).
+fn hist_from(v: &[(u64, u64)], low: u64) -> Option<Histogram<u16>> {
+    if v.is_empty() {
+        return None;
+    }
     let mut h = new_hist(low);
     for &(x, n) in v {
         let _ = h.record_n(x.max(1), u16::try_from(n).unwrap_or(u16::MAX));
     }
-    h
+    Some(h)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1022,8 +1044,8 @@ impl Detector for Exfil {
                         out5: h.out5.clone(),
                         in5: h.in5.clone(),
                         out1h: h.out1h.clone(),
-                        hist5: hist_pairs(&h.hist5),
-                        hist1h: hist_pairs(&h.hist1h),
+                        hist5: hist_pairs(h.hist5.as_ref()),
+                        hist1h: hist_pairs(h.hist1h.as_ref()),
                         total_out: h.total_out,
                         total_in: h.total_in,
                     },
@@ -1140,8 +1162,8 @@ mod tests {
                     ours.saturating_record(v);
                 }
                 assert_eq!(
-                    Host::p99(&full).max(floor),
-                    Host::p99(&ours).max(floor),
+                    Host::p99(Some(&full)).max(floor),
+                    Host::p99(Some(&ours)).max(floor),
                     "low {low}, round {round}"
                 );
             }
