@@ -3,12 +3,17 @@
 # file, measured in one run, alternating, so the ratios hold on a noisy box.
 #
 #   benches/replay.sh                        # `gen mix`, 2 M packets, 3 rounds
+#   SNAPLEN=128 benches/replay.sh            # mix, bulk records cut at 128 bytes
 #   MODEL=bench benches/replay.sh            # the stress pattern (see below)
 #   PACKETS=5000000 ROUNDS=5 benches/replay.sh
 #
 # Models (deguchi gen ...):
 #   mix    an office uplink: 2,000 hosts, heavy-tailed TCP/QUIC/DNS flows,
-#          IPv6 and VLAN, a beacon, an upload and a DNS tunnel (src/synth/mix.rs)
+#          IPv6 and VLAN, a beacon, an upload and a DNS tunnel (src/synth/mix.rs);
+#          whole frames, as a mirror-port capture holds them (1.6 GB for 2 M
+#          packets), or with SNAPLEN=N bulk records cut at N bytes, a
+#          header-only capture: the raw read then moves a tenth of the
+#          bytes, the hardest case for the ratio
 #   bench  stress: every packet from a random one of 50,000 flows, each its
 #          own host, ~1 packet/s per flow, so a third of all packets end a
 #          burst the beacon detector scores
@@ -26,7 +31,8 @@
 # 20 instead of 2,000 hosts (far fewer flows, hosts and destinations), and
 # (peak RSS difference) / (peak tracked flows difference).
 #
-# Needs: tcpdump, GNU time (/usr/bin/time), taskset  (apt-get install tcpdump time util-linux)
+# Needs: tcpdump, GNU time (/usr/bin/time), taskset  (apt-get install tcpdump time util-linux),
+# and for mix with whole frames about 3.5 GB free in $TMPDIR (two 1.6 GB captures)
 set -euo pipefail
 [ -n "${EPOCHREALTIME:-}" ] || {
   echo "replay.sh: needs bash 5 (EPOCHREALTIME)" >&2
@@ -36,14 +42,15 @@ cd "$(dirname "$0")/.."
 PACKETS=${PACKETS:-2000000}
 ROUNDS=${ROUNDS:-3}
 MODEL=${MODEL:-mix}
+SNAPLEN=${SNAPLEN:-0}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cargo build --release -q
 BIN=target/release/deguchi
-$BIN gen "$MODEL" --packets "$PACKETS" -o "$TMP/bench.pcap" 2>/dev/null
-$BIN gen "$MODEL" --packets 1 -o "$TMP/one.pcap" 2>/dev/null
+$BIN gen "$MODEL" --packets "$PACKETS" --snaplen "$SNAPLEN" -o "$TMP/bench.pcap" 2>/dev/null
+$BIN gen "$MODEL" --packets 1 --snaplen "$SNAPLEN" -o "$TMP/one.pcap" 2>/dev/null
 if [ "$MODEL" = mix ]; then
-  $BIN gen mix --hosts 20 --packets "$PACKETS" -o "$TMP/small.pcap" 2>/dev/null
+  $BIN gen mix --hosts 20 --packets "$PACKETS" --snaplen "$SNAPLEN" -o "$TMP/small.pcap" 2>/dev/null
 fi
 printf '[beacon]\nenabled = false\n[exfil]\nenabled = false\n[dns_tunnel]\nenabled = false\n' >"$TMP/off.toml"
 cat "$TMP/bench.pcap" >/dev/null # warm the page cache
@@ -129,7 +136,7 @@ for c in $(seq "$CORES"); do
   echo "| deguchi replay on $c core(s) (taskset, default layout) | $s | $(awk -v p="$PACKETS" -v s="$s" 'BEGIN {printf "%.0f", p / s}') | $(awk -v r="$raw" -v s="$s" 'BEGIN {printf "%.2f", r / s}') | $(cpu "c$c")| $(rss "c$c") KB | $(per_flow "c$c") |"
 done
 echo
-echo "$MODEL: $PACKETS packets, $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')); alerts written per run: $(cat "$TMP/w1.alerts"); peak tracked flows: $(sort -n "$TMP/w1.peak" | tail -1)."
+echo "$MODEL: $PACKETS packets ($(stat -c %s "$TMP/bench.pcap" | awk '{printf "%.0f MB", $1 / 1e6}'), snaplen $SNAPLEN), $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')); alerts written per run: $(cat "$TMP/w1.alerts"); peak tracked flows: $(sort -n "$TMP/w1.peak" | tail -1)."
 for w in $(seq "$CORES"); do
   echo "CPU bound, --workers $w: $(bound "w$w")."
 done

@@ -1,4 +1,4 @@
-//! `deguchi gen SCENARIO -o FILE [--truth FILE] [--seed N] [--hosts N] [--days D] [--packets N]`.
+//! `deguchi gen SCENARIO -o FILE [--truth FILE] [--seed N] [--hosts N] [--days D] [--packets N] [--snaplen N]`.
 
 use super::scenario::{self, EPOCH_US, OfficeOpts};
 use std::path::PathBuf;
@@ -33,6 +33,11 @@ pub struct GenArgs {
     /// Unique flows (flood)
     #[arg(long, default_value_t = 2_000_000)]
     pub flows: u64,
+    /// Snapshot length of bulk records (mix): 0 = whole frames, as a
+    /// mirror-port capture holds them; N = cut at N bytes (handshakes,
+    /// ClientHellos, HTTP requests and DNS messages stay whole)
+    #[arg(long, default_value_t = 0)]
+    pub snaplen: usize,
 }
 
 /// Runs the generator.
@@ -49,9 +54,14 @@ pub fn run(a: &GenArgs) -> Result<String, (u8, String)> {
     let io = |e: std::io::Error| (1u8, format!("{}: {e}", a.output.display()));
     let gt = match a.scenario.as_str() {
         "bench" => scenario::bench(&a.output, a.packets, a.seed).map_err(io)?,
-        "mix" => {
-            super::mix::mix(&a.output, a.packets, a.seed, a.hosts.unwrap_or(2_000)).map_err(io)?
-        }
+        "mix" => super::mix::mix(
+            &a.output,
+            a.packets,
+            a.seed,
+            a.hosts.unwrap_or(2_000),
+            a.snaplen,
+        )
+        .map_err(io)?,
         "flood" => scenario::flood(&a.output, a.flows, a.seed).map_err(io)?,
         name => scenario::build(name, &o, !a.no_malicious)
             .map_err(|e| (2u8, e))?

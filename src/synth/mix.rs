@@ -30,8 +30,14 @@
 //!   tens of µs to a few ms apart; RTTs are 5-80 ms.
 //! - That is about 17,000 packets/s of packet time: 2 M packets span about
 //!   two minutes with several thousand concurrent flows.
-//! - Records are cut at 128 bytes (bulk records already hold only 16 payload
-//!   bytes); ClientHellos, HTTP requests and DNS messages are kept whole.
+//! - Records are whole frames, as a mirror-port capture at the default
+//!   snapshot length holds them (the bulk payload is filler bytes). With
+//!   `--snaplen N` (N > 0) bulk records are cut at N bytes instead (a
+//!   header-only capture; until 2026-11-23 the model kept only their headers
+//!   and 16 payload bytes), while handshakes, ClientHellos, HTTP requests
+//!   and DNS messages stay whole. Flows, hints and alerts are the same either way; the file is
+//!   about ten times larger whole, and a raw read of it correspondingly
+//!   slower.
 //!
 //! Injected (ground truth `malicious`):
 //! 1. a beacon: one host opens a fresh TLS connection to `203.0.113.45`
@@ -59,7 +65,6 @@ const S: u64 = 1_000_000;
 pub const SERVERS: usize = 5_000;
 /// Flow arrivals per host and second.
 const FLOWS_PER_HOST_S: f64 = 0.2;
-const CAPLEN: usize = 128;
 const BEACON_PERIOD_S: f64 = 10.0;
 const BEACON_JITTER: f64 = 0.1;
 const EXFIL_BYTES: usize = (40 << 20) + 123_456;
@@ -180,9 +185,9 @@ impl Fb {
     fn seg(&mut self, t: u64, up: bool, udp: bool, len: usize, flags: u8) {
         let (a, b) = self.eps(up);
         let l4 = self.l4(up, udp, flags);
-        let mut r = bulk(t, &a, &b, l4, len.max(1));
-        r.frame.truncate(CAPLEN);
-        self.recs.push(r);
+        // headers and a few payload bytes; made whole, or cut at the
+        // snapshot length, when written (`mix`)
+        self.recs.push(bulk(t, &a, &b, l4, len.max(1)));
     }
     /// `bytes` sent by one side as full-size segments `gap` µs apart, the
     /// receiver ACKing every second one (`ack_delay` later at the sensor).
@@ -500,7 +505,15 @@ impl Mix {
 ///
 /// # Errors
 /// Writing fails.
-pub fn mix(path: &Path, packets: u64, seed: u64, hosts: usize) -> std::io::Result<GroundTruth> {
+/// Writes the model; `snaplen` 0 = whole frames, else bulk records cut at
+/// `snaplen` bytes (see the module documentation).
+pub fn mix(
+    path: &Path,
+    packets: u64,
+    seed: u64,
+    hosts: usize,
+    snaplen: usize,
+) -> std::io::Result<GroundTruth> {
     let hosts = hosts.clamp(16, 60_000);
     let start = EPOCH_US + 10 * 3600 * S;
     let mut r = Rng::new(seed);
@@ -627,6 +640,18 @@ pub fn mix(path: &Path, packets: u64, seed: u64, hosts: usize) -> std::io::Resul
             Tag::Tunnel(n) => m.tally[2].add(rec.ts_us, n),
         }
         last_ts = rec.ts_us;
+        let mut rec = rec;
+        let wire = rec.wire as usize;
+        if rec.frame.len() < wire {
+            // a bulk record (headers and a few payload bytes): the rest of
+            // its payload is filler, up to the snapshot length
+            let n = if snaplen == 0 {
+                wire
+            } else {
+                wire.min(snaplen)
+            };
+            rec.frame.resize(n, 0x5a);
+        }
         w.write(&rec)?;
         if let Some(t) = rest {
             m.heap.push(Reverse((t, seq, slot)));
