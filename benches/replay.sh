@@ -16,7 +16,7 @@
 #          bytes, the hardest case for the ratio
 #   bench  stress: every packet from a random one of 50,000 flows, each its
 #          own host, ~1 packet/s per flow, so a third of all packets end a
-#          burst the beacon detector scores
+#          burst the beacon detector scores; whole frames too (SNAPLEN applies)
 #
 # Rows: the raw read; deguchi with each worker (shard) count from 1 to the
 # cores; deguchi pinned (taskset) to 1, 2, ... cores with the layout it picks

@@ -33,7 +33,7 @@ pub struct GenArgs {
     /// Unique flows (flood)
     #[arg(long, default_value_t = 2_000_000)]
     pub flows: u64,
-    /// Snapshot length of bulk records (mix): 0 = whole frames, as a
+    /// Snapshot length of bulk records (mix, bench): 0 = whole frames, as a
     /// mirror-port capture holds them; N = cut at N bytes (handshakes,
     /// ClientHellos, HTTP requests and DNS messages stay whole)
     #[arg(long, default_value_t = 0)]
@@ -53,7 +53,7 @@ pub fn run(a: &GenArgs) -> Result<String, (u8, String)> {
     };
     let io = |e: std::io::Error| (1u8, format!("{}: {e}", a.output.display()));
     let gt = match a.scenario.as_str() {
-        "bench" => scenario::bench(&a.output, a.packets, a.seed).map_err(io)?,
+        "bench" => scenario::bench(&a.output, a.packets, a.seed, a.snaplen).map_err(io)?,
         "mix" => super::mix::mix(
             &a.output,
             a.packets,

@@ -1582,7 +1582,9 @@ pub fn build(name: &str, o: &OfficeOpts, beacons: bool) -> Result<Scenario, Stri
 ///
 /// # Errors
 /// Writing fails.
-pub fn bench(path: &Path, packets: u64, seed: u64) -> std::io::Result<GroundTruth> {
+/// The stress pattern of the replay benchmark; `snaplen` as for
+/// [`super::mix::mix`] (0 = whole frames, else records cut at `snaplen`).
+pub fn bench(path: &Path, packets: u64, seed: u64, snaplen: usize) -> std::io::Result<GroundTruth> {
     let mut w = PcapWriter::create(path)?;
     let mut r = Rng::new(seed);
     let flows = 50_000usize;
@@ -1647,7 +1649,14 @@ pub fn bench(path: &Path, packets: u64, seed: u64) -> std::io::Result<GroundTrut
             },
         };
         let mut rec = bulk(t, a, b, l4, len.max(usize::from(udp)));
-        rec.frame.truncate(128);
+        let wire = rec.wire as usize;
+        let keep = if snaplen == 0 {
+            wire
+        } else {
+            wire.min(snaplen)
+        };
+        // headers and a few payload bytes were built; the rest is filler
+        rec.frame.resize(keep, 0x5a);
         w.write(&rec)?;
         n += 1;
         t += 1 + r.below(40) as u64;
