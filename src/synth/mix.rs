@@ -33,11 +33,11 @@
 //! - Records are whole frames, as a mirror-port capture at the default
 //!   snapshot length holds them (the bulk payload is filler bytes). With
 //!   `--snaplen N` (N > 0) bulk records are cut at N bytes instead (a
-//!   header-only capture; until 2026-11-23 the model kept only their headers
-//!   and 16 payload bytes), while handshakes, ClientHellos, HTTP requests
-//!   and DNS messages stay whole. Flows, hints and alerts are the same either way; the file is
-//!   about ten times larger whole, and a raw read of it correspondingly
-//!   slower.
+//!   header-only capture; until 2026-11-23 the model kept only their
+//!   headers and 16 payload bytes), while handshakes, ClientHellos, HTTP
+//!   requests and DNS messages stay whole. Flows, hints and alerts are the
+//!   same either way; the file is about seven times larger whole, and a raw
+//!   read of it correspondingly slower.
 //!
 //! Injected (ground truth `malicious`):
 //! 1. a beacon: one host opens a fresh TLS connection to `203.0.113.45`
@@ -503,10 +503,11 @@ impl Mix {
 
 /// `mix`: `packets` records of the office uplink model above.
 ///
+/// `snaplen`: 0 = whole frames, else bulk records cut at `snaplen` bytes
+/// (see the module documentation).
+///
 /// # Errors
 /// Writing fails.
-/// Writes the model; `snaplen` 0 = whole frames, else bulk records cut at
-/// `snaplen` bytes (see the module documentation).
 pub fn mix(
     path: &Path,
     packets: u64,
@@ -641,17 +642,7 @@ pub fn mix(
         }
         last_ts = rec.ts_us;
         let mut rec = rec;
-        let wire = rec.wire as usize;
-        if rec.frame.len() < wire {
-            // a bulk record (headers and a few payload bytes): the rest of
-            // its payload is filler, up to the snapshot length
-            let n = if snaplen == 0 {
-                wire
-            } else {
-                wire.min(snaplen)
-            };
-            rec.frame.resize(n, 0x5a);
-        }
+        rec.snap(snaplen);
         w.write(&rec)?;
         if let Some(t) = rest {
             m.heap.push(Reverse((t, seq, slot)));

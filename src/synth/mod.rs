@@ -26,6 +26,24 @@ pub struct Rec {
     pub wire: u32,
 }
 
+impl Rec {
+    /// A record the model built short (headers and a few payload bytes of a
+    /// longer packet) made whole (`snaplen` 0) or cut at `snaplen` bytes;
+    /// the payload bytes the model does not carry are filler. A record
+    /// built whole is left as it is.
+    pub fn snap(&mut self, snaplen: usize) {
+        let wire = self.wire as usize;
+        if self.frame.len() < wire {
+            let n = if snaplen == 0 {
+                wire
+            } else {
+                wire.min(snaplen)
+            };
+            self.frame.resize(n, 0x5a);
+        }
+    }
+}
+
 /// Classic pcap writer (µs, little-endian, Ethernet).
 pub struct PcapWriter {
     w: BufWriter<std::fs::File>,

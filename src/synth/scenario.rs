@@ -1577,13 +1577,13 @@ pub fn build(name: &str, o: &OfficeOpts, beacons: bool) -> Result<Scenario, Stri
     Ok(sc)
 }
 
-/// `bench`: `packets` records, tens of thousands of flows, realistic sizes,
-/// a TCP/UDP/IPv6/VLAN mix, in time order, records cut at 128 bytes.
+/// `bench`, the replay benchmark's stress pattern: `packets` records, tens
+/// of thousands of flows, realistic sizes, a TCP/UDP/IPv6/VLAN mix, in time
+/// order; `snaplen` as for [`super::mix::mix`] (0 = whole frames, else
+/// records cut at `snaplen` bytes).
 ///
 /// # Errors
 /// Writing fails.
-/// The stress pattern of the replay benchmark; `snaplen` as for
-/// [`super::mix::mix`] (0 = whole frames, else records cut at `snaplen`).
 pub fn bench(path: &Path, packets: u64, seed: u64, snaplen: usize) -> std::io::Result<GroundTruth> {
     let mut w = PcapWriter::create(path)?;
     let mut r = Rng::new(seed);
@@ -1649,14 +1649,7 @@ pub fn bench(path: &Path, packets: u64, seed: u64, snaplen: usize) -> std::io::R
             },
         };
         let mut rec = bulk(t, a, b, l4, len.max(usize::from(udp)));
-        let wire = rec.wire as usize;
-        let keep = if snaplen == 0 {
-            wire
-        } else {
-            wire.min(snaplen)
-        };
-        // headers and a few payload bytes were built; the rest is filler
-        rec.frame.resize(keep, 0x5a);
+        rec.snap(snaplen);
         w.write(&rec)?;
         n += 1;
         t += 1 + r.below(40) as u64;
