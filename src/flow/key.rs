@@ -80,16 +80,22 @@ impl KeyHasher {
     /// Random key words (from ahash's per-process random source).
     #[must_use]
     pub fn new() -> Self {
-        let r = ahash::RandomState::new();
-        Self {
-            k: std::array::from_fn(|i| r.hash_one(i) | 1),
-        }
+        Self::from_state(&ahash::RandomState::new())
     }
 
     /// Fixed key words derived from `seed` (tests, benches).
     #[must_use]
     pub fn with_seed(seed: u64) -> Self {
-        let r = ahash::RandomState::with_seeds(seed, !seed, seed.rotate_left(17), 0x5bd1_e995);
+        Self::from_state(&ahash::RandomState::with_seeds(
+            seed,
+            !seed,
+            seed.rotate_left(17),
+            0x5bd1_e995,
+        ))
+    }
+
+    /// Key words drawn from `r`.
+    fn from_state(r: &ahash::RandomState) -> Self {
         Self {
             k: std::array::from_fn(|i| r.hash_one(i) | 1),
         }

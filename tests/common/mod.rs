@@ -72,22 +72,36 @@ pub fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -
 
 /// One complete TCP session client 10.0.0.5:40000 -> 93.184.216.34:443, `n` data segments.
 pub fn tcp_session(start_us: u64, n: usize) -> Vec<(u64, Vec<u8>)> {
-    let (c, s) = ([10, 0, 0, 5], [93, 184, 216, 34]);
+    let payloads = vec![vec![0x42; 100]; n];
+    tcp_exchange(
+        start_us,
+        ([10, 0, 0, 5], 40000),
+        ([93, 184, 216, 34], 443),
+        &payloads,
+    )
+}
+
+/// A complete TCP session from `client` to `server` (address, port), 1 ms
+/// apart: handshake, one client segment per payload, FIN/FIN/ACK.
+pub fn tcp_exchange(
+    start_us: u64,
+    (c, cp): ([u8; 4], u16),
+    (s, sp): ([u8; 4], u16),
+    payloads: &[Vec<u8>],
+) -> Vec<(u64, Vec<u8>)> {
     let mut v = vec![
-        (start_us, tcp(c, 40000, s, 443, "S", &[])),
-        (start_us + 1000, tcp(s, 443, c, 40000, "SA", &[])),
-        (start_us + 2000, tcp(c, 40000, s, 443, "A", &[])),
+        (start_us, tcp(c, cp, s, sp, "S", &[])),
+        (start_us + 1000, tcp(s, sp, c, cp, "SA", &[])),
+        (start_us + 2000, tcp(c, cp, s, sp, "A", &[])),
     ];
-    for i in 0..n as u64 {
-        v.push((
-            start_us + 3000 + i * 1000,
-            tcp(c, 40000, s, 443, "AP", &[0x42; 100]),
-        ));
+    let mut t = start_us + 3000;
+    for p in payloads {
+        v.push((t, tcp(c, cp, s, sp, "AP", p)));
+        t += 1000;
     }
-    let t = start_us + 3000 + n as u64 * 1000;
-    v.push((t, tcp(c, 40000, s, 443, "FA", &[])));
-    v.push((t + 1000, tcp(s, 443, c, 40000, "FA", &[])));
-    v.push((t + 2000, tcp(c, 40000, s, 443, "A", &[])));
+    v.push((t, tcp(c, cp, s, sp, "FA", &[])));
+    v.push((t + 1000, tcp(s, sp, c, cp, "FA", &[])));
+    v.push((t + 2000, tcp(c, cp, s, sp, "A", &[])));
     v
 }
 
