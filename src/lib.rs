@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod analysis;
+pub mod baseline;
 pub mod capture;
 pub mod community_id;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod flow;
 pub mod hints;
 pub mod homenet;
 pub mod pipeline;
+pub mod settings;
 pub mod sink;
 pub mod state;
 pub mod synth;

@@ -1,7 +1,7 @@
 //! Ended-flow records and their Suricata-EVE-shaped JSON (`event_type: "flow"`).
 
-use super::key::ip_of;
 use super::entry::Entry;
+use super::key::ip_of;
 use super::tcp::state_name as tcp_state_name;
 use crate::community_id::community_id_v1;
 use crate::decode::Tunnel;

@@ -1,68 +1,49 @@
-//! Analysis stage: a thread that receives flow events from every shard,
-//! classifies direction against `home_net`, feeds the detectors and passes
-//! records and alerts to the writer.
+//! Analysis stage: receives flow events from every shard, classifies
+//! their direction against `home_net`, feeds the shared baselines, routes
+//! each event to the partition that owns its internal host, runs the
+//! detectors and passes records and alerts on to the writer.
 //!
-//! The detectors may be split into lanes ([`Analyzer::split_off`]) that run
-//! on helper threads: the analysis thread plans each batch once
-//! ([`Analyzer::plan`]: directions, which events the detectors see, ticks
-//! and snapshot points), every lane runs its detectors through the same
-//! steps ([`Lane::run`]), and [`Analyzer::merge`] puts the results back in
-//! the order one lane gives: per event its record, its handlers' alerts in
-//! detector order, its tick's alerts, a snapshot.
+//! Partitions ([`partition`]): internal hosts are hashed to
+//! `general.partitions` partitions, each with its own instance of every
+//! detector; partitions are dealt to lanes, one lane per analysis thread.
+//! The analysis thread plans each batch once ([`Analyzer::plan`]: direction,
+//! shared-baseline view, partition, ticks and snapshot points), every lane
+//! runs its partitions through the same steps ([`Lane::run`]), and
+//! [`Analyzer::merge`] puts the results back in event order: per event its
+//! record, the alerts of its partition, its tick's alerts (by partition), a
+//! snapshot. Since an event's alerts come from one partition, and what a
+//! partition sees does not depend on the others, the output is the same for
+//! any number of partitions and threads (while no detector cap is reached).
+
+pub mod partition;
+
+pub use partition::{Lane, Partition};
 
 use crate::alert::Alert;
-use crate::flow::record::FlowRecord;
-use crate::flow::table::{BurstEvent, DnsAnswer, DnsQuery, FlowEvent, ProgressEvent};
-use crate::homenet::Direction;
-use crate::homenet::HomeNet;
+use crate::baseline::{Baseline, BaselineConfig, DestView};
+use crate::config::Config;
+use crate::detect::{BuildEnv, Detector, SnapshotError};
+use crate::flow::event::FlowEvent;
+use crate::homenet::{Direction, HomeNet};
 use crate::sink::Out;
 use crate::time::Ts;
 
-/// A detector: fed per flow event (never per packet), emits alerts.
-pub trait Detector: Send {
-    fn name(&self) -> &'static str;
-    /// A flow ended.
-    fn on_flow(&mut self, _r: &FlowRecord, _out: &mut Vec<Alert>) {}
-    /// A burst of activity inside a long-lived flow ended (see [`BurstEvent`]).
-    fn on_burst(&mut self, _b: &BurstEvent, _out: &mut Vec<Alert>) {}
-    /// A flow moved more payload (outbound or inbound flows only; `dir` from its originator).
-    fn on_progress(&mut self, _p: &ProgressEvent, _dir: Direction, _out: &mut Vec<Alert>) {}
-    /// A host sent a DNS query.
-    fn on_dns_query(&mut self, _q: &DnsQuery, _out: &mut Vec<Alert>) {}
-    /// A host received DNS answers.
-    fn on_dns(&mut self, _d: &DnsAnswer, _out: &mut Vec<Alert>) {}
-    /// Packet time advanced to `now`.
-    fn on_tick(&mut self, _now: Ts, _out: &mut Vec<Alert>) {}
-    /// End of input: last chance to report.
-    fn finish(&mut self, _out: &mut Vec<Alert>) {}
-    /// One line on the state the detector holds (entries, evictions), for
-    /// the exit summary: evictions mean a cap was reached and series lost.
-    fn state_summary(&self) -> Option<String> {
-        None
-    }
-    /// Serialised state for a snapshot (`None`: nothing to keep).
-    fn save(&mut self) -> Option<Vec<u8>> {
-        None
-    }
-    /// Restores a snapshot taken by `save`.
-    ///
-    /// # Errors
-    /// The snapshot does not decode.
-    fn load(&mut self, _bytes: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-}
-
 /// What the analysis does at one event of a batch, decided once for every
-/// lane (see [`Analyzer::plan`]): each lane then runs its own detectors
+/// lane (see [`Analyzer::plan`]): each lane then runs its own partitions
 /// through the same steps, so lanes need no clock of their own and agree on
 /// every tick and snapshot.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Step {
     /// Direction of a flow event (`End`, `Burst`, `Progress`).
     dir: Direction,
     /// Whether the detectors see the event at all.
     feed: bool,
+    /// The partition the event belongs to.
+    part: u32,
+    /// The shared baseline's view of the event's remote side.
+    dest: Option<DestView>,
+    /// A DNS query's client is an internal resolver.
+    client_is_resolver: bool,
     /// Packet time the detectors are ticked to after the event (`None`: no tick).
     tick: Option<Ts>,
     /// A state snapshot is due after the event.
@@ -70,93 +51,25 @@ pub struct Step {
 }
 
 /// A lane's results for one batch: alerts tagged (event index, phase: 0
-/// from the event's handlers, 1 from the tick after it) and snapshot
-/// sections by event index, so that lanes run apart merge into the order a
-/// single lane gives.
+/// from the event's handlers, 1 from the tick after it, partition) and
+/// snapshot sections by event index, so that lanes run apart merge into
+/// one order.
 #[derive(Default)]
 pub struct LaneOut {
-    alerts: Vec<(u32, u8, Alert)>,
+    alerts: Vec<(u32, u8, u32, Alert)>,
     snaps: Vec<(u32, Sections)>,
 }
 
-type Sections = Vec<(String, Vec<u8>)>;
+pub type Sections = Vec<(String, Vec<u8>)>;
 
-/// The state file of every lane's `sections`, saved at packet time `at`.
-fn snapshot(at: Ts, sections: Sections) -> Out {
+/// The state file of `sections` (sorted by name: the same file for any
+/// lane layout), saved at packet time `at`.
+fn snapshot(at: Ts, mut sections: Sections) -> Out {
+    sections.sort_by(|a, b| a.0.cmp(&b.0));
     Out::State(crate::state::encode(&crate::state::Envelope {
         saved_at: at,
         sections,
     }))
-}
-
-/// A group of detectors, run by the analysis thread itself or by a helper
-/// thread of its own (`general.analysis_threads`).
-pub struct Lane {
-    detectors: Vec<Box<dyn Detector>>,
-    scratch: Vec<Alert>,
-}
-
-impl Lane {
-    fn new(detectors: Vec<Box<dyn Detector>>) -> Self {
-        Self {
-            detectors,
-            scratch: Vec::new(),
-        }
-    }
-
-    /// Runs this lane's detectors through a batch.
-    pub fn run(&mut self, evs: &[FlowEvent], plan: &[Step], out: &mut LaneOut) {
-        for (i, (ev, st)) in evs.iter().zip(plan).enumerate() {
-            let i = u32::try_from(i).unwrap_or(u32::MAX);
-            if st.feed {
-                for d in &mut self.detectors {
-                    match ev {
-                        FlowEvent::End(r) => d.on_flow(r, &mut self.scratch),
-                        FlowEvent::Burst(b) => d.on_burst(b, &mut self.scratch),
-                        FlowEvent::Progress(p) => d.on_progress(p, st.dir, &mut self.scratch),
-                        FlowEvent::DnsQuery(q) => d.on_dns_query(q, &mut self.scratch),
-                        FlowEvent::DnsAnswer(a) => d.on_dns(a, &mut self.scratch),
-                    }
-                }
-                out.alerts.extend(self.scratch.drain(..).map(|a| (i, 0, a)));
-            }
-            if let Some(ts) = st.tick {
-                for d in &mut self.detectors {
-                    d.on_tick(ts, &mut self.scratch);
-                }
-                out.alerts.extend(self.scratch.drain(..).map(|a| (i, 1, a)));
-            }
-            if st.snap {
-                out.snaps.push((i, self.sections()));
-            }
-        }
-    }
-
-    /// End of input: the detectors' last reports (tagged as event `u32::MAX`).
-    pub fn finish(&mut self, out: &mut LaneOut) {
-        for d in &mut self.detectors {
-            d.finish(&mut self.scratch);
-        }
-        out.alerts
-            .extend(self.scratch.drain(..).map(|a| (u32::MAX, 0, a)));
-    }
-
-    /// The detectors' serialised state, by detector name.
-    pub fn sections(&mut self) -> Sections {
-        self.detectors
-            .iter_mut()
-            .filter_map(|d| d.save().map(|b| (d.name().to_owned(), b)))
-            .collect()
-    }
-
-    /// Each detector's [`Detector::state_summary`].
-    #[must_use]
-    pub fn state_summary(&self) -> Vec<String> {
-        self.detectors
-            .iter()
-            .filter_map(|d| d.state_summary())
-            .collect()
-    }
 }
 
 pub struct Analyzer {
@@ -164,6 +77,8 @@ pub struct Analyzer {
     pub state_every: Option<Ts>,
     last_state: Ts,
     home: HomeNet,
+    baseline: Baseline,
+    partitions: usize,
     /// The lanes this thread runs itself (all of them unless some were
     /// handed to helper threads by [`Self::split_off`]).
     lanes: Vec<Lane>,
@@ -177,13 +92,29 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
+    /// An analyzer over `parts` (partition `k` at index `k`), all in one lane.
     #[must_use]
-    pub fn new(home: HomeNet, detectors: Vec<Box<dyn Detector>>) -> Self {
+    pub fn new(
+        home: HomeNet,
+        baseline: &BaselineConfig,
+        parts: Vec<Vec<Box<dyn Detector>>>,
+    ) -> Self {
+        let n = parts.len().max(1);
+        let parts = parts
+            .into_iter()
+            .enumerate()
+            .map(|(k, detectors)| Partition {
+                index: u32::try_from(k).unwrap_or(u32::MAX),
+                detectors,
+            })
+            .collect();
         Self {
             state_every: None,
             last_state: i64::MIN,
             home,
-            lanes: vec![Lane::new(detectors)],
+            baseline: Baseline::new(baseline),
+            partitions: n,
+            lanes: vec![Lane::new(parts, n)],
             plan: Vec::new(),
             outs: Vec::new(),
             flows_seen: 0,
@@ -192,31 +123,48 @@ impl Analyzer {
         }
     }
 
-    /// Splits the detectors into up to `n` lanes, keeping their order
-    /// (lane 0 the first detectors), and hands back every lane but the
-    /// first, to be run by helper threads through [`Lane::run`] on the
-    /// batches and steps this analyzer plans. The first detector gets a
-    /// lane of its own (the beacon detector, when enabled, costs about as
-    /// much as the others together).
-    pub fn split_off(&mut self, n: usize) -> Vec<Lane> {
-        let mut all: Vec<Box<dyn Detector>> = self
-            .lanes
-            .iter_mut()
-            .flat_map(|l| std::mem::take(&mut l.detectors))
+    /// The analyzer of a configuration: `general.partitions` partitions of
+    /// every enabled detector.
+    #[must_use]
+    pub fn from_config(cfg: &Config) -> Self {
+        let n = cfg.partitions.max(1);
+        let parts = (0..n)
+            .map(|k| {
+                cfg.detectors.build(&BuildEnv {
+                    home_net: cfg.home_net.clone(),
+                    partitions: n,
+                    partition: k,
+                })
+            })
             .collect();
-        let n = n.clamp(1, all.len().max(1));
-        // the other lanes share what the first leaves, in order
-        let mut tail = if n > 1 { all.split_off(1) } else { Vec::new() }.into_iter();
-        let per = tail.len().div_ceil((n - 1).max(1));
-        self.lanes = vec![Lane::new(all)];
-        let mut rest = Vec::new();
-        while tail.len() > 0 {
-            rest.push(Lane::new(tail.by_ref().take(per).collect()));
-        }
-        rest
+        Self::new(cfg.home_net.clone(), &cfg.baseline, parts)
     }
 
-    /// Splits the detectors into `n` lanes as [`Self::split_off`] does but
+    /// Deals the partitions to `n` lanes (partition `k` to lane `k % n`),
+    /// keeps the first and hands back the others, to be run by helper
+    /// threads through [`Lane::run`] on the batches and steps this analyzer
+    /// plans.
+    pub fn split_off(&mut self, n: usize) -> Vec<Lane> {
+        let mut all: Vec<Partition> = self
+            .lanes
+            .iter_mut()
+            .flat_map(|l| std::mem::take(&mut l.parts))
+            .collect();
+        all.sort_by_key(|p| p.index);
+        let n = n.clamp(1, all.len().max(1));
+        let mut groups: Vec<Vec<Partition>> = (0..n).map(|_| Vec::new()).collect();
+        for p in all {
+            let g = p.index as usize % n;
+            if let Some(v) = groups.get_mut(g) {
+                v.push(p);
+            }
+        }
+        let mut lanes = groups.into_iter().map(|g| Lane::new(g, self.partitions));
+        self.lanes = lanes.next().into_iter().collect();
+        lanes.collect()
+    }
+
+    /// Splits the partitions into `n` lanes as [`Self::split_off`] does but
     /// keeps them all on this thread (the same output as one lane); false
     /// if there are fewer than two.
     pub fn split_local(&mut self, n: usize) -> bool {
@@ -243,7 +191,8 @@ impl Analyzer {
 
     /// Prepares a batch: classifies each flow event's direction against
     /// `home_net` (stored in `End` records), decides which events the
-    /// detectors see, and where ticks and snapshots fall.
+    /// detectors see, feeds the shared baselines, routes each event to its
+    /// partition and decides where ticks and snapshots fall.
     pub fn plan(&mut self, evs: &mut [FlowEvent]) -> Vec<Step> {
         let mut plan = std::mem::take(&mut self.plan);
         plan.clear();
@@ -269,10 +218,19 @@ impl Analyzer {
                 FlowEvent::DnsQuery(q) => (Direction::Internal, self.home.contains(q.client), None),
                 FlowEvent::DnsAnswer(_) => (Direction::Internal, true, None),
             };
+            let (dest, client_is_resolver) = if feed {
+                self.baseline.observe(ev, dir, &self.home)
+            } else {
+                (None, false)
+            };
+            let part = partition::route(ev, dir, self.partitions);
             let (tick, snap) = ts.map_or((None, false), |ts| self.advance(ts));
             plan.push(Step {
                 dir,
                 feed,
+                part,
+                dest,
+                client_is_resolver,
                 tick,
                 snap,
             });
@@ -307,10 +265,15 @@ impl Analyzer {
         }
     }
 
-    /// Merges this thread's lanes' results with `more` (helper lanes, in
-    /// lane order) into `out`, in the order a single lane gives: per event,
-    /// its flow record (`--flows`), its handlers' alerts, its tick's
-    /// alerts, a snapshot. Takes the records out of `evs`, leaving it empty.
+    /// The baseline's snapshot section.
+    fn baseline_section(&self) -> (String, Vec<u8>) {
+        (crate::baseline::SECTION.to_owned(), self.baseline.save())
+    }
+
+    /// Merges this thread's lanes' results with `more` (helper lanes) into
+    /// `out`, in event order: per event, its flow record (`--flows`), its
+    /// partition's alerts, its tick's alerts by partition, a snapshot.
+    /// Takes the records out of `evs`, leaving it empty.
     pub fn merge(
         &mut self,
         evs: &mut Vec<FlowEvent>,
@@ -325,12 +288,23 @@ impl Analyzer {
             return;
         }
         let mut outs = std::mem::take(&mut self.outs);
+        // every alert of the batch in event order: (event, phase, partition),
+        // a stable sort keeping each partition's own order
+        let mut alerts: Vec<(u32, u8, u32, Alert)> = outs
+            .iter_mut()
+            .chain(more.iter_mut())
+            .flat_map(|l| l.alerts.drain(..))
+            .collect();
+        alerts.sort_by_key(|a| (a.0, a.1, a.2));
+        let mut alerts = alerts.into_iter().peekable();
+        let mut snaps: Vec<(u32, Sections)> = outs
+            .iter_mut()
+            .chain(more.iter_mut())
+            .flat_map(|l| l.snaps.drain(..))
+            .collect();
+        snaps.sort_by_key(|s| s.0);
+        let mut snaps = snaps.into_iter().peekable();
         {
-            let mut lanes: Vec<_> = outs
-                .iter_mut()
-                .chain(more.iter_mut())
-                .map(|l| (l.alerts.drain(..).peekable(), l.snaps.drain(..).peekable()))
-                .collect();
             // records move out only when they go on (`--flows`)
             let mut records = self.keep_flows.then(|| evs.drain(..));
             for (i, st) in plan.iter().enumerate() {
@@ -338,21 +312,14 @@ impl Analyzer {
                 if let Some(FlowEvent::End(r)) = records.as_mut().and_then(Iterator::next) {
                     out.push(Out::Flow(Box::new(r)));
                 }
-                for phase in 0..2u8 {
-                    for (alerts, _) in &mut lanes {
-                        while let Some((_, _, a)) =
-                            alerts.next_if(|(j, ph, _)| (*j, *ph) == (i, phase))
-                        {
-                            out.push(Out::Alert(Box::new(a)));
-                        }
-                    }
+                while let Some((.., a)) = alerts.next_if(|a| a.0 == i) {
+                    out.push(Out::Alert(Box::new(a)));
                 }
                 if st.snap {
-                    let sections = lanes
-                        .iter_mut()
-                        .filter_map(|(_, snaps)| snaps.next_if(|(j, _)| *j == i))
-                        .flat_map(|(_, s)| s)
-                        .collect();
+                    let mut sections: Sections = vec![self.baseline_section()];
+                    while let Some((_, s)) = snaps.next_if(|s| s.0 == i) {
+                        sections.extend(s);
+                    }
                     out.push(snapshot(st.tick.unwrap_or(self.clock), sections));
                 }
             }
@@ -375,9 +342,9 @@ impl Analyzer {
     }
 
     /// End of input on this thread's lanes; `more` the helper lanes' last
-    /// results and (if snapshots are on) their sections, in lane order.
+    /// results and (if snapshots are on) their sections.
     pub fn finish_with(&mut self, more: Vec<(LaneOut, Sections)>, out: &mut Vec<Out>) {
-        let mut sections = Vec::new();
+        let mut sections = vec![self.baseline_section()];
         let mut alerts = Vec::new();
         for lane in &mut self.lanes {
             let mut o = LaneOut::default();
@@ -391,7 +358,8 @@ impl Analyzer {
             alerts.extend(o.alerts);
             sections.extend(s);
         }
-        out.extend(alerts.into_iter().map(|(_, _, a)| Out::Alert(Box::new(a))));
+        alerts.sort_by_key(|a| a.2);
+        out.extend(alerts.into_iter().map(|(.., a)| Out::Alert(Box::new(a))));
         if self.state_every.is_some() {
             out.push(snapshot(self.clock, sections));
         }
@@ -402,35 +370,116 @@ impl Analyzer {
         self.finish_with(Vec::new(), out);
     }
 
-    /// Each detector's [`Detector::state_summary`] (this thread's lanes).
+    /// This thread's lanes' state counts, by detector.
     #[must_use]
-    pub fn state_summary(&self) -> Vec<String> {
-        self.lanes.iter().flat_map(Lane::state_summary).collect()
+    pub fn state_counts(&self) -> Vec<(&'static str, Vec<u64>)> {
+        let mut all = Vec::new();
+        for l in &self.lanes {
+            for (name, c) in l.state_counts() {
+                partition::add_counts(&mut all, name, &c);
+            }
+        }
+        all
     }
 
-    /// Loads a snapshot into the detectors it names (before [`Self::split_off`]).
+    /// The exit summary's state lines: the baseline's, then each detector's
+    /// over every partition (`more`: the helper lanes' counts).
+    #[must_use]
+    pub fn state_summary(&self, more: &[(&'static str, Vec<u64>)]) -> Vec<String> {
+        let mut all = self.state_counts();
+        for (name, c) in more {
+            partition::add_counts(&mut all, name, c);
+        }
+        let mut lines = vec![self.baseline.summary()];
+        for (name, c) in &all {
+            if let Some(line) = self
+                .lanes
+                .iter()
+                .find_map(|l| l.detector(name))
+                .and_then(|d| d.state_line(c))
+            {
+                lines.push(line);
+            }
+        }
+        lines
+    }
+
+    /// Loads a snapshot: the baseline, and the partitions' detector sections
+    /// when the file has this analyzer's partition count (before
+    /// [`Self::split_off`]).
     pub fn restore(&mut self, env: crate::state::Envelope, from: &std::path::Path) {
+        let mut restored = 0usize;
+        let mut other_layout = 0usize;
         for (name, bytes) in &env.sections {
+            if name == crate::baseline::SECTION {
+                if let Err(e) = self.baseline.load(bytes) {
+                    tracing::warn!(
+                        "state {}: baseline section unreadable ({e}); it starts fresh",
+                        from.display()
+                    );
+                }
+                continue;
+            }
+            let mut it = name.split('/');
+            let (Some(det), Some(Ok(part)), Some(Ok(of)), None) = (
+                it.next(),
+                it.next().map(str::parse::<u32>),
+                it.next().map(str::parse::<usize>),
+                it.next(),
+            ) else {
+                tracing::info!(
+                    "state {}: section {name:?} not known; ignored",
+                    from.display()
+                );
+                continue;
+            };
+            if of != self.partitions {
+                other_layout += 1;
+                continue;
+            }
             let found = self
                 .lanes
                 .iter_mut()
-                .flat_map(|l| l.detectors.iter_mut())
-                .find(|d| d.name() == name);
-            match found {
-                Some(d) => match d.load(bytes) {
-                    Ok(()) => tracing::info!(
-                        "state {}: {name} restored (saved at {})",
-                        from.display(),
-                        crate::time::rfc3339(env.saved_at)
-                    ),
-                    Err(e) => tracing::warn!(
-                        "state {}: {name} section unreadable ({e}); it starts fresh",
-                        from.display()
-                    ),
-                },
-                None => tracing::info!("state {}: {name} is not enabled; ignored", from.display()),
+                .flat_map(|l| l.parts.iter_mut())
+                .filter(|p| p.index == part)
+                .flat_map(|p| p.detectors.iter_mut())
+                .find(|d| d.name() == det);
+            let Some(d) = found else {
+                tracing::info!("state {}: {det} is not enabled; ignored", from.display());
+                continue;
+            };
+            let (version, body) = bytes.split_at(bytes.len().min(4));
+            let mut v = [0u8; 4];
+            v[..version.len()].copy_from_slice(version);
+            let version = u32::from_le_bytes(v);
+            let r = if version == d.snapshot_version() {
+                d.load(body)
+            } else {
+                Err(SnapshotError::Version {
+                    found: version,
+                    expected: d.snapshot_version(),
+                })
+            };
+            match r {
+                Ok(()) => restored += 1,
+                Err(e) => tracing::warn!(
+                    "state {}: {name} unreadable ({e}); it starts fresh",
+                    from.display()
+                ),
             }
         }
+        if other_layout > 0 {
+            tracing::warn!(
+                "state {}: {other_layout} detector sections were saved with another partition count (general.partitions is {}); detector state starts fresh",
+                from.display(),
+                self.partitions
+            );
+        }
+        tracing::info!(
+            "state {}: baseline and {restored} detector sections restored (saved at {})",
+            from.display(),
+            crate::time::rfc3339(env.saved_at)
+        );
         self.last_state = env.saved_at;
         self.clock = self.clock.max(env.saved_at);
     }
@@ -440,6 +489,7 @@ impl Analyzer {
 mod tests {
     use super::*;
     use crate::alert::Severity;
+    use crate::flow::event::ProgressEvent;
 
     /// Alerts on some progress events and on every tick; state = its name
     /// and how many events it saw.
@@ -475,7 +525,12 @@ mod tests {
         fn name(&self) -> &'static str {
             self.name
         }
-        fn on_progress(&mut self, p: &ProgressEvent, _dir: Direction, out: &mut Vec<Alert>) {
+        fn on_progress(
+            &mut self,
+            p: &ProgressEvent,
+            _cx: &crate::detect::EventCtx<'_>,
+            out: &mut Vec<Alert>,
+        ) {
             self.seen += 1;
             if p.flow_id.is_multiple_of(self.every) {
                 out.push(self.alert(format!("flow {}", p.flow_id)));
@@ -492,19 +547,22 @@ mod tests {
         }
     }
 
-    fn analyzer() -> Analyzer {
-        let d: Vec<Box<dyn Detector>> = ["a", "b", "c"]
-            .iter()
-            .zip([2, 3, 5])
-            .map(|(name, every)| {
-                Box::new(Fake {
-                    name,
-                    every,
-                    seen: 0,
-                }) as Box<dyn Detector>
-            })
-            .collect();
-        let mut an = Analyzer::new(HomeNet::default_nets(), d);
+    fn analyzer(partitions: usize) -> Analyzer {
+        let fakes = || -> Vec<Box<dyn Detector>> {
+            ["a", "b", "c"]
+                .iter()
+                .zip([2, 3, 5])
+                .map(|(name, every)| {
+                    Box::new(Fake {
+                        name,
+                        every,
+                        seen: 0,
+                    }) as Box<dyn Detector>
+                })
+                .collect()
+        };
+        let parts = (0..partitions).map(|_| fakes()).collect();
+        let mut an = Analyzer::new(HomeNet::default_nets(), &BaselineConfig::default(), parts);
         an.state_every = Some(2 * crate::time::SEC);
         an
     }
@@ -517,7 +575,7 @@ mod tests {
                     ts: i64::try_from(i).unwrap() * 600_000_000,
                     start: 0,
                     flow_id: i,
-                    src_ip: [10, 0, 0, 1].into(),
+                    src_ip: [10, 0, 0, u8::try_from(i % 7).unwrap()].into(),
                     src_port: 1000,
                     dest_ip: [8, 8, 8, 8].into(),
                     dest_port: 443,
@@ -539,12 +597,26 @@ mod tests {
             .collect()
     }
 
+    /// Events of one host go to one partition, the same for every run.
+    #[test]
+    fn hosts_route_to_stable_partitions() {
+        let ip: std::net::IpAddr = [10, 1, 2, 3].into();
+        assert_eq!(partition::of_host(ip, 16), partition::of_host(ip, 16));
+        assert!(partition::of_host(ip, 16) < 16);
+        assert_eq!(partition::of_host(ip, 1), 0);
+        let mut seen = [0usize; 4];
+        for i in 0..=255u8 {
+            seen[partition::of_host([10, 0, 0, i].into(), 4) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 32), "{seen:?}");
+    }
+
     /// Lanes run apart (here one after the other, as the helper threads
     /// would) merge into the single lane's output, ticks, snapshots and the
     /// end included.
     #[test]
     fn lanes_merge_into_the_order_of_one_lane() {
-        let mut one = analyzer();
+        let mut one = analyzer(5);
         let mut want = Vec::new();
         for b in [0, 40, 80] {
             one.on_batch(&mut batch(b), &mut want);
@@ -552,9 +624,9 @@ mod tests {
         one.finish(&mut want);
         assert!(want.iter().any(|o| matches!(o, Out::State(_))));
         for n in [2, 3, 7] {
-            let mut an = analyzer();
+            let mut an = analyzer(5);
             let mut helpers = an.split_off(n);
-            assert_eq!(helpers.len(), n.min(3) - 1);
+            assert_eq!(helpers.len(), n.min(5) - 1);
             let mut got = Vec::new();
             for b in [0, 40, 80] {
                 let mut evs = batch(b);
