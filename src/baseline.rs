@@ -217,10 +217,11 @@ impl Baseline {
         )
     }
 
-    /// Serialised state for a snapshot.
+    /// Serialised state for a snapshot (entries sorted: the same bytes for
+    /// the same state, whatever the maps' hash seeds).
     #[must_use]
     pub fn save(&self) -> Vec<u8> {
-        let snap = Snapshot {
+        let mut snap = Snapshot {
             dests: self
                 .dests
                 .iter()
@@ -243,6 +244,9 @@ impl Baseline {
                 .collect(),
             resolvers: self.resolvers.clone(),
         };
+        snap.dests.sort_unstable_by_key(|d| d.0);
+        snap.hosts.sort_unstable();
+        snap.names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         postcard::to_stdvec(&snap).unwrap_or_default()
     }
 

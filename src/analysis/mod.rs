@@ -652,7 +652,16 @@ mod tests {
                 })
                 .collect();
             an.finish_with(ends, &mut got);
-            assert_eq!(show(&got), show(&want), "{n} lanes");
+            let (g, w) = (show(&got), show(&want));
+            let first = g.iter().zip(&w).position(|(a, b)| a != b);
+            assert!(
+                first.is_none() && g.len() == w.len(),
+                "{n} lanes: first difference at {first:?}: {:?} vs {:?} (lengths {} {})",
+                first.and_then(|i| g.get(i)).map(|s| &s[..s.len().min(60)]),
+                first.and_then(|i| w.get(i)).map(|s| &s[..s.len().min(60)]),
+                g.len(),
+                w.len()
+            );
         }
     }
 }
