@@ -344,7 +344,10 @@ impl Analyzer {
     /// End of input on this thread's lanes; `more` the helper lanes' last
     /// results and (if snapshots are on) their sections.
     pub fn finish_with(&mut self, more: Vec<(LaneOut, Sections)>, out: &mut Vec<Out>) {
-        let mut sections = vec![self.baseline_section()];
+        let mut sections = Vec::new();
+        if self.state_every.is_some() {
+            sections.push(self.baseline_section());
+        }
         let mut alerts = Vec::new();
         for lane in &mut self.lanes {
             let mut o = LaneOut::default();
@@ -408,7 +411,8 @@ impl Analyzer {
     /// when the file has this analyzer's partition count (before
     /// [`Self::split_off`]).
     pub fn restore(&mut self, env: crate::state::Envelope, from: &std::path::Path) {
-        let mut restored = 0usize;
+        // partitions restored, by detector name
+        let mut restored: Vec<(&'static str, usize)> = Vec::new();
         let mut other_layout = 0usize;
         for (name, bytes) in &env.sections {
             if name == crate::baseline::SECTION {
@@ -461,7 +465,10 @@ impl Analyzer {
                 })
             };
             match r {
-                Ok(()) => restored += 1,
+                Ok(()) => match restored.iter_mut().find(|(n, _)| *n == d.name()) {
+                    Some((_, k)) => *k += 1,
+                    None => restored.push((d.name(), 1)),
+                },
                 Err(e) => tracing::warn!(
                     "state {}: {name} unreadable ({e}); it starts fresh",
                     from.display()
@@ -475,11 +482,13 @@ impl Analyzer {
                 self.partitions
             );
         }
-        tracing::info!(
-            "state {}: baseline and {restored} detector sections restored (saved at {})",
-            from.display(),
-            crate::time::rfc3339(env.saved_at)
-        );
+        for (name, parts) in restored {
+            tracing::info!(
+                "state {}: {name} restored ({parts} partitions, saved at {})",
+                from.display(),
+                crate::time::rfc3339(env.saved_at)
+            );
+        }
         self.last_state = env.saved_at;
         self.clock = self.clock.max(env.saved_at);
     }

@@ -72,6 +72,9 @@ struct Pair {
     flow_id: u64,
     vlan: u16,
     in_session: bool,
+    /// Beats to take before the series is scored again: a score far below
+    /// the threshold cannot reach it within a few beats (see [`hold_after`]).
+    hold: u8,
     alerted: Option<Severity>,
     last_alert: Ts,
 }
@@ -80,6 +83,8 @@ struct Pair {
 #[derive(Clone, Debug, Default)]
 pub struct BeaconStats {
     pub beats: u64,
+    /// Series scores computed.
+    pub scored: u64,
     pub allowlisted: u64,
     pub suppressed_popular: u64,
     pub held_settling: u64,
@@ -208,6 +213,7 @@ impl Beacon {
                 flow_id: b.flow_id,
                 vlan: b.vlan,
                 in_session: false,
+                hold: 0,
                 alerted: None,
                 last_alert: i64::MIN,
             },
@@ -273,11 +279,19 @@ impl Beacon {
         if p.beats.len() < self.cfg.min_beats.max(3) {
             return;
         }
-        // long series that are still not beacon-like are re-scored every
-        // few beats, not on every one (cost stays flat on chatty flows)
-        if p.total_beats > 32 && p.alerted.is_none() && p.total_beats % 4 != 0 {
-            return;
+        // a young series is scored at every beat (the first alert comes as
+        // soon as the evidence suffices); one that is still not beacon-like
+        // after 32 beats on a geometric schedule (see `due_for_scoring`)
+        if p.alerted.is_none() {
+            if p.hold > 0 {
+                p.hold -= 1;
+                return;
+            }
+            if !due_for_scoring(p.total_beats, max_samples) {
+                return;
+            }
         }
+        self.stats.scored += 1;
         self.buf.clear();
         self.buf.extend(p.beats.iter().copied());
         let Some(mut v) = periodicity::evaluate(&self.buf, &mut self.scratch) else {
@@ -289,6 +303,9 @@ impl Beacon {
             || v.period_s < self.cfg.min_period_s
             || v.period_s > self.cfg.max_period_s
         {
+            if let Some(p) = self.pairs.at_mut(slot) {
+                p.hold = hold_after(&v, self.cfg.threshold_nats);
+            }
             return;
         }
         let sev = if nats >= self.cfg.high_nats {
@@ -333,6 +350,46 @@ impl Beacon {
             p, name, b.host, b.port, b.proto, &v, sev, last_ts, sharing, &self.cfg,
         ));
     }
+}
+
+/// Most a series' timing evidence rises with one more beat, nats: a regular
+/// interval earns at most ~5.3 nats (a band of ±1 % at the jitter floor);
+/// the rest is margin for the refit (period, jitter, miss rate) that one
+/// interval can move.
+const RISE_PER_BEAT: f64 = 8.0;
+
+/// Beats a series that just failed to score `v` waits before it is scored
+/// again: as many as it surely needs to close its deficit (timing evidence
+/// against half the threshold, the total against the threshold, the size
+/// evidence rising at most as fast as the timing), at most 8. A series of
+/// random arrivals sits tens of nats below and is scored every few beats;
+/// a beacon still short of evidence is close and is scored at every beat.
+fn hold_after(v: &periodicity::Periodicity, threshold: f64) -> u8 {
+    let timing = (threshold / 2.0 - v.timing_nats) / RISE_PER_BEAT;
+    let total = (threshold - v.nats()) / (2.0 * RISE_PER_BEAT);
+    let beats = timing.max(total).floor();
+    if beats >= 1.0 {
+        beats.min(8.0) as u8
+    } else {
+        0
+    }
+}
+
+/// Whether a series that has not alerted is scored at its `n`-th beat:
+/// every beat up to 32, then every `s`-th, `s` an eighth of the beats seen
+/// (a power of two from 4, at most `window`, the samples a score looks at,
+/// so that every beat is in at least one scored window). Chatty pairs that
+/// are not beacons (a session with a burst every few seconds for hours)
+/// then cost a score every ~12 % more beats instead of every fourth beat.
+fn due_for_scoring(n: u64, window: usize) -> bool {
+    if n <= 32 {
+        return true;
+    }
+    // the highest power of two at most x (x >= 1)
+    let floor_pow2 = |x: u64| 1u64 << (63 - x.max(1).leading_zeros());
+    let window = floor_pow2(u64::try_from(window).unwrap_or(u64::MAX).max(4));
+    let step = floor_pow2(n / 8).clamp(4, window);
+    n % step == 0
 }
 
 fn periodicity_min(min_beats: usize) -> usize {
@@ -564,6 +621,125 @@ mod tests {
         assert!(m("ntp.org", ".ntp.org"));
         assert!(!m("evilntp.org", "ntp.org"));
         assert!(m("X.WindowsUpdate.com", "windowsupdate.com"));
+    }
+
+    #[test]
+    fn long_series_are_scored_on_a_geometric_schedule() {
+        let scored = |from: u64, to: u64| (from..to).filter(|&n| due_for_scoring(n, 64)).count();
+        assert_eq!(scored(1, 33), 32, "every beat while young");
+        assert_eq!(scored(33, 65), 8, "every 4th up to 64");
+        assert_eq!(scored(1024, 2048), 16, "every 64th (the window) later");
+        // no run of unscored beats longer than the window
+        let mut gap = 0;
+        for n in 1..10_000 {
+            gap = if due_for_scoring(n, 64) { 0 } else { gap + 1 };
+            assert!(gap < 64);
+        }
+        assert!((1..200).filter(|&n| due_for_scoring(n, 8)).count() > 40);
+    }
+
+    /// The hold and the geometric schedule do not delay first alerts:
+    /// median and 90th percentile of the beats at the first alert, over 50
+    /// seeds, against those of the previous schedule (score at every beat
+    /// up to 32, then every 4th), per jitter and miss rate.
+    #[test]
+    fn holds_do_not_delay_the_first_alert() {
+        use crate::detect::periodicity::tests_support::{poisson, series};
+        let cfg = BeaconConfig::default();
+        let passes = |b: &[Beat]| {
+            periodicity::evaluate(b, &mut Scratch::default()).is_some_and(|v| {
+                v.nats() >= cfg.threshold_nats && v.timing_nats >= cfg.threshold_nats / 2.0
+            })
+        };
+        let mut scored = 0usize;
+        for (j, miss) in [
+            (0.0, 0.0),
+            (0.1, 0.0),
+            (0.3, 0.0),
+            (0.5, 0.0),
+            (0.2, 0.2),
+            (0.5, 0.2),
+        ] {
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            for seed in 1..=50u64 {
+                let all = series(120, 60.0, j, miss, seed);
+                // the previous schedule: every beat up to 32, then every 4th
+                want.push(
+                    (cfg.min_beats.max(3)..=all.len())
+                        .find(|&n| (n <= 32 || n % 4 == 0) && passes(&all[..n]))
+                        .unwrap_or(999),
+                );
+                let mut b = Beacon::new(cfg.clone());
+                let mut pop = Pop::default();
+                let host = IpAddr::from([10, 0, 0, 5]);
+                let dest = IpAddr::from([203, 0, 113, 9]);
+                let mut first = 999;
+                for (i, x) in all.iter().enumerate() {
+                    let ts = 1000 * SEC + i64::from(x.t_ds) * (SEC / 10);
+                    let mut out = Vec::new();
+                    b.add(
+                        BeatIn {
+                            ts,
+                            host,
+                            src_port: 40000,
+                            dest_ip: dest,
+                            port: 443,
+                            proto: 6,
+                            vlan: 0,
+                            flow_id: i as u64,
+                            out: u64::from(x.out),
+                            inb: u64::from(x.inb),
+                            in_session: false,
+                        },
+                        &pop.view(ts, host, dest, Some("c2.example")),
+                        &mut out,
+                    );
+                    if !out.is_empty() {
+                        first = i + 1;
+                        break;
+                    }
+                }
+                got.push(first);
+            }
+            want.sort_unstable();
+            got.sort_unstable();
+            assert!(
+                got[25] <= want[25] && got[45] <= want[45] + 1,
+                "jitter {j} miss {miss}: median {} p90 {} vs score {} {}",
+                got[25],
+                got[45],
+                want[25],
+                want[45]
+            );
+            scored += got.iter().filter(|&&n| n < 999).count();
+        }
+        assert!(scored > 200);
+        // random arrivals: scored far less often than at every beat
+        let mut b = Beacon::new(cfg.clone());
+        let mut pop = Pop::default();
+        let all = poisson(400, 30.0, 9);
+        for (i, x) in all.iter().enumerate() {
+            let ts = 1000 * SEC + i64::from(x.t_ds) * (SEC / 10);
+            let (host, dest) = (IpAddr::from([10, 0, 0, 6]), IpAddr::from([203, 0, 113, 10]));
+            b.add(
+                BeatIn {
+                    ts,
+                    host,
+                    src_port: 40000,
+                    dest_ip: dest,
+                    port: 443,
+                    proto: 6,
+                    vlan: 0,
+                    flow_id: i as u64,
+                    out: u64::from(x.out),
+                    inb: u64::from(x.inb),
+                    in_session: false,
+                },
+                &pop.view(ts, host, dest, None),
+                &mut Vec::new(),
+            );
+        }
+        assert!(b.stats.scored < 200, "{}", b.stats.scored);
     }
 
     #[test]
