@@ -165,7 +165,7 @@ fn round_flows(r: i64) -> Vec<FlowRecord> {
 fn query(h: usize, j: usize, r: i64) -> DnsQuery {
     let s = server(h, j);
     let key = (h * DESTS + j) as u64;
-    let name = if key % 10 == 0 {
+    let name = if key.is_multiple_of(10) {
         format!("e{}.dscb.akamaiedge.net", mix(key ^ r as u64, 1_000_000))
     } else {
         server_name(s)
@@ -175,7 +175,7 @@ fn query(h: usize, j: usize, r: i64) -> DnsQuery {
         client: host_ip(h),
         server: IpAddr::from([10, 0, 0, 53]),
         name,
-        qtype: if key % 3 == 0 { 28 } else { 1 },
+        qtype: if key.is_multiple_of(3) { 28 } else { 1 },
     }
 }
 

@@ -9,9 +9,9 @@ use common::*;
 fn hostile_names_stay_inside_their_json_strings() {
     let (c, s) = ([10, 0, 0, 5], [203, 0, 113, 9]);
     let sni = r#"evil"},{"event_type":"alert","x":"\"#;
-    let hello = deguchi::synth::packets::client_hello(sni, 1);
+    let hello = deguchi_synth::packets::client_hello(sni, 1);
     let http = b"GET /a\"b\\c%1b HTTP/1.1\r\nHost: h\"o\\st\x1b.example\r\n\r\n".to_vec();
-    let dns = deguchi::synth::packets::dns_query(7, "a\nb\"c.\u{1}x.example.com", 1);
+    let dns = deguchi_synth::packets::dns_query(7, "a\nb\"c.\u{1}x.example.com", 1);
     let mut frames = Vec::new();
     let mut t = T0;
     for (port, payload) in [(443u16, hello), (80, http)] {
@@ -62,7 +62,7 @@ fn hostile_names_stay_inside_their_json_strings() {
 /// again), each answer once, the last response's rcode.
 #[test]
 fn flow_records_carry_each_flows_hints() {
-    use deguchi::synth::packets::{client_hello, dns_query, dns_response};
+    use deguchi_synth::packets::{client_hello, dns_query, dns_response};
     use std::net::IpAddr;
     let (c, s, r) = ([10, 0, 0, 5], [203, 0, 113, 9], [10, 0, 0, 53]);
     let mut frames = Vec::new();

@@ -250,6 +250,7 @@ fn sigterm_on_stdin_left_open_stops_and_flushes() {
     }
     let Some(status) = status else {
         let _ = child.kill();
+        let _ = child.wait();
         panic!("still running 5 s after SIGTERM with stdin open");
     };
     drop(stdin);

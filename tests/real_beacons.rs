@@ -4,7 +4,7 @@
 
 mod common;
 use common::deguchi;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn real(name: &str) -> Option<PathBuf> {
     let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pcaps/real")).join(name);
@@ -16,7 +16,7 @@ fn real(name: &str) -> Option<PathBuf> {
     }
 }
 
-fn alerts(file: &PathBuf, extra: &[&str]) -> Vec<serde_json::Value> {
+fn alerts(file: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
     let mut args = vec!["replay", file.to_str().unwrap()];
     args.extend_from_slice(extra);
     let o = deguchi(&args);
@@ -41,7 +41,16 @@ fn beacons_to(a: &[serde_json::Value], src: &str, dst: &str, port: u64) -> Vec<s
 }
 
 /// (file, extra args, internal host, C2, port, period range)
-const FOUND: &[(&str, &[&str], &str, &str, u64, (f64, f64))] = &[
+type Found = (
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+    u64,
+    (f64, f64),
+);
+
+const FOUND: &[Found] = &[
     // STRRAT: client pings every 5 s inside one TCP session
     (
         "strrat__strrat-4423258f-59bc-4a88-bfec-d8ac08c88538.pcap",

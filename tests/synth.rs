@@ -5,7 +5,7 @@
 
 mod common;
 use common::{alert_lines, deguchi};
-use deguchi::synth::GroundTruth;
+use deguchi_synth::GroundTruth;
 use std::collections::BTreeSet;
 
 fn gen_and_replay(args: &[&str], extra: &[&str]) -> (GroundTruth, Vec<serde_json::Value>) {

@@ -5,25 +5,14 @@ use etherparse::PacketBuilder;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// A classic pcap (µs, little-endian, Ethernet) from (ts_us, frame) pairs.
+/// A classic pcap (µs, little-endian, Ethernet) from (ts_us, frame) pairs,
+/// every frame whole.
 pub fn pcap_bytes(frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&4u16.to_le_bytes());
-    v.extend_from_slice(&0i32.to_le_bytes());
-    v.extend_from_slice(&0u32.to_le_bytes());
-    v.extend_from_slice(&65535u32.to_le_bytes());
-    v.extend_from_slice(&1u32.to_le_bytes());
-    for (ts, f) in frames {
-        v.extend_from_slice(&u32::try_from(ts / 1_000_000).unwrap().to_le_bytes());
-        v.extend_from_slice(&u32::try_from(ts % 1_000_000).unwrap().to_le_bytes());
-        let n = u32::try_from(f.len()).unwrap();
-        v.extend_from_slice(&n.to_le_bytes());
-        v.extend_from_slice(&n.to_le_bytes());
-        v.extend_from_slice(f);
-    }
-    v
+    deguchi_synth::pcap::pcap_bytes(
+        frames
+            .iter()
+            .map(|(ts, f)| (*ts, f.as_slice(), u32::try_from(f.len()).unwrap())),
+    )
 }
 
 pub const T0: u64 = 1_772_409_600_000_000; // 2026-03-02T00:00:00Z in µs
@@ -133,15 +122,7 @@ pub fn total_pkts(flows: &[serde_json::Value]) -> u64 {
 /// A classic pcap from (ts_us, captured bytes, wire length) records: records
 /// may be cut short, as a mirror-port capture with a small snaplen cuts them.
 pub fn pcap_records(recs: &[(u64, Vec<u8>, u32)]) -> Vec<u8> {
-    let mut v = pcap_bytes(&[]);
-    for (ts, f, wire) in recs {
-        v.extend_from_slice(&u32::try_from(ts / 1_000_000).unwrap().to_le_bytes());
-        v.extend_from_slice(&u32::try_from(ts % 1_000_000).unwrap().to_le_bytes());
-        v.extend_from_slice(&u32::try_from(f.len()).unwrap().to_le_bytes());
-        v.extend_from_slice(&wire.to_le_bytes());
-        v.extend_from_slice(f);
-    }
-    v
+    deguchi_synth::pcap::pcap_bytes(recs.iter().map(|(ts, f, wire)| (*ts, f.as_slice(), *wire)))
 }
 
 /// A TCP segment carrying `len` payload bytes, captured up to the TCP header
