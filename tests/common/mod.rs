@@ -1,9 +1,180 @@
-//! Shared test helpers: build small captures with etherparse and run deguchi.
+//! Shared test helpers: build small captures with etherparse and run
+//! deguchi; deguchi's output lines parsed into typed structs ([`Alert`],
+//! [`Flow`]), so a renamed or missing field fails to parse instead of reading
+//! as `null`.
 #![allow(dead_code)]
 
 use etherparse::PacketBuilder;
+use serde::Deserialize;
 use std::path::Path;
 use std::process::{Command, Output};
+
+/// One alert line (EVE `event_type` "alert"). Every field the sensor always
+/// writes is required; the ones it leaves out for some alerts (no ports, no
+/// single flow) are `Option`. Unknown fields are accepted: EVE is an open
+/// schema that grows (Suricata's readers ignore what they do not know).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Alert {
+    pub timestamp: String,
+    pub event_type: String,
+    pub flow_id: Option<u64>,
+    pub src_ip: String,
+    pub src_port: Option<u16>,
+    pub dest_ip: String,
+    pub dest_port: Option<u16>,
+    pub proto: String,
+    pub community_id: Option<String>,
+    pub detector: String,
+    pub alert: Signature,
+    pub score: f64,
+    pub severity: String,
+    /// Per detector; see the README's alert schema.
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The Suricata-style `alert` object of an [`Alert`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Signature {
+    pub action: String,
+    pub gid: u32,
+    pub signature_id: u32,
+    pub rev: u32,
+    pub signature: String,
+    pub category: String,
+    pub severity: u8,
+}
+
+/// One flow record (EVE `event_type` "flow", `--flows`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Flow {
+    pub timestamp: String,
+    pub flow_id: u64,
+    pub event_type: String,
+    pub src_ip: String,
+    pub src_port: Option<u16>,
+    pub dest_ip: String,
+    pub dest_port: Option<u16>,
+    pub proto: String,
+    pub icmp_type: Option<u8>,
+    pub icmp_code: Option<u8>,
+    pub community_id: String,
+    pub vlan: Option<Vec<u16>>,
+    pub tunnel: Option<String>,
+    pub direction: String,
+    pub flow: FlowBody,
+    pub tcp: Option<FlowTcp>,
+    pub tls: Option<FlowTls>,
+    pub http: Option<FlowHttp>,
+    pub dns: Option<FlowDns>,
+}
+
+/// The `flow` object of a [`Flow`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowBody {
+    pub pkts_toserver: u64,
+    pub pkts_toclient: u64,
+    pub bytes_toserver: u64,
+    pub bytes_toclient: u64,
+    pub payload_bytes_toserver: u64,
+    pub payload_bytes_toclient: u64,
+    pub start: String,
+    pub end: String,
+    pub age: i64,
+    pub duration: f64,
+    pub state: String,
+    pub reason: String,
+    pub alerted: bool,
+    pub bursts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowTcp {
+    pub tcp_flags: String,
+    pub tcp_flags_ts: String,
+    pub tcp_flags_tc: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowTls {
+    pub sni: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowHttp {
+    pub hostname: Option<String>,
+    pub http_method: String,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowDns {
+    pub queries: Vec<String>,
+    pub answers: Vec<String>,
+    pub rcode: Option<u8>,
+}
+
+/// Parses one output line as `T`, checking its `event_type`.
+fn parse_event<T: serde::de::DeserializeOwned>(line: &str, event_type: &str) -> T {
+    #[derive(Deserialize)]
+    struct Tag {
+        event_type: String,
+    }
+    let tag: Tag = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("not a JSON line with an event_type ({e}): {line}"));
+    assert_eq!(tag.event_type, event_type, "{line}");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// Parses an alert line.
+pub fn parse_alert(line: &str) -> Alert {
+    parse_event(line, "alert")
+}
+
+/// Parses a flow-record line.
+pub fn parse_flow(line: &str) -> Flow {
+    parse_event(line, "flow")
+}
+
+/// The alerts a run wrote on stdout.
+pub fn alerts(out: &Output) -> Vec<Alert> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(parse_alert)
+        .collect()
+}
+
+/// The flow records of a `--flows` file (none when it does not exist).
+pub fn read_flows(p: &Path) -> Vec<Flow> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(parse_flow)
+        .collect()
+}
+
+/// Packets of both directions over `flows`.
+pub fn flow_pkts(flows: &[Flow]) -> u64 {
+    flows
+        .iter()
+        .map(|f| f.flow.pkts_toserver + f.flow.pkts_toclient)
+        .sum()
+}
+
+/// The records of a classic little-endian µs pcap (as [`pcap_records`]
+/// writes them): (ts_us, captured bytes, wire length).
+pub fn read_pcap(bytes: &[u8]) -> Vec<(u64, Vec<u8>, u32)> {
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    assert_eq!(u32_at(0), 0xa1b2_c3d4, "a classic little-endian µs pcap");
+    let mut v = Vec::new();
+    let mut i = 24;
+    while i + 16 <= bytes.len() {
+        let ts = u64::from(u32_at(i)) * 1_000_000 + u64::from(u32_at(i + 4));
+        let cap = u32_at(i + 8) as usize;
+        v.push((ts, bytes[i + 16..i + 16 + cap].to_vec(), u32_at(i + 12)));
+        i += 16 + cap;
+    }
+    v
+}
 
 /// A classic pcap (µs, little-endian, Ethernet) from (ts_us, frame) pairs,
 /// every frame whole.
