@@ -53,8 +53,8 @@
 
 use crate::packets::{self, ACK, Ep, FIN, L4, PSH, SYN, bulk, full};
 use crate::pcap::PcapWriter;
-use crate::scenario::{EPOCH_US, Tally};
-use crate::{GroundTruth, Record, Rng, Truth, rfc3339_us};
+use crate::scenario::{self, EPOCH_US, Tally};
+use crate::{GroundTruth, Record, Rng, rfc3339_us};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
@@ -656,29 +656,26 @@ pub fn mix(
     let truth = |kind: &str, variant: &str, h: usize, dest: IpAddr, port: u16, udp: bool| {
         let (name, period, jitter, t) = match kind {
             "beacon" => (
-                Some(BEACON_NAME.to_owned()),
+                Some(BEACON_NAME),
                 Some(BEACON_PERIOD_S),
                 Some(BEACON_JITTER),
                 &m.tally[0],
             ),
             "exfil" => (None, None, None, &m.tally[1]),
-            _ => (Some(TUNNEL_DOMAIN.to_owned()), None, None, &m.tally[2]),
+            _ => (Some(TUNNEL_DOMAIN), None, None, &m.tally[2]),
         };
-        Truth {
-            kind: kind.into(),
-            variant: variant.into(),
-            src_ip: host(h).ip.to_string(),
-            dest_ip: dest.to_string(),
-            dest_port: port,
-            proto: if udp { "UDP" } else { "TCP" }.into(),
-            dest_name: name,
-            period_s: period,
+        scenario::truth(
+            kind,
+            variant,
+            &host(h),
+            dest,
+            port,
+            udp,
+            name,
+            period,
             jitter,
-            first_ts: rfc3339_us(t.first),
-            last_ts: rfc3339_us(t.last),
-            events: t.events,
-            bytes_out: t.bytes_out,
-        }
+            t,
+        )
     };
     let mut malicious = vec![truth(
         "beacon",

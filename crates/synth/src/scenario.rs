@@ -270,7 +270,7 @@ impl Tally {
 }
 
 #[allow(clippy::too_many_arguments)] // the ground-truth fields, named at the call
-fn truth(
+pub(crate) fn truth(
     kind: &str,
     variant: &str,
     host: &Ep,
