@@ -2,7 +2,7 @@
 //! `cargo run --example make_bad_pcaps -- pcaps/bad`): the documented exit
 //! code, an error naming the file, what is wrong and where, no panic, and the
 //! flows of every record before the fault written. Also the intentionally
-//! broken real captures in /work/shared/pcaps/real (skipped when absent).
+//! broken real captures in ../shared/pcaps/real (skipped when absent).
 
 mod common;
 use common::{read_lines, total_pkts};
@@ -241,7 +241,7 @@ fn timestamps_going_backwards_are_processed_in_file_order() {
 /// (README.md there): skipped when the folder is absent (CI).
 #[test]
 fn broken_real_captures() {
-    let dir = Path::new("/work/shared/pcaps/real");
+    let dir = &Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pcaps/real");
     if !dir.join("SOURCES.tsv").exists() {
         eprintln!("skipped: {} not present", dir.display());
         return;
