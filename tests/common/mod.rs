@@ -32,6 +32,40 @@ pub struct Alert {
     pub evidence: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Alert {
+    /// The evidence as a detector's evidence struct ([`BeaconEvidence`],
+    /// [`ExfilEvidence`], ...).
+    pub fn evidence_as<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_value(serde_json::Value::Object(self.evidence.clone()))
+            .unwrap_or_else(|e| panic!("{} evidence: {e}: {:?}", self.detector, self.evidence))
+    }
+}
+
+/// The evidence fields every beacon alert carries (those the tests read).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BeaconEvidence {
+    pub beats: u64,
+    pub period_s: f64,
+    pub jitter: f64,
+    pub channel: String,
+    pub dest_name: Option<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+/// The evidence fields every exfil alert carries (those the tests read).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ExfilEvidence {
+    pub kind: String,
+    pub kinds: Vec<String>,
+    /// only with an `unusual_channel` finding
+    pub channel: Option<String>,
+    pub bytes_out_total: u64,
+    pub update: bool,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
 /// The Suricata-style `alert` object of an [`Alert`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Signature {
