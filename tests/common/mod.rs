@@ -306,24 +306,6 @@ pub fn deguchi(args: &[&str]) -> Output {
         .unwrap()
 }
 
-pub fn read_lines(p: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every line is one JSON object"))
-        .collect()
-}
-
-pub fn total_pkts(flows: &[serde_json::Value]) -> u64 {
-    flows
-        .iter()
-        .map(|f| {
-            f["flow"]["pkts_toserver"].as_u64().unwrap()
-                + f["flow"]["pkts_toclient"].as_u64().unwrap()
-        })
-        .sum()
-}
-
 /// A classic pcap from (ts_us, captured bytes, wire length) records: records
 /// may be cut short, as a mirror-port capture with a small snaplen cuts them.
 pub fn pcap_records(recs: &[(u64, Vec<u8>, u32)]) -> Vec<u8> {
@@ -401,11 +383,4 @@ impl Rng {
     pub fn f(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
-}
-
-pub fn alert_lines(out: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every alert line is one JSON object"))
-        .collect()
 }
