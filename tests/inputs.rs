@@ -212,43 +212,28 @@ fn output_failures_are_clear_errors() {
 }
 
 /// SIGTERM while `replay -` waits on a pipe its writer keeps open: exit 0
-/// promptly, with the flows of what was read written.
+/// promptly, with the flows of what was read written. The signal comes once
+/// the session's record is out (a datagram 30 s of packet time later
+/// expires it), so everything was read by then.
 #[test]
 fn sigterm_on_stdin_left_open_stops_and_flushes() {
-    use std::io::Write;
-    let d = tempfile::tempdir().unwrap();
-    let flows = d.path().join("flows.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
-        .args(["replay", "-", "--flows", flows.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&pcap_bytes(&tcp_session(T0, 4))).unwrap();
-    stdin.flush().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let t = std::time::Instant::now();
-    let mut status = None;
-    while t.elapsed() < std::time::Duration::from_secs(5) {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("still running 5 s after SIGTERM with stdin open");
-    };
-    drop(stdin);
-    assert!(status.success(), "{status:?}");
-    let f = read_flows(&flows);
-    assert_eq!(flow_pkts(&f), 10, "{f:?}");
+    let mut recs: Vec<_> = tcp_session(T0, 4)
+        .into_iter()
+        .map(|(t, f)| {
+            let w = u32::try_from(f.len()).unwrap();
+            (t, f, w)
+        })
+        .collect();
+    recs.push(clock_tick(T0 + 30_000_000));
+    let mut r = StdinReplay::start(&[], &pcap_records(&recs));
+    r.wait_for_line(60, |l| parse_flow(l).src_port == Some(40000));
+    let session = parse_flow(r.seen.last().unwrap());
+    assert_eq!(flow_pkts(&[session]), 10);
+    let (status, err, after) = r.sigterm(5);
+    assert!(status.success(), "{status:?}\n{err}");
+    // the datagram's flow was still open: written by the drain
+    let f: Vec<Flow> = after.iter().map(|l| parse_flow(l)).collect();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].flow.reason, "shutdown");
+    assert_eq!(f[0].flow.pkts_toserver, 1);
 }

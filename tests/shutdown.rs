@@ -11,11 +11,11 @@
 //! alert only the drain writes.
 
 mod common;
-use common::{Alert, Flow, parse_alert, parse_flow, pcap_records, read_pcap, tcp_exchange, udp};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use common::{
+    Alert, Flow, StdinReplay, clock_tick, parse_alert, parse_flow, pcap_records, read_pcap,
+    tcp_exchange,
+};
+use std::process::Command;
 
 /// 2026-03-02T10:15:10Z: the bundled sample is cut here, 10 s into its
 /// 40 MiB upload (first exfil alert at 10:15:00; the connection still open).
@@ -44,9 +44,7 @@ fn input() -> Vec<u8> {
             .into_iter()
             .map(whole),
     );
-    let (c, s) = (MARKER_CLIENT, MARKER_SERVER);
-    let tick = udp(c.0, c.1 + 1, s.0, s.1, b"tick");
-    recs.push(whole((CUT_US + 30_000_000, tick)));
+    recs.push(clock_tick(CUT_US + 30_000_000));
     pcap_records(&recs)
 }
 
@@ -95,15 +93,11 @@ fn sigterm_case(extra: &[&str]) {
     let bytes = input();
     let file = d.path().join("cut.pcap");
     std::fs::write(&file, &bytes).unwrap();
-    let args = |cmd: &mut Command| {
-        cmd.args(["replay", "-", "--workers", "1", "--flows", "-"])
-            .args(extra);
-    };
 
     // the reference: the same bytes through stdin, to their end
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deguchi"));
-    args(&mut cmd);
-    let full = cmd
+    let full = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+        .args(["replay", "-", "--workers", "1", "--flows", "-"])
+        .args(extra)
         .stdin(std::fs::File::open(&file).unwrap())
         .output()
         .unwrap();
@@ -120,54 +114,10 @@ fn sigterm_case(extra: &[&str]) {
     );
 
     // the same bytes, stdin left open; SIGTERM once the marker is out
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deguchi"));
-    args(&mut cmd);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let _ = tx.send(l.expect("UTF-8 lines"));
-        }
-    });
-    stdin.write_all(&bytes).unwrap();
-    stdin.flush().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut before = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(l) = rx.recv_timeout(left) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no marker flow record within 60 s; got {before:?}");
-        };
-        let seen = is_marker(&l);
-        before.push(l);
-        if seen {
-            break;
-        }
-    }
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let status = child.wait().unwrap();
-    drop(stdin);
-    let err = err_reader.join().unwrap();
-    let after: Vec<String> = rx.iter().collect();
+    let mut run = StdinReplay::start(extra, &bytes);
+    run.wait_for_line(60, is_marker);
+    let before = std::mem::take(&mut run.seen);
+    let (status, err, after) = run.sigterm(15);
     assert!(status.success(), "exit 0 after SIGTERM: {status:?}\n{err}");
     assert!(err.contains("stopped by signal"), "{err}");
     assert!(!err.contains("panicked"), "{err}");

@@ -384,3 +384,105 @@ impl Rng {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// A clock datagram: one UDP packet 10.0.1.250:40001 -> 192.0.2.99:9 at
+/// `ts_us`, to move the packet clock (and with it flow expiry) forward.
+pub fn clock_tick(ts_us: u64) -> (u64, Vec<u8>, u32) {
+    let f = udp([10, 0, 1, 250], 40001, [192, 0, 2, 99], 9, b"tick");
+    let w = u32::try_from(f.len()).unwrap();
+    (ts_us, f, w)
+}
+
+/// `deguchi replay - --workers 1 --flows - ARGS` reading a pipe the test
+/// keeps open, so the replay cannot end by itself: it stops on a signal
+/// only. Alerts and flow records (both on stdout) arrive line by line.
+pub struct StdinReplay {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+    /// The output lines read so far.
+    pub seen: Vec<String>,
+}
+
+impl StdinReplay {
+    /// Starts the replay and writes `input` to its stdin (left open).
+    pub fn start(extra: &[&str], input: &[u8]) -> Self {
+        use std::io::{BufRead, Read, Write};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+            .args(["replay", "-", "--workers", "1", "--flows", "-"])
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(stdout).lines() {
+                let _ = tx.send(l.expect("UTF-8 lines"));
+            }
+        });
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        stdin.flush().unwrap();
+        Self {
+            child,
+            stdin: Some(stdin),
+            lines,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most `secs` seconds) for an output line `pred` accepts;
+    /// panics (after killing the replay) when none comes.
+    pub fn wait_for_line(&mut self, secs: u64, pred: impl Fn(&str) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(l) = self.lines.recv_timeout(left) else {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("no awaited line within {secs} s; got {:?}", self.seen);
+            };
+            let hit = pred(&l);
+            self.seen.push(l);
+            if hit {
+                return;
+            }
+        }
+    }
+
+    /// SIGTERM, stdin still open; waits (at most `secs` seconds) for the
+    /// exit: (exit status, stderr, the lines written after the signal).
+    pub fn sigterm(mut self, secs: u64) -> (std::process::ExitStatus, String, Vec<String>) {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let t = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if t.elapsed() > std::time::Duration::from_secs(secs) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("still running {secs} s after SIGTERM with stdin open");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop(self.stdin.take());
+        let err = self.stderr.join().unwrap();
+        (status, err, self.lines.iter().collect())
+    }
+}
