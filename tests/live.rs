@@ -106,7 +106,15 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     let port = rx_sock.local_addr().unwrap().port();
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sport = tx.local_addr().unwrap().port();
-    let bpf = format!("udp and host 127.0.0.1 and port {port} and port {sport}");
+    // and a marker: one TCP connection after the datagrams, whose record
+    // (closed timeout 1 s) says the capture has read everything before it
+    let marker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mport = marker.local_addr().unwrap().port();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, "[flow]\ntcp_closed_timeout = 1\n").unwrap();
+    let bpf = format!(
+        "(udp and host 127.0.0.1 and port {port} and port {sport}) or (tcp and port {mport})"
+    );
     let Some(live) = Live::start(&[
         "-i",
         "lo",
@@ -114,6 +122,8 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
         &bpf,
         "--flows",
         flows.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
         "--home-net",
         "127.0.0.0/8",
     ]) else {
@@ -132,8 +142,23 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     for _ in 0..5 {
         rx_sock.send_to(&[0x62; 40], ("127.0.0.1", sport)).unwrap();
     }
-    // let the capture see them, then stop it the way an operator does
-    std::thread::sleep(Duration::from_millis(700));
+    // the marker connection, then wait for its record: the capture has read
+    // every datagram by then; stop it the way an operator does
+    {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", mport)).unwrap();
+        let (mut s, _) = marker.accept().unwrap();
+        c.write_all(b"m").unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+    }
+    let marker_out = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        read_flows(&flows)
+            .iter()
+            .any(|f| f.proto == "TCP" && f.dest_port == Some(mport))
+    });
+    assert!(marker_out, "the marker connection's record within 20 s");
     let (status, log, took) = live.stop();
     assert!(
         took < Duration::from_secs(15),
@@ -145,7 +170,10 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
         "capture statistics at exit:\n{log}"
     );
 
-    let f = read_flows(&flows);
+    let f: Vec<_> = read_flows(&flows)
+        .into_iter()
+        .filter(|f| f.proto == "UDP")
+        .collect();
     assert_eq!(f.len(), 1, "{f:?}\n{log}");
     let r = &f[0];
     assert_eq!(r.proto, "UDP");
