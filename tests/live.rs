@@ -1,9 +1,10 @@
 //! `deguchi live` on the loopback interface with traffic this test generates
 //! itself (127.0.0.1 only). Skips cleanly when the capture cannot be opened
-//! (no CAP_NET_RAW), unless DEGUCHI_REQUIRE_LIVE=1.
+//! (no CAP_NET_RAW), unless DEGUCHI_REQUIRE_LIVE=1 (CI: `.ci/run` runs as
+//! root and sets it).
 
 mod common;
-use common::read_lines;
+use common::read_flows;
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 struct Live {
     child: std::process::Child,
     reader: std::thread::JoinHandle<String>,
+    /// stderr lines as they come
+    lines: mpsc::Receiver<String>,
 }
 
 impl Live {
@@ -43,7 +46,13 @@ impl Live {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             match lrx.recv_timeout(Duration::from_millis(200)) {
-                Ok(l) if l.contains("capturing on lo") => return Some(Self { child, reader }),
+                Ok(l) if l.contains("capturing on lo") => {
+                    return Some(Self {
+                        child,
+                        reader,
+                        lines: lrx,
+                    });
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 _ => {}
             }
@@ -52,11 +61,24 @@ impl Live {
         let _ = child.wait();
         let log = reader.join().unwrap();
         assert!(
-            std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(),
+            std::env::var_os("DEGUCHI_REQUIRE_LIVE").is_none_or(|v| v == "0"),
             "live capture did not start:\n{log}"
         );
         eprintln!("skipping: cannot capture on lo here:\n{log}");
         None
+    }
+
+    /// Waits (at most `secs` seconds) for a stderr line containing `needle`.
+    fn wait_for(&self, needle: &str, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     fn signal(&self, sig: &str) {
@@ -84,7 +106,15 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     let port = rx_sock.local_addr().unwrap().port();
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sport = tx.local_addr().unwrap().port();
-    let bpf = format!("udp and host 127.0.0.1 and port {port} and port {sport}");
+    // and a marker: one TCP connection after the datagrams, whose record
+    // (closed timeout 1 s) says the capture has read everything before it
+    let marker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mport = marker.local_addr().unwrap().port();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, "[flow]\ntcp_closed_timeout = 1\n").unwrap();
+    let bpf = format!(
+        "(udp and host 127.0.0.1 and port {port} and port {sport}) or (tcp and port {mport})"
+    );
     let Some(live) = Live::start(&[
         "-i",
         "lo",
@@ -92,6 +122,8 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
         &bpf,
         "--flows",
         flows.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
         "--home-net",
         "127.0.0.0/8",
     ]) else {
@@ -110,8 +142,23 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     for _ in 0..5 {
         rx_sock.send_to(&[0x62; 40], ("127.0.0.1", sport)).unwrap();
     }
-    // let the capture see them, then stop it the way an operator does
-    std::thread::sleep(Duration::from_millis(700));
+    // the marker connection, then wait for its record: the capture has read
+    // every datagram by then; stop it the way an operator does
+    {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", mport)).unwrap();
+        let (mut s, _) = marker.accept().unwrap();
+        c.write_all(b"m").unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+    }
+    let marker_out = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        read_flows(&flows)
+            .iter()
+            .any(|f| f.proto == "TCP" && f.dest_port == Some(mport))
+    });
+    assert!(marker_out, "the marker connection's record within 20 s");
     let (status, log, took) = live.stop();
     assert!(
         took < Duration::from_secs(15),
@@ -123,19 +170,22 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
         "capture statistics at exit:\n{log}"
     );
 
-    let f = read_lines(&flows);
+    let f: Vec<_> = read_flows(&flows)
+        .into_iter()
+        .filter(|f| f.proto == "UDP")
+        .collect();
     assert_eq!(f.len(), 1, "{f:?}\n{log}");
     let r = &f[0];
-    assert_eq!(r["proto"], "UDP");
-    assert_eq!(r["src_port"], sport);
-    assert_eq!(r["dest_port"], port);
-    assert_eq!(r["flow"]["pkts_toserver"], 25);
-    assert_eq!(r["flow"]["pkts_toclient"], 5);
+    assert_eq!(r.proto, "UDP");
+    assert_eq!(r.src_port, Some(sport));
+    assert_eq!(r.dest_port, Some(port));
+    assert_eq!(r.flow.pkts_toserver, 25);
+    assert_eq!(r.flow.pkts_toclient, 5);
     // Ethernet (lo) 14 + IPv4 20 + UDP 8 + payload
-    assert_eq!(r["flow"]["bytes_toserver"], 25 * (42 + 100));
-    assert_eq!(r["flow"]["bytes_toclient"], 5 * (42 + 40));
-    assert_eq!(r["flow"]["reason"], "shutdown");
-    assert_eq!(r["direction"], "internal");
+    assert_eq!(r.flow.bytes_toserver, 25 * (42 + 100));
+    assert_eq!(r.flow.bytes_toclient, 5 * (42 + 40));
+    assert_eq!(r.flow.reason, "shutdown");
+    assert_eq!(r.direction, "internal");
 }
 
 /// SIGHUP reopens output files (logrotate moves the file, then signals).
@@ -176,28 +226,32 @@ fn live_sighup_reopens_flow_file() {
     let wait_for_lines = |p: &std::path::Path, n: usize| {
         (0..60).any(|_| {
             std::thread::sleep(Duration::from_millis(250));
-            read_lines(p).len() >= n
+            read_flows(p).len() >= n
         })
     };
     conn(b"first");
     assert!(wait_for_lines(&flows, 1), "first flow written");
     std::fs::rename(&flows, &rotated).unwrap();
     live.signal("-HUP");
-    std::thread::sleep(Duration::from_millis(1200));
+    // the writer logs the reopen once it has reopened: later records go to
+    // the new file
+    assert!(
+        live.wait_for("output files reopened", 20),
+        "SIGHUP served within 20 s"
+    );
     conn(b"second!");
     assert!(
         wait_for_lines(&flows, 1),
         "second flow written to the new file"
     );
-    let (status, log, _) = live.stop();
+    let (status, _, _) = live.stop();
     assert!(status.success());
-    assert!(log.contains("reopened"), "{log}");
-    let old = read_lines(&rotated);
-    let new = read_lines(&flows);
+    let old = read_flows(&rotated);
+    let new = read_flows(&flows);
     assert_eq!(old.len(), 1, "{old:?}");
-    assert_eq!(old[0]["flow"]["payload_bytes_toserver"], 5);
+    assert_eq!(old[0].flow.payload_bytes_toserver, 5);
     assert_eq!(new.len(), 1, "{new:?}");
-    assert_eq!(new[0]["flow"]["payload_bytes_toserver"], 7);
+    assert_eq!(new[0].flow.payload_bytes_toserver, 7);
 }
 
 /// `--user`: the capture opens as root, then the sensor runs as `nobody`.

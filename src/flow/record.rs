@@ -201,7 +201,7 @@ impl FlowRecord {
             icmp_type: icmp.then_some(self.icmp.0),
             icmp_code: icmp.then_some(self.icmp.1),
             community_id: self.community_id(),
-            vlan: (self.vlan != 0).then(|| [self.vlan]),
+            vlan: (self.vlan != 0).then_some([self.vlan]),
             tunnel: (self.tunnel != Tunnel::None).then(|| self.tunnel.as_str()),
             direction: self.direction.as_str(),
             flow: EveFlowBody {

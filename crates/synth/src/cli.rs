@@ -1,6 +1,6 @@
 //! `deguchi gen SCENARIO -o FILE [--truth FILE] [--seed N] [--hosts N] [--days D] [--packets N] [--snaplen N]`.
 
-use super::scenario::{self, EPOCH_US, OfficeOpts};
+use crate::scenario::{self, EPOCH_US, OfficeOpts};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -54,7 +54,7 @@ pub fn run(a: &GenArgs) -> Result<String, (u8, String)> {
     let io = |e: std::io::Error| (1u8, format!("{}: {e}", a.output.display()));
     let gt = match a.scenario.as_str() {
         "bench" => scenario::bench(&a.output, a.packets, a.seed, a.snaplen).map_err(io)?,
-        "mix" => super::mix::mix(
+        "mix" => crate::mix::mix(
             &a.output,
             a.packets,
             a.seed,
