@@ -42,7 +42,7 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
-    /// Write a synthetic capture with ground truth (sample, office, exfil, bench, mix, flood)
+    /// Write a synthetic capture with ground truth (sample, office, exfil, bench, mix, stress, flood)
     #[cfg(feature = "gen")]
     Gen(deguchi_synth::cli::GenArgs),
     /// Capture live from an interface (mirror/SPAN port)

@@ -21,6 +21,7 @@ pub mod mix;
 pub mod packets;
 pub mod pcap;
 pub mod scenario;
+pub mod stress;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};

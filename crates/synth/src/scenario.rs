@@ -1572,7 +1572,7 @@ pub fn build(name: &str, o: &OfficeOpts, beacons: bool) -> Result<Scenario, Stri
         }
         _ => {
             return Err(format!(
-                "unknown scenario {name:?} (sample, office, exfil, bench, mix, flood)"
+                "unknown scenario {name:?} (sample, office, exfil, bench, mix, stress, flood)"
             ));
         }
     }
