@@ -5,6 +5,7 @@
 #   benches/replay.sh                        # `gen mix`, 2 M packets, 3 rounds
 #   SNAPLEN=128 benches/replay.sh            # mix, bulk records cut at 128 bytes
 #   MODEL=bench benches/replay.sh            # the stress pattern (see below)
+#   MODEL=stress benches/replay.sh           # random-order Zipf IMIX (see below)
 #   PACKETS=5000000 ROUNDS=5 benches/replay.sh
 #
 # Models (deguchi gen ...):
@@ -17,6 +18,11 @@
 #   bench  stress: every packet from a random one of 50,000 flows, each its
 #          own host, ~1 packet/s per flow, so a third of all packets end a
 #          burst the beacon detector scores; whole frames too (SNAPLEN applies)
+#   stress 100,000 5-tuples drawn in random order with Zipf(0.9) popularity
+#          (10,000 hosts, ~40,000 destinations, 70 % TCP, IMIX 60/576/1514,
+#          ~10 % VLAN, ~10 % IPv6) over 600 s, five 60 s beacons: a busy egress
+#          point of long-lived chatty sessions, the analysis stage's worst case
+#          (crates/synth/src/stress.rs)
 #
 # Rows: the raw read; deguchi with each worker (shard) count from 1 to the
 # cores; deguchi pinned (taskset) to 1, 2, ... cores with the layout it picks

@@ -465,6 +465,9 @@ mod tests {
         assert_eq!(cd.min_unique, dd.min_unique);
         assert_eq!(cd.allow_domains, dd.allow_domains);
         assert_eq!(c.state.interval_s, d.state.interval_s);
+        assert_eq!(c.partitions, d.partitions);
+        assert_eq!(c.analysis_threads, d.analysis_threads);
+        assert_eq!(c.baseline.max_entries, d.baseline.max_entries);
         assert!(c.state.path.is_none());
     }
 
