@@ -32,7 +32,16 @@ struct Tuple {
 
 fn host(i: usize, v6: bool, vlan: Option<u16>) -> Ep {
     let ip = if v6 {
-        IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 2, 0, 0, (i >> 16) as u16, i as u16))
+        IpAddr::V6(Ipv6Addr::new(
+            0xfd00,
+            0,
+            0,
+            2,
+            0,
+            0,
+            (i >> 16) as u16,
+            i as u16,
+        ))
     } else {
         IpAddr::from([10, 2, (i >> 8) as u8, i as u8])
     };
@@ -41,7 +50,16 @@ fn host(i: usize, v6: bool, vlan: Option<u16>) -> Ep {
 
 fn dest(i: usize, v6: bool, vlan: Option<u16>) -> Ep {
     let ip = if v6 {
-        IpAddr::V6(Ipv6Addr::new(0x2a00, 0x1450, 0, 0, 0, 0, (i >> 16) as u16, i as u16))
+        IpAddr::V6(Ipv6Addr::new(
+            0x2a00,
+            0x1450,
+            0,
+            0,
+            0,
+            0,
+            (i >> 16) as u16,
+            i as u16,
+        ))
     } else {
         IpAddr::from([
             [23, 52, 104, 151, 172, 185][i % 6],
@@ -79,7 +97,12 @@ fn tuples(r: &mut Rng) -> Vec<Tuple> {
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn stress(path: &Path, packets: u64, seed: u64, snaplen: usize) -> std::io::Result<GroundTruth> {
+pub fn stress(
+    path: &Path,
+    packets: u64,
+    seed: u64,
+    snaplen: usize,
+) -> std::io::Result<GroundTruth> {
     let mut w = PcapWriter::create(path)?;
     let mut r = Rng::new(seed);
     let flows = tuples(&mut r);
@@ -91,7 +114,13 @@ pub fn stress(path: &Path, packets: u64, seed: u64, snaplen: usize) -> std::io::
         cum.push(total);
     }
     let beacons: Vec<(Ep, Ep, u16)> = (0..BEACONS)
-        .map(|i| (host(HOSTS + i, false, None), dest(DESTS + i, false, None), 40_000 + i as u16))
+        .map(|i| {
+            (
+                host(HOSTS + i, false, None),
+                dest(DESTS + i, false, None),
+                40_000 + i as u16,
+            )
+        })
         .collect();
     let mut next_beat: Vec<u64> = (0..BEACONS)
         .map(|i| START_US + 5_000_000 * i as u64)
@@ -120,8 +149,16 @@ pub fn stress(path: &Path, packets: u64, seed: u64, snaplen: usize) -> std::io::
             + if f.tcp { 20 } else { 8 };
         let len = size.saturating_sub(hdr).max(usize::from(!f.tcp));
         let up = r.f() < 0.5;
-        let (a, b) = if up { (&f.host, &f.peer) } else { (&f.peer, &f.host) };
-        let (sp, dp) = if up { (f.sport, f.dport) } else { (f.dport, f.sport) };
+        let (a, b) = if up {
+            (&f.host, &f.peer)
+        } else {
+            (&f.peer, &f.host)
+        };
+        let (sp, dp) = if up {
+            (f.sport, f.dport)
+        } else {
+            (f.dport, f.sport)
+        };
         let l4 = if f.tcp {
             L4::Tcp {
                 sport: sp,
@@ -129,7 +166,10 @@ pub fn stress(path: &Path, packets: u64, seed: u64, snaplen: usize) -> std::io::
                 flags: packets::ACK | if len > 0 { packets::PSH } else { 0 },
             }
         } else {
-            L4::Udp { sport: sp, dport: dp }
+            L4::Udp {
+                sport: sp,
+                dport: dp,
+            }
         };
         let mut rec = bulk(t, a, b, l4, len);
         rec.snap(snaplen);
