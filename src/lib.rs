@@ -16,6 +16,7 @@ pub mod flow;
 pub mod hints;
 pub mod homenet;
 pub mod pipeline;
+pub mod report;
 pub mod sink;
 pub mod state;
 pub mod synth;
