@@ -1,5 +1,6 @@
 //! Compact, capped series the detectors add to an alert's `evidence` so the
-//! report can draw it: a beacon's beats, an exfiltration's cumulative bytes.
+//! report can draw it: a beacon's beats, an exfiltration's cumulative bytes,
+//! a DNS tunnel's recent query names (length and entropy).
 //!
 //! Kept apart from the detectors: each detector calls one function here with
 //! plain numbers, so the call is a line or two to re-apply when the detector
@@ -100,6 +101,71 @@ pub fn out_curve(
     })
 }
 
+/// Queries kept per DNS-tunnel window for `query_series` (the most recent).
+pub const MAX_QUERIES: usize = 48;
+
+/// A DNS-tunnel window's recent queries whose data part has at least 8
+/// characters (shorter names are no tunnel's): time since the window began
+/// (tenths of a second), characters of data, entropy (hundredths of a bit per
+/// character). Empty, without an allocation, until such a query comes;
+/// [`MAX_QUERIES`] entries of 8 bytes at most.
+#[derive(Default)]
+pub struct QuerySeries {
+    v: Vec<(u32, u16, u16)>,
+    /// Next slot to overwrite once full.
+    next: usize,
+}
+
+impl QuerySeries {
+    /// Records a query made `since_start` after the window began whose data
+    /// part is `sub` (dots included).
+    pub fn push(&mut self, since_start: Ts, sub: &str) {
+        let letters = sub.bytes().filter(|b| *b != b'.').count();
+        if letters < 8 {
+            return;
+        }
+        let mut c = [0u32; 256];
+        for b in sub.bytes().filter(|b| *b != b'.') {
+            c[usize::from(b)] += 1;
+        }
+        let n = letters as f64;
+        let ent: f64 = c
+            .iter()
+            .filter(|x| **x > 0)
+            .map(|&x| {
+                let p = f64::from(x) / n;
+                -p * p.log2()
+            })
+            .sum();
+        let e = (
+            u32::try_from(since_start.max(0) / (SEC / 10)).unwrap_or(u32::MAX),
+            u16::try_from(letters).unwrap_or(u16::MAX),
+            (ent * 100.0).round() as u16,
+        );
+        if self.v.len() < MAX_QUERIES {
+            self.v.push(e);
+        } else {
+            self.v[self.next] = e;
+            self.next = (self.next + 1) % MAX_QUERIES;
+        }
+    }
+
+    /// `query_series` evidence: `{"t_s": [...], "len": [...], "entropy": [...]}`,
+    /// times as seconds since `first_seen`, oldest first.
+    #[must_use]
+    pub fn to_json(&self, window_start: Ts, first_seen: Ts) -> Value {
+        let base = (window_start - first_seen) as f64 / SEC as f64;
+        let (mut t, mut l, mut e) = (Vec::new(), Vec::new(), Vec::new());
+        let (new, old) = self.v.split_at(self.next);
+        for &(ds, len, ent) in old.iter().chain(new) {
+            t.push(json!(((base + f64::from(ds) / 10.0) * 10.0).round() / 10.0));
+            l.push(json!(len));
+            e.push(json!(f64::from(ent) / 100.0));
+        }
+        json!({ "t_s": t, "len": l, "entropy": e })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +177,23 @@ mod tests {
         assert_eq!(v["t_s"][0], json!(2160.0));
         assert_eq!(v["out"][63], json!(99));
         assert_eq!(v["in"][63], json!(198));
+    }
+
+    #[test]
+    fn query_series_keeps_the_most_recent_encoded_names() {
+        let mut q = QuerySeries::default();
+        q.push(0, "www");
+        assert!(q.to_json(0, 0)["t_s"].as_array().unwrap().is_empty());
+        for i in 0..100i64 {
+            q.push(i * SEC, "abcdefgh.ijkl");
+        }
+        let v = q.to_json(10 * SEC, 0);
+        let t = v["t_s"].as_array().unwrap();
+        assert_eq!(t.len(), MAX_QUERIES);
+        assert_eq!(t[0], json!(62.0));
+        assert_eq!(t[MAX_QUERIES - 1], json!(109.0));
+        assert_eq!(v["len"][0], json!(12));
+        assert!((v["entropy"][0].as_f64().unwrap() - 3.58).abs() < 0.01);
     }
 
     #[test]

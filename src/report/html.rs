@@ -177,7 +177,7 @@ pub fn page(r: &Report, lang: Lang) -> String {
         }
     }
     flows_appendix(&mut o, &cx);
-    let _ = write!(o, "<script>{JS}</script></body></html>\n");
+    let _ = writeln!(o, "<script>{JS}</script></body></html>");
     o
 }
 
@@ -671,99 +671,101 @@ fn exfil_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
     o.push_str(&notes);
 }
 
-fn dns_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
-    let (r, lang, l) = (cx.r, cx.lang, cx.lang.labels());
-    let ja = lang == Lang::Ja;
+/// A DNS tunnel's queries as (seconds since the domain's first sighting,
+/// data characters, entropy): the evidence's `query_series`, else the names
+/// in the alert's flows.
+fn queries_of(a: &Alert, r: &Report, flows: &[usize]) -> Vec<(f64, f64, f64)> {
+    let qs = a.evidence.get("query_series");
+    let t = ev_series(qs, "t_s");
+    if !t.is_empty() {
+        let (len, ent) = (ev_series(qs, "len"), ev_series(qs, "entropy"));
+        return t
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                (
+                    t,
+                    len.get(i).copied().unwrap_or(0.0),
+                    ent.get(i).copied().unwrap_or(0.0),
+                )
+            })
+            .collect();
+    }
     let domain = a
         .evidence
         .get("domain")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_ascii_lowercase();
-    // (time, name) of every query under the domain in the alert's flows
-    let mut qs: Vec<(Ns, &str)> = Vec::new();
+    let mut v: Vec<(Ns, &str)> = Vec::new();
     for &f in flows {
         let x = &r.flows[f];
-        for q in &x.queries {
-            if super::under_domain(q, &domain) {
-                qs.push((x.start.unwrap_or(0), q));
-            }
+        for q in x.queries.iter().filter(|q| super::under_domain(q, &domain)) {
+            v.push((x.start.unwrap_or(0), q));
         }
     }
-    qs.sort_by_key(|q| q.0);
-    let first = ev_time(a, "first_seen");
-    if qs.is_empty() {
-        // from the alerts of the same domain: running totals
-        let t0 = first.or(a.ts).unwrap_or(0);
-        let mut pts: Vec<(f64, f64)> = vec![(0.0, 0.0)];
-        for b in r.alerts.iter().filter(|b| {
-            b.detector == "dns_tunnel"
-                && b.evidence.get("domain") == a.evidence.get("domain")
-                && b.src_ip == a.src_ip
-        }) {
-            if let (Some(t), Some(n)) = (b.ts, ev_num(b, "queries_total")) {
-                pts.push((secs(t - t0).max(0.0), n));
-            }
-        }
-        pts.sort_by(|x, y| x.0.total_cmp(&y.0));
-        let tmax = pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1.0);
-        let (div, unit) = svg::time_unit(tmax, ja);
-        let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0);
-        let mut p = Plot::new(
-            "dns-queries",
-            l.queries_time,
-            (0.0, tmax / div * 1.02),
-            (0.0, ymax * 1.15),
-            &format!("{} ({unit})", l.time_axis),
-            l.queries_axis,
-        );
-        let scaled: Vec<(f64, f64)> = pts.iter().map(|&(t, n)| (t / div, n)).collect();
-        p.line(&scaled, false, None, true);
-        o.push_str(&p.finish());
-        // the window's averages as one point
-        let len = ev_num(a, "avg_subdomain_len").unwrap_or(0.0);
-        let ent = ev_num(a, "avg_entropy_bits").unwrap_or(0.0);
-        let mut p = Plot::new(
-            "dns-labels",
-            l.label_scatter,
-            (0.0, (len * 1.3).max(10.0)),
-            (0.0, 6.0),
-            l.len_axis,
-            l.entropy_axis,
-        );
-        p.dots(&[(len, ent)], false, None);
-        o.push_str(&p.finish());
-        return;
-    }
-    let t0 = first.unwrap_or(qs[0].0).min(qs[0].0);
-    let tmax = secs(qs.last().map_or(t0, |q| q.0) - t0).max(1.0);
-    let (div, unit) = svg::time_unit(tmax, ja);
-    // queries per time bucket, as a running total (one point per query)
-    let pts: Vec<(f64, f64)> = qs
-        .iter()
-        .enumerate()
-        .map(|(k, q)| (secs(q.0 - t0) / div, (k + 1) as f64))
-        .collect();
-    let mut p = Plot::new(
-        "dns-queries",
-        l.queries_time,
-        (0.0, tmax / div * 1.02),
-        (0.0, qs.len() as f64 * 1.15),
-        &format!("{} ({unit})", l.time_axis),
-        l.queries_axis,
-    );
-    p.line(&pts, false, None, true);
-    o.push_str(&p.finish());
-    let sc: Vec<(f64, f64)> = qs
-        .iter()
-        .map(|(_, q)| {
+    v.sort_by_key(|q| q.0);
+    let t0 = ev_time(a, "first_seen")
+        .or(v.first().map(|q| q.0))
+        .unwrap_or(0);
+    v.iter()
+        .map(|(t, q)| {
             let s = subdomain(q, &domain);
             (
+                secs(t - t0).max(0.0),
                 s.bytes().filter(|b| *b != b'.').count() as f64,
                 entropy_bits(s),
             )
         })
-        .collect();
+        .collect()
+}
+
+fn dns_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
+    let (r, lang, l) = (cx.r, cx.lang, cx.lang.labels());
+    let ja = lang == Lang::Ja;
+    let qs = queries_of(a, r, flows);
+    let first = ev_time(a, "first_seen");
+    // queries over time: the running totals of every alert of this domain
+    // and client, and a tick per recorded query
+    let t0 = first.or(a.ts).unwrap_or(0);
+    let mut totals: Vec<(f64, f64)> = vec![(0.0, 0.0)];
+    for b in r.alerts.iter().filter(|b| {
+        b.detector == "dns_tunnel"
+            && b.evidence.get("domain") == a.evidence.get("domain")
+            && b.src_ip == a.src_ip
+            && b.ts <= a.ts
+    }) {
+        if let (Some(t), Some(n)) = (b.ts, ev_num(b, "queries_total")) {
+            totals.push((secs(t - t0).max(0.0), n));
+        }
+    }
+    totals.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let tmax = totals
+        .iter()
+        .map(|p| p.0)
+        .chain(qs.iter().map(|q| q.0))
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let (div, unit) = svg::time_unit(tmax, ja);
+    let ymax = totals.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0);
+    let mut p = Plot::new(
+        "dns-queries",
+        l.queries_time,
+        (0.0, tmax / div * 1.02),
+        (0.0, ymax * 1.15),
+        &format!("{} ({unit})", l.time_axis),
+        l.queries_axis,
+    );
+    let scaled: Vec<(f64, f64)> = totals.iter().map(|&(t, n)| (t / div, n)).collect();
+    p.line(&scaled, false, Some(l.queries_total), false);
+    let ticks: Vec<f64> = qs.iter().map(|q| q.0 / div).collect();
+    p.events(&ticks);
+    o.push_str(&p.finish());
+    if qs.is_empty() {
+        no_data(o, l.label_scatter, lang);
+        return;
+    }
+    let sc: Vec<(f64, f64)> = qs.iter().map(|q| (q.1, q.2)).collect();
     let xmax = sc.iter().map(|p| p.0).fold(10.0, f64::max);
     let ymax = sc.iter().map(|p| p.1).fold(4.0, f64::max);
     let mut p = Plot::new(

@@ -63,6 +63,7 @@ pub struct Labels {
     pub baseline_none: &'static str,
     pub first_sighting: &'static str,
     pub queries_time: &'static str,
+    pub queries_total: &'static str,
     pub label_scatter: &'static str,
     pub count: &'static str,
     pub interval_axis: &'static str,
@@ -118,7 +119,8 @@ const EN: Labels = Labels {
     baseline: "host's usual rate (p99 of 5-min windows)",
     baseline_none: "The host's baseline was not learned yet (no p99 to compare).",
     first_sighting: "Destination first seen",
-    queries_time: "Queries over time",
+    queries_time: "Queries over time (a tick per recent encoded name)",
+    queries_total: "queries so far (at each alert)",
     label_scatter: "Query names: data length and entropy",
     count: "count",
     interval_axis: "interval (s)",
@@ -174,7 +176,8 @@ const JA: Labels = Labels {
     baseline: "ホストの通常の送信ペース（5分間窓のp99）",
     baseline_none: "ホストのベースラインはまだ学習されていません（比較できる99パーセンタイルがありません）。",
     first_sighting: "宛先の初観測",
-    queries_time: "クエリ数の推移",
+    queries_time: "クエリ数の推移（目盛りは最近のエンコード名1件ごと）",
+    queries_total: "累計クエリ数（各アラート時点）",
     label_scatter: "クエリ名：データ長とエントロピー",
     count: "件数",
     interval_axis: "間隔（秒）",
@@ -230,7 +233,7 @@ impl Lang {
         let s = n.to_string();
         let mut out = String::with_capacity(s.len() + s.len() / 3);
         for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(c);
