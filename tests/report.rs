@@ -434,7 +434,7 @@ fn ten_thousand_alerts_render() {
         "10,000 alerts: report {:.1} MB written in {gen_time:?}; chromium --dump-dom {took:?}",
         size as f64 / 1e6
     );
-    assert!(size < 80_000_000, "report of {size} bytes");
+    assert!(size < 64_000_000, "report of {size} bytes");
     assert_eq!(dom.matches("<section class=\"alert").count(), 10_000);
     assert!(dom.contains("data-js=\"1\""));
     assert_not_blank(&screenshot(&bin, &html, 1200, 1200), "10k screenshot");

@@ -60,6 +60,7 @@ figure.chart svg{width:100%;height:auto;font-size:10px;font-family:inherit}
 svg .axis{fill:none;stroke:#000;stroke-width:1}
 svg .grid{stroke:#ddd;stroke-width:1}
 svg .atitle{font-size:11px;fill:#333}
+svg .tm{text-anchor:middle}svg .te{text-anchor:end}
 svg .dot{stroke:#1565c0;stroke-width:6;stroke-linecap:round;fill:none}
 svg .sq{stroke:#000;stroke-width:1.2;fill:#fff}
 svg .ev{stroke:#1565c0;stroke-width:1.5}
@@ -351,7 +352,14 @@ fn section(o: &mut String, cx: &mut Ctx<'_>, i: usize) {
     }
     o.push_str("</div>");
     flow_links(o, cx, &flows);
-    let raw = serde_json::to_string_pretty(&a.evidence).unwrap_or_default();
+    // the series are drawn above; the rest as recorded
+    let mut shown = a.evidence.clone();
+    for k in ["beat_series", "out_curve", "query_series"] {
+        if let Some(v) = shown.get_mut(k) {
+            *v = Value::String(format!("({})", l.drawn_above));
+        }
+    }
+    let raw = serde_json::to_string(&shown).unwrap_or_default();
     let _ = write!(
         o,
         r##"<details><summary>{}</summary><pre class="wrap">{}</pre></details><p><a class="back" href="#overview">↑ {}</a></p></section>"##,

@@ -116,13 +116,14 @@ impl Plot {
     fn axes(&mut self, xlabel: &str, ylabel: &str) {
         let (x0, x1, y0, y1) = (ML, W - MR, H - MB, MT);
         let mut grid = String::new();
+        let mut lines = String::new();
         let mut labels = String::new();
         for t in ticks(self.x.0, self.x.1) {
             let x = self.px(t);
-            let _ = write!(grid, "M{x:.1} {y0}v4");
+            let _ = write!(grid, "M{x:.0} {y0}v4");
             let _ = write!(
                 labels,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                r#"<text class="tm" x="{x:.0}" y="{:.0}">{}</text>"#,
                 y0 + 15.0,
                 short(t)
             );
@@ -135,19 +136,19 @@ impl Plot {
         };
         for t in yt {
             let y = self.py(t);
-            let _ = write!(grid, "M{x0} {y:.1}h-4");
+            let _ = write!(grid, "M{x0} {y:.0}h-4");
             let _ = write!(
                 labels,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                r#"<text class="te" x="{:.0}" y="{:.0}">{}</text>"#,
                 x0 - 6.0,
                 y + 4.0,
                 short(t)
             );
-            let _ = write!(self.body, r#"<path class="grid" d="M{x0} {y:.1}H{x1}"/>"#);
+            let _ = write!(lines, "M{x0} {y:.0}H{x1}");
         }
         let _ = write!(
             self.body,
-            r#"<path class="axis" d="M{x0} {y1}V{y0}H{x1}{grid}"/>{labels}<text class="atitle" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text><text class="atitle" transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
+            r#"<path class="grid" d="{lines}"/><path class="axis" d="M{x0} {y1}V{y0}H{x1}{grid}"/>{labels}<text class="atitle tm" x="{:.0}" y="{:.0}">{}</text><text class="atitle tm" transform="translate(14 {:.0}) rotate(-90)">{}</text>"#,
             (x0 + x1) / 2.0,
             H - 6.0,
             esc(xlabel),
@@ -162,9 +163,9 @@ impl Plot {
         for &(x, y) in pts {
             let (x, y) = (self.px(x), self.py(y));
             if open {
-                let _ = write!(d, "M{:.1} {:.1}h6v6h-6z", x - 3.0, y - 3.0);
+                let _ = write!(d, "M{:.0} {:.0}h6v6h-6z", x - 3.0, y - 3.0);
             } else {
-                let _ = write!(d, "M{x:.1} {y:.1}h0");
+                let _ = write!(d, "M{x:.0} {y:.0}h0");
             }
         }
         let class = if open { "sq" } else { "dot" };
@@ -184,7 +185,7 @@ impl Plot {
         let (top, bottom) = (self.py(self.y.1 * 0.8 + self.y.0 * 0.2), self.py(self.y.0));
         let mut d = String::with_capacity(xs.len() * 14);
         for &x in xs {
-            let _ = write!(d, "M{:.1} {bottom:.1}V{top:.1}", self.px(x));
+            let _ = write!(d, "M{:.0} {bottom:.0}V{top:.0}", self.px(x));
         }
         let _ = write!(
             self.body,
@@ -202,7 +203,7 @@ impl Plot {
             let (x0, x1, y) = (self.px(l), self.px(r), self.py(h));
             let _ = write!(
                 d,
-                "M{:.1} {base:.1}V{y:.1}H{:.1}V{base:.1}z",
+                "M{:.0} {base:.0}V{y:.0}H{:.0}V{base:.0}z",
                 x0 + 0.5,
                 (x1 - 0.5).max(x0 + 1.0)
             );
@@ -221,7 +222,7 @@ impl Plot {
         for (i, &(x, y)) in pts.iter().enumerate() {
             let _ = write!(
                 d,
-                "{}{:.1} {:.1}",
+                "{}{:.0} {:.0}",
                 if i == 0 { 'M' } else { 'L' },
                 self.px(x),
                 self.py(y.min(self.y.1))
@@ -249,7 +250,7 @@ impl Plot {
         let x = self.px(x);
         let _ = write!(
             self.body,
-            r#"<path class="mark" data-mark="1" d="M{x:.1} {MT}V{:.1}"/><text class="mark-t" x="{:.1}" y="{:.1}">{}</text>"#,
+            r#"<path class="mark" data-mark="1" d="M{x:.0} {MT}V{:.0}"/><text class="mark-t" x="{:.0}" y="{:.0}">{}</text>"#,
             H - MB,
             (x + 4.0).min(W - 150.0),
             if low { H - MB - 6.0 } else { MT + 10.0 },
@@ -270,7 +271,7 @@ impl Plot {
                 .unwrap_or(0) as f64;
             let _ = write!(
                 legend,
-                r#"<rect class="lgbox" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}"/>"#,
+                r#"<rect class="lgbox" x="{:.0}" y="{:.0}" width="{:.0}" height="{:.0}"/>"#,
                 ML + 4.0,
                 MT - 2.0,
                 wmax * 6.2 + 26.0,
@@ -282,16 +283,16 @@ impl Plot {
             let x = ML + 14.0;
             let mark = match *class {
                 "sq" => format!(
-                    r#"<path class="sq" d="M{:.1} {:.1}h6v6h-6z"/>"#,
+                    r#"<path class="sq" d="M{:.0} {:.0}h6v6h-6z"/>"#,
                     x - 3.0,
                     y - 3.0
                 ),
-                "dot" => format!(r#"<path class="dot" d="M{x:.1} {y:.1}h0"/>"#),
-                c => format!(r#"<path class="{c}" d="M{:.1} {y:.1}h16"/>"#, x - 8.0),
+                "dot" => format!(r#"<path class="dot" d="M{x:.0} {y:.0}h0"/>"#),
+                c => format!(r#"<path class="{c}" d="M{:.0} {y:.0}h16"/>"#, x - 8.0),
             };
             let _ = write!(
                 legend,
-                r#"{mark}<text x="{:.1}" y="{:.1}">{}</text>"#,
+                r#"{mark}<text x="{:.0}" y="{:.0}">{}</text>"#,
                 x + 12.0,
                 y + 4.0,
                 esc(l)
@@ -325,7 +326,7 @@ pub fn severity_bars(rows: &[(String, [usize; 3])], sev_names: [&str; 3], title:
         let y = 10.0 + 28.0 * i as f64;
         let _ = write!(
             b,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            r#"<text class="te" x="{:.0}" y="{:.0}">{}</text>"#,
             x0 - 6.0,
             y + 14.0,
             esc(name)
@@ -338,13 +339,13 @@ pub fn severity_bars(rows: &[(String, [usize; 3])], sev_names: [&str; 3], title:
             let w = c as f64 / max * (x1 - x0);
             let _ = write!(
                 b,
-                r#"<rect class="sev{}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="20"/>"#,
+                r#"<rect class="sev{}" x="{x:.0}" y="{y:.0}" width="{w:.0}" height="20"/>"#,
                 s + 1
             );
             if w > 18.0 {
                 let _ = write!(
                     b,
-                    r#"<text class="seg" x="{:.1}" y="{:.1}" text-anchor="middle">{c}</text>"#,
+                    r#"<text class="seg" x="{:.0}" y="{:.0}" text-anchor="middle">{c}</text>"#,
                     x + w / 2.0,
                     y + 14.0
                 );
@@ -357,7 +358,7 @@ pub fn severity_bars(rows: &[(String, [usize; 3])], sev_names: [&str; 3], title:
         let x = x0 + 130.0 * s as f64;
         let _ = write!(
             b,
-            r#"<rect class="sev{}" x="{x:.1}" y="{:.1}" width="14" height="14"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            r#"<rect class="sev{}" x="{x:.0}" y="{:.0}" width="14" height="14"/><text x="{:.0}" y="{:.0}">{}</text>"#,
             s + 1,
             ly - 11.0,
             x + 18.0,
