@@ -498,7 +498,7 @@ fn docs_screenshot() {
     let page = std::fs::read_to_string(&en).unwrap().replace(
         "</head>",
         &format!(
-            "<style>#overview,#flows,header,ul.flows,details,a.back,section.alert:not(#a-{i}){{display:none}}</style></head>"
+            "<style>#overview,#flows,header,.flowsec,details,a.back,section.alert:not(#a-{i}){{display:none}}</style></head>"
         ),
     );
     let one = d.path().join("one.html");

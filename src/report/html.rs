@@ -54,7 +54,7 @@ section.sev1{border-left:6px double #000}section.sev2{border-left:6px dashed #33
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:6px 0}
 dl.kv dt{color:var(--muted)}dl.kv dd{margin:0}
 .charts{display:flex;flex-wrap:wrap;gap:8px}
-figure.chart{margin:4px 0;flex:1 1 520px;max-width:560px}
+figure.chart{margin:4px 0;flex:1 1 430px;max-width:560px}
 figure.chart figcaption{font-size:12px;font-weight:600}
 figure.chart svg{width:100%;height:auto;font-size:10px;font-family:inherit}
 svg .axis{fill:none;stroke:#000;stroke-width:1}
@@ -372,13 +372,18 @@ fn section(o: &mut String, cx: &mut Ctx<'_>, i: usize) {
 fn flow_links(o: &mut String, cx: &mut Ctx<'_>, flows: &[usize]) {
     let (r, lang) = (cx.r, cx.lang);
     let l = lang.labels();
-    let _ = write!(o, r#"<h3>{}</h3>"#, esc(l.related_flows));
-    if r.flows.is_empty() {
-        let _ = write!(o, r#"<p class="note">{}</p>"#, esc(l.no_flows));
-        return;
-    }
-    if flows.is_empty() {
-        let _ = write!(o, r#"<p class="note">{}</p>"#, esc(l.none));
+    let _ = write!(
+        o,
+        r#"<div class="flowsec"><h3>{}</h3>"#,
+        esc(l.related_flows)
+    );
+    if r.flows.is_empty() || flows.is_empty() {
+        let note = if r.flows.is_empty() {
+            l.no_flows
+        } else {
+            l.none
+        };
+        let _ = write!(o, r#"<p class="note">{}</p></div>"#, esc(note));
         return;
     }
     o.push_str(r#"<ul class="flows">"#);
@@ -404,6 +409,7 @@ fn flow_links(o: &mut String, cx: &mut Ctx<'_>, flows: &[usize]) {
             esc(l.more_flows)
         );
     }
+    o.push_str("</div>");
 }
 
 fn flows_appendix(o: &mut String, cx: &Ctx<'_>) {
@@ -576,7 +582,7 @@ fn beacon_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
         "beacon-sizes",
         l.sizes,
         (0.5, beats.len() as f64 + 0.5),
-        (0.0, ymax * 1.25),
+        (0.0, ymax * 1.45),
         l.beat_axis,
         l.bytes_axis,
     );
