@@ -322,13 +322,7 @@ fn sample_report_in_english_and_japanese() {
 }
 
 fn real(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pcaps/real")).join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not present", p.display());
-        None
-    }
+    common::real_capture(name)
 }
 
 /// No single shared capture holds all three (GROUND_TRUTH.tsv): dnscat2's

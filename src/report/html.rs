@@ -119,6 +119,13 @@ fn ev_series(v: Option<&Value>, k: &str) -> Vec<f64> {
         .unwrap_or_default()
 }
 
+/// Three parallel arrays of a series object zipped (missing values 0).
+fn ev_triples(v: Option<&Value>, keys: [&str; 3]) -> Vec<(f64, f64, f64)> {
+    let [t, b, c] = keys.map(|k| ev_series(v, k));
+    let at = |x: &[f64], i: usize| x.get(i).copied().unwrap_or(0.0);
+    (0..t.len()).map(|i| (t[i], at(&b, i), at(&c, i))).collect()
+}
+
 fn ev_time(a: &Alert, k: &str) -> Option<Ns> {
     a.evidence.get(k).and_then(Value::as_str).and_then(parse_ts)
 }
@@ -464,21 +471,9 @@ fn no_data(o: &mut String, title: &str, lang: Lang) {
 /// Beat times (seconds since the series' first beat) and bytes out/in:
 /// from the evidence's `beat_series`, else from the alert's flows.
 fn beats_of(a: &Alert, r: &Report, flows: &[usize]) -> Vec<(f64, f64, f64)> {
-    let bs = a.evidence.get("beat_series");
-    let t = ev_series(bs, "t_s");
-    if !t.is_empty() {
-        let (out, inb) = (ev_series(bs, "out"), ev_series(bs, "in"));
-        return t
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| {
-                (
-                    t,
-                    out.get(i).copied().unwrap_or(0.0),
-                    inb.get(i).copied().unwrap_or(0.0),
-                )
-            })
-            .collect();
+    let v = ev_triples(a.evidence.get("beat_series"), ["t_s", "out", "in"]);
+    if !v.is_empty() {
+        return v;
     }
     let mut v: Vec<(Ns, f64, f64)> = flows
         .iter()
@@ -689,21 +684,9 @@ fn exfil_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
 /// data characters, entropy): the evidence's `query_series`, else the names
 /// in the alert's flows.
 fn queries_of(a: &Alert, r: &Report, flows: &[usize]) -> Vec<(f64, f64, f64)> {
-    let qs = a.evidence.get("query_series");
-    let t = ev_series(qs, "t_s");
-    if !t.is_empty() {
-        let (len, ent) = (ev_series(qs, "len"), ev_series(qs, "entropy"));
-        return t
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| {
-                (
-                    t,
-                    len.get(i).copied().unwrap_or(0.0),
-                    ent.get(i).copied().unwrap_or(0.0),
-                )
-            })
-            .collect();
+    let v = ev_triples(a.evidence.get("query_series"), ["t_s", "len", "entropy"]);
+    if !v.is_empty() {
+        return v;
     }
     let domain = a
         .evidence

@@ -415,90 +415,95 @@ pub fn signature(a: &Alert, lang: Lang) -> String {
     }
 }
 
-/// The evidence in plain sentences.
+/// `template` with `{0}`, `{1}`, ... replaced by `args`.
+fn fill(template: &str, args: &[&str]) -> String {
+    let mut o = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(i) = rest.find('{') {
+        o.push_str(&rest[..i]);
+        let tail = &rest[i + 1..];
+        match tail
+            .find('}')
+            .and_then(|j| Some((j, tail[..j].parse::<usize>().ok()?)))
+        {
+            Some((j, n)) if n < args.len() => {
+                o.push_str(args[n]);
+                rest = &tail[j + 1..];
+            }
+            _ => {
+                o.push('{');
+                rest = tail;
+            }
+        }
+    }
+    o.push_str(rest);
+    o
+}
+
+/// The evidence in plain sentences: one template per sentence and language,
+/// the same arguments for both.
 #[must_use]
 pub fn sentences(a: &Alert, lang: Lang) -> Vec<String> {
     let e = &a.evidence;
-    let ja = lang == Lang::Ja;
     let mut v = Vec::new();
-    let first = text(e, "first_seen").and_then(parse_ts);
-    let last = text(e, "last_seen").and_then(parse_ts);
+    let mut say = |en: &str, ja: &str, args: &[&str]| {
+        v.push(fill(if lang == Lang::Ja { ja } else { en }, args));
+    };
+    let first = lang.time(text(e, "first_seen").and_then(parse_ts));
+    let last = lang.time(text(e, "last_seen").and_then(parse_ts));
+    let dest = dest_label(a);
+    let host = a.src_ip.as_str();
     match a.detector.as_str() {
         "beacon" => {
-            let p = lang.dur(num(e, "period_s"));
-            let j = lang.dur(num(e, "jitter_s"));
-            let jp = lang.dec(num(e, "jitter") * 100.0, 0);
-            let beats = lang.int(unum(e, "beats"));
-            let (reg, miss, irr, gaps) = (
-                unum(e, "regular_intervals"),
-                unum(e, "missed_beat_intervals"),
-                unum(e, "irregular_intervals"),
-                unum(e, "gaps"),
+            say(
+                "{0} checked in with {1} {2} times, about every {3} (jitter ±{4}, ±{5} %).",
+                "{0} から {1} へ、約{3}ごと（ゆらぎ ±{4}、±{5}%）のチェックインが{2}回ありました。",
+                &[
+                    host,
+                    &dest,
+                    &lang.int(unum(e, "beats")),
+                    &lang.dur(num(e, "period_s")),
+                    &lang.dur(num(e, "jitter_s")),
+                    &lang.dec(num(e, "jitter") * 100.0, 0),
+                ],
             );
-            let medo = lang.bytes(unum(e, "median_bytes_out"));
-            let medi = lang.bytes(unum(e, "median_bytes_in"));
-            let sreg = lang.dec(num(e, "size_regularity") * 100.0, 0);
-            let nats = lang.dec(num(e, "evidence_nats"), 1);
-            let thr = lang.dec(num(e, "threshold_nats"), 1);
-            let sharing = unum(e, "hosts_sharing_destination");
-            let session = text(e, "channel") == Some("in_session");
-            if ja {
-                v.push(format!(
-                    "{} から {} へ、約{p}ごと（ゆらぎ ±{j}、±{jp}%）のチェックインが{beats}回ありました。",
-                    a.src_ip,
-                    dest_label(a)
-                ));
-                v.push(format!(
-                    "間隔の内訳：規則的 {reg}、ビート欠落 {miss}、不規則 {irr}、長い空白 {gaps}。"
-                ));
-                v.push(format!(
-                    "ビートあたりの送信量の中央値は {medo}、受信量は {medi} で、{sreg}% のビートが中央値の ±10% に収まっています。"
-                ));
-                v.push(format!(
-                    "周期性の証拠は {nats} nat（しきい値 {thr} nat）。この宛先を使う内部ホストは {sharing} 台です。"
-                ));
-                if session {
-                    v.push("通信は1本の長時間セッション内の活動の塊として観測されました。".into());
-                }
-                v.push(format!(
-                    "観測期間：{} 〜 {}。",
-                    lang.time(first),
-                    lang.time(last)
-                ));
-            } else {
-                v.push(format!(
-                    "{} checked in with {} {beats} times, about every {p} (jitter ±{j}, ±{jp} %).",
-                    a.src_ip,
-                    dest_label(a)
-                ));
-                v.push(format!(
-                    "Intervals: {reg} regular, {miss} with missed beats, {irr} irregular, {gaps} long gaps."
-                ));
-                v.push(format!(
-                    "A beat sends {medo} and receives {medi} (medians); {sreg} % of beats are within ±10 % of the median size."
-                ));
-                v.push(format!(
-                    "Periodicity evidence {nats} nats (threshold {thr}); {sharing} internal host(s) use this destination."
-                ));
-                if session {
-                    v.push(
-                        "The beats are bursts of activity inside one long-lived session.".into(),
-                    );
-                }
-                v.push(format!(
-                    "Seen from {} to {}.",
-                    lang.time(first),
-                    lang.time(last)
-                ));
+            say(
+                "Intervals: {0} regular, {1} with missed beats, {2} irregular, {3} long gaps.",
+                "間隔の内訳：規則的 {0}、ビート欠落 {1}、不規則 {2}、長い空白 {3}。",
+                &[
+                    &unum(e, "regular_intervals").to_string(),
+                    &unum(e, "missed_beat_intervals").to_string(),
+                    &unum(e, "irregular_intervals").to_string(),
+                    &unum(e, "gaps").to_string(),
+                ],
+            );
+            say(
+                "A beat sends {0} and receives {1} (medians); {2} % of beats are within ±10 % of the median size.",
+                "ビートあたりの送信量の中央値は {0}、受信量は {1} で、{2}% のビートが中央値の ±10% に収まっています。",
+                &[
+                    &lang.bytes(unum(e, "median_bytes_out")),
+                    &lang.bytes(unum(e, "median_bytes_in")),
+                    &lang.dec(num(e, "size_regularity") * 100.0, 0),
+                ],
+            );
+            say(
+                "Periodicity evidence {0} nats (threshold {1}); {2} internal host(s) use this destination.",
+                "周期性の証拠は {0} nat（しきい値 {1} nat）。この宛先を使う内部ホストは {2} 台です。",
+                &[
+                    &lang.dec(num(e, "evidence_nats"), 1),
+                    &lang.dec(num(e, "threshold_nats"), 1),
+                    &unum(e, "hosts_sharing_destination").to_string(),
+                ],
+            );
+            if text(e, "channel") == Some("in_session") {
+                say(
+                    "The beats are bursts of activity inside one long-lived session.",
+                    "通信は1本の長時間セッション内の活動の塊として観測されました。",
+                    &[],
+                );
             }
         }
         "exfil" => {
-            let total = lang.bytes(unum(e, "bytes_out_total"));
-            let tin = lang.bytes(unum(e, "bytes_in_total"));
-            let pcr = lang.dec(num(e, "pcr"), 2);
-            let hpcr = lang.dec(num(e, "host_pcr"), 2);
-            let new = e.get("dest_new_for_host").and_then(Value::as_bool) == Some(true);
-            let users = unum(e, "hosts_using_dest");
             let kinds: Vec<String> = e
                 .get("kinds")
                 .and_then(Value::as_array)
@@ -509,118 +514,98 @@ pub fn sentences(a: &Alert, lang: Lang) -> Vec<String> {
                         .collect()
                 })
                 .unwrap_or_default();
-            if ja {
-                v.push(format!(
-                    "{} は {} へ {total} を送信し、{tin} を受信しました（送受信比 PCR {pcr}、+1 は送信のみ）。",
-                    a.src_ip,
-                    dest_label(a)
-                ));
-                v.push(format!("判定：{}。", kinds.join("、")));
-                if let Some(ch) = text(e, "channel") {
-                    v.push(format!("経路：{ch}。"));
-                }
-                if let Some(w) = e.get("window_s").and_then(Value::as_u64) {
-                    v.push(format!(
-                        "直近 {} の送信量は {}。",
-                        lang.dur(w as f64),
-                        lang.bytes(unum(e, "bytes_out_window"))
-                    ));
-                }
-                if unum(e, "baseline_p99_bytes") > 0 {
-                    v.push(format!(
-                        "ホスト全体の同じ窓の送信量はベースライン（99パーセンタイル {}）の {} 倍です。",
-                        lang.bytes(unum(e, "baseline_p99_bytes")),
-                        lang.dec(num(e, "ratio"), 1)
-                    ));
-                }
-                v.push(format!(
-                    "このホストの通常の送受信比 PCR は {hpcr}。宛先は{}、この宛先を使う内部ホストは {users} 台です。",
-                    if new { "このホストにとって新しいもの" } else { "以前から使われているもの" }
-                ));
-                v.push(format!(
-                    "観測期間：{} 〜 {}。",
-                    lang.time(first),
-                    lang.time(last)
-                ));
-            } else {
-                v.push(format!(
-                    "{} sent {total} to {} and received {tin} (PCR {pcr}; +1 = only sending).",
-                    a.src_ip,
-                    dest_label(a)
-                ));
-                v.push(format!("Findings: {}.", kinds.join(", ")));
-                if let Some(ch) = text(e, "channel") {
-                    v.push(format!("Channel: {ch}."));
-                }
-                if let Some(w) = e.get("window_s").and_then(Value::as_u64) {
-                    v.push(format!(
-                        "In the last {} it sent {} there.",
-                        lang.dur(w as f64),
-                        lang.bytes(unum(e, "bytes_out_window"))
-                    ));
-                }
-                if unum(e, "baseline_p99_bytes") > 0 {
-                    v.push(format!(
-                        "The host's whole window is {}× its baseline (p99 {}).",
-                        lang.dec(num(e, "ratio"), 1),
-                        lang.bytes(unum(e, "baseline_p99_bytes"))
-                    ));
-                }
-                v.push(format!(
-                    "The host's usual PCR is {hpcr}. The destination is {}; {users} internal host(s) use it.",
-                    if new { "new for this host" } else { "one it used before" }
-                ));
-                v.push(format!(
-                    "Seen from {} to {}.",
-                    lang.time(first),
-                    lang.time(last)
-                ));
+            say(
+                "{0} sent {2} to {1} and received {3} (PCR {4}; +1 = only sending).",
+                "{0} は {1} へ {2} を送信し、{3} を受信しました（送受信比 PCR {4}、+1 は送信のみ）。",
+                &[
+                    host,
+                    &dest,
+                    &lang.bytes(unum(e, "bytes_out_total")),
+                    &lang.bytes(unum(e, "bytes_in_total")),
+                    &lang.dec(num(e, "pcr"), 2),
+                ],
+            );
+            let sep = if lang == Lang::Ja { "、" } else { ", " };
+            say("Findings: {0}.", "判定：{0}。", &[&kinds.join(sep)]);
+            if let Some(ch) = text(e, "channel") {
+                say("Channel: {0}.", "経路：{0}。", &[ch]);
             }
+            if let Some(w) = e.get("window_s").and_then(Value::as_u64) {
+                say(
+                    "In the last {0} it sent {1} there.",
+                    "直近 {0} の送信量は {1}。",
+                    &[
+                        &lang.dur(w as f64),
+                        &lang.bytes(unum(e, "bytes_out_window")),
+                    ],
+                );
+            }
+            if unum(e, "baseline_p99_bytes") > 0 {
+                say(
+                    "The host's whole window is {0}× its baseline (p99 {1}).",
+                    "ホスト全体の同じ窓の送信量はベースライン（99パーセンタイル {1}）の {0} 倍です。",
+                    &[
+                        &lang.dec(num(e, "ratio"), 1),
+                        &lang.bytes(unum(e, "baseline_p99_bytes")),
+                    ],
+                );
+            }
+            let new = e.get("dest_new_for_host").and_then(Value::as_bool) == Some(true);
+            let (new_en, new_ja) = if new {
+                ("new for this host", "このホストにとって新しいもの")
+            } else {
+                ("one it used before", "以前から使われているもの")
+            };
+            say(
+                &format!(
+                    "The host's usual PCR is {{0}}. The destination is {new_en}; {{1}} internal host(s) use it."
+                ),
+                &format!(
+                    "このホストの通常の送受信比 PCR は {{0}}。宛先は{new_ja}、この宛先を使う内部ホストは {{1}} 台です。"
+                ),
+                &[
+                    &lang.dec(num(e, "host_pcr"), 2),
+                    &unum(e, "hosts_using_dest").to_string(),
+                ],
+            );
         }
         "dns_tunnel" => {
-            let dom = text(e, "domain").unwrap_or("?");
-            let q = lang.int(unum(e, "queries_window"));
-            let u = lang.int(unum(e, "unique_subdomains_window"));
-            let w = lang.dur(num(e, "window_s"));
-            let len = lang.dec(num(e, "avg_subdomain_len"), 1);
-            let maxl = unum(e, "max_label_len");
-            let ent = lang.dec(num(e, "avg_entropy_bits"), 2);
-            let txt = lang.dec(num(e, "txt_null_share") * 100.0, 0);
-            let total = lang.bytes(unum(e, "bytes_out_total"));
-            let qt = lang.int(unum(e, "queries_total"));
-            let ex = text(e, "example_query").unwrap_or("");
-            if ja {
-                v.push(format!(
-                    "{} は {dom} 配下の名前を {w} で {q} 回問い合わせ、固有の名前は {u} 個でした（累計 {qt} 回、名前部分 {total}）。",
-                    a.src_ip
-                ));
-                v.push(format!(
-                    "データ部分の平均長 {len} 文字、最長ラベル {maxl} 文字、平均エントロピー {ent} ビット/文字、TXT/NULL 等の割合 {txt}%。"
-                ));
-                v.push(format!("クエリの例：{ex}"));
-                v.push(format!(
-                    "観測期間：{} 〜 {}。",
-                    lang.time(first),
-                    lang.time(last)
-                ));
-            } else {
-                v.push(format!(
-                    "{} asked {q} names under {dom} in {w}, {u} of them unique ({qt} queries and {total} in names in all).",
-                    a.src_ip
-                ));
-                v.push(format!(
-                    "Data part: {len} characters on average, longest label {maxl}, entropy {ent} bits/char; {txt} % TXT/NULL-type queries."
-                ));
-                v.push(format!("Example query: {ex}"));
-                v.push(format!(
-                    "Seen from {} to {}.",
-                    lang.time(first),
-                    lang.time(last)
-                ));
-            }
+            say(
+                "{0} asked {1} names under {2} in {3}, {4} of them unique ({5} queries and {6} in names in all).",
+                "{0} は {2} 配下の名前を {3} で {1} 回問い合わせ、固有の名前は {4} 個でした（累計 {5} 回、名前部分 {6}）。",
+                &[
+                    host,
+                    &lang.int(unum(e, "queries_window")),
+                    text(e, "domain").unwrap_or("?"),
+                    &lang.dur(num(e, "window_s")),
+                    &lang.int(unum(e, "unique_subdomains_window")),
+                    &lang.int(unum(e, "queries_total")),
+                    &lang.bytes(unum(e, "bytes_out_total")),
+                ],
+            );
+            say(
+                "Data part: {0} characters on average, longest label {1}, entropy {2} bits/char; {3} % TXT/NULL-type queries.",
+                "データ部分の平均長 {0} 文字、最長ラベル {1} 文字、平均エントロピー {2} ビット/文字、TXT/NULL 等の割合 {3}%。",
+                &[
+                    &lang.dec(num(e, "avg_subdomain_len"), 1),
+                    &unum(e, "max_label_len").to_string(),
+                    &lang.dec(num(e, "avg_entropy_bits"), 2),
+                    &lang.dec(num(e, "txt_null_share") * 100.0, 0),
+                ],
+            );
+            say(
+                "Example query: {0}",
+                "クエリの例：{0}",
+                &[text(e, "example_query").unwrap_or("")],
+            );
         }
-        _ => {}
+        _ => return v,
     }
+    say(
+        "Seen from {0} to {1}.",
+        "観測期間：{0} 〜 {1}。",
+        &[&first, &last],
+    );
     v
 }
 
