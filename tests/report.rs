@@ -279,6 +279,26 @@ fn check_both(bin: &Path, d: &Path, alerts: &[Value], en: &Path) {
     check_dom(&dom, alerts, true);
     assert!(dom.contains("<html lang=\"en\""));
     assert_not_blank(&screenshot(bin, en, 1200, 1600), "en screenshot");
+    // printable: Chromium prints it to a PDF of several pages
+    let pdf = d.join("report.pdf");
+    run_chromium(
+        bin,
+        en,
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".to_owned(),
+        ],
+    );
+    let pdf = std::fs::read(&pdf).unwrap();
+    let pages = pdf
+        .windows(12)
+        .filter(|w| w == b"/Type /Page\n" || w == b"/Type /Page ")
+        .count();
+    eprintln!("en: PDF of {} bytes, {pages} pages", pdf.len());
+    assert!(
+        pdf.starts_with(b"%PDF-") && pages >= 2,
+        "PDF of {pages} pages"
+    );
 
     let ja = report_ja(d);
     let (dom, _) = dump_dom(bin, &ja);
@@ -431,7 +451,10 @@ fn ten_thousand_alerts_render() {
     assert!(size < 64_000_000, "report of {size} bytes");
     assert_eq!(dom.matches("<section class=\"alert").count(), 10_000);
     assert!(dom.contains("data-js=\"1\""));
-    assert_not_blank(&screenshot(&bin, &html, 1200, 1200), "10k screenshot");
+    let t = Instant::now();
+    let shot = screenshot(&bin, &html, 1200, 1200);
+    eprintln!("10,000 alerts: chromium --screenshot {:?}", t.elapsed());
+    assert_not_blank(&shot, "10k screenshot");
 }
 
 /// Names and URIs come from the network: nothing in them becomes markup.
