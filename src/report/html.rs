@@ -605,7 +605,14 @@ fn exfil_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
         .collect();
     fl.sort_by_key(|x| x.1);
     let curve_ev = a.evidence.get("out_curve");
-    let t0 = first.or(fl.iter().map(|x| x.0).min()).or(a.ts).unwrap_or(0);
+    // time 0: the first sighting, or an earlier flow's start (the pair is
+    // first seen when its first flow is accounted, often at its end)
+    let t0 = first
+        .into_iter()
+        .chain(fl.iter().map(|x| x.0))
+        .min()
+        .or(a.ts)
+        .unwrap_or(0);
     let pts: Vec<(f64, f64)> = if !fl.is_empty() {
         let start = fl.iter().map(|x| x.0).min().unwrap_or(t0);
         let mut cum = 0u64;
@@ -660,7 +667,7 @@ fn exfil_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
         );
     }
     p.vline(
-        0.0,
+        first.map_or(0.0, |f| secs(f - t0).max(0.0) / div),
         &format!("{} {}", l.first_sighting, lang.short_time(first)),
         true,
     );

@@ -250,9 +250,11 @@ impl Plot {
         let x = self.px(x);
         let _ = write!(
             self.body,
-            r#"<path class="mark" data-mark="1" d="M{x:.0} {MT}V{:.0}"/><text class="mark-t" x="{:.0}" y="{:.0}">{}</text>"#,
+            r#"<path class="mark" data-mark="1" d="M{x:.0} {MT}V{:.0}"/><text class="mark-t{}" x="{:.0}" y="{:.0}">{}</text>"#,
             H - MB,
-            (x + 4.0).min(W - 150.0),
+            // right of the line, or left of it in the right part of the chart
+            if x > W * 0.6 { " te" } else { "" },
+            if x > W * 0.6 { x - 4.0 } else { x + 4.0 },
             if low { H - MB - 6.0 } else { MT + 10.0 },
             esc(label)
         );
