@@ -37,6 +37,11 @@ fn chromium() -> Option<PathBuf> {
 
 /// Runs headless Chromium on `page` with `args`; stdout and the wall time.
 fn run_chromium(bin: &Path, page: &Path, args: &[String]) -> (String, Duration) {
+    run_chromium_at(bin, page, "", args)
+}
+
+/// [`run_chromium`] on `page` with `fragment` (`#...`) appended to its address.
+fn run_chromium_at(bin: &Path, page: &Path, fragment: &str, args: &[String]) -> (String, Duration) {
     let profile = tempfile::tempdir().unwrap();
     let out = tempfile::NamedTempFile::new().unwrap();
     let mut cmd = Command::new(bin);
@@ -53,7 +58,10 @@ fn run_chromium(bin: &Path, page: &Path, args: &[String]) -> (String, Duration) 
     ])
     .arg(format!("--user-data-dir={}", profile.path().display()))
     .args(args)
-    .arg(format!("file://{}", page.canonicalize().unwrap().display()))
+    .arg(format!(
+        "file://{}{fragment}",
+        page.canonicalize().unwrap().display()
+    ))
     .stdin(Stdio::null())
     .stdout(out.reopen().unwrap())
     .stderr(Stdio::null());
@@ -272,12 +280,48 @@ fn report_ja(d: &Path) -> PathBuf {
     ja
 }
 
+/// The alert table's `data-v` values of column `col`, in page order.
+fn column(dom: &str, col: usize) -> Vec<f64> {
+    let t = section(dom, "overview");
+    let t = &t[t.find("id=\"alerts\"").unwrap()..];
+    let body = &t[t.find("<tbody>").unwrap()..t.find("</tbody>").unwrap()];
+    body.split("<tr>")
+        .skip(1)
+        .map(|row| {
+            let cell = row.split("<td").nth(col + 1).unwrap();
+            attr(cell, "data-v").unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+/// The script sorts: `#sort=6-` orders the table by score, descending, and
+/// `#sort=6` ascending; without it the table is in time order.
+fn check_sorting(bin: &Path, page: &Path) {
+    let (dom, _) = dump_dom(bin, page);
+    let t = column(&dom, 1);
+    assert!(t.windows(2).all(|w| w[0] <= w[1]), "time order: {t:?}");
+    let (dom, _) = run_chromium_at(bin, page, "#sort=6-", &["--dump-dom".to_owned()]);
+    let s = column(&dom, 6);
+    assert!(
+        s.windows(2).all(|w| w[0] >= w[1]),
+        "score descending: {s:?}"
+    );
+    let (dom, _) = run_chromium_at(bin, page, "#sort=6", &["--dump-dom".to_owned()]);
+    let s2 = column(&dom, 6);
+    assert!(
+        s2.windows(2).all(|w| w[0] <= w[1]),
+        "score ascending: {s2:?}"
+    );
+    assert_eq!(s.len(), t.len());
+}
+
 /// English and Japanese pages of one replay, checked in Chromium.
 fn check_both(bin: &Path, d: &Path, alerts: &[Value], en: &Path) {
     let (dom, t) = dump_dom(bin, en);
     eprintln!("en: dump-dom {t:?}");
     check_dom(&dom, alerts, true);
     assert!(dom.contains("<html lang=\"en\""));
+    check_sorting(bin, en);
     assert_not_blank(&screenshot(bin, en, 1200, 1600), "en screenshot");
     // printable: Chromium prints it to a PDF of several pages
     let pdf = d.join("report.pdf");

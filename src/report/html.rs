@@ -89,13 +89,15 @@ nav.toc a{margin-right:12px}
 ";
 
 /// Sorts the overview table by the clicked column (cells carry `data-v`);
-/// marks `<html data-js>` once set up (the sort cues show only then).
+/// `#sort=N` (`#sort=N-`: descending) in the address sorts by column N on
+/// load; marks `<html data-js>` once set up (the sort cues show only then).
 const JS: &str = r"(function(){var d=document;
 var ts=d.querySelectorAll('table.sortable');for(var k=0;k<ts.length;k++)(function(t){var hs=t.tHead.rows[0].cells;
 for(var i=0;i<hs.length;i++)(function(h,i){h.tabIndex=0;function go(){var b=t.tBodies[0],r=[].slice.call(b.rows),dir=h.getAttribute('data-dir')==='a'?-1:1;
 h.setAttribute('data-dir',dir>0?'a':'d');r.sort(function(x,y){var p=x.cells[i].getAttribute('data-v')||x.cells[i].textContent,q=y.cells[i].getAttribute('data-v')||y.cells[i].textContent,
 a=parseFloat(p),c=parseFloat(q);return dir*(isNaN(a)||isNaN(c)?p.localeCompare(q):a-c)});var f=d.createDocumentFragment();r.forEach(function(e){f.appendChild(e)});b.appendChild(f)}
 h.addEventListener('click',go);h.addEventListener('keydown',function(e){if(e.key==='Enter')go()})})(hs[i],i)})(ts[k]);
+var m=/^#sort=(\d+)(-?)$/.exec(location.hash),t=d.getElementById('alerts'),h=m&&t&&t.tHead.rows[0].cells[+m[1]];if(h){h.click();if(m[2])h.click()}
 d.documentElement.setAttribute('data-js','1')})();";
 
 fn sev_badge(s: u8, lang: Lang) -> String {
