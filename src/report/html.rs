@@ -206,7 +206,7 @@ fn overview(o: &mut String, r: &Report, lang: Lang, order: &[usize]) {
             "{} – {} ({})",
             lang.time(Some(a)),
             lang.time(Some(b)),
-            lang.dur(secs(b - a))
+            lang.dur(secs(b.saturating_sub(a)))
         ),
         None => "-".into(),
     };
@@ -492,7 +492,7 @@ fn beats_of(a: &Alert, r: &Report, flows: &[usize]) -> Vec<(f64, f64, f64)> {
         .or(v.first().map(|x| x.0))
         .unwrap_or(0);
     v.into_iter()
-        .map(|(s, o, i)| (secs(s - t0).max(0.0), o, i))
+        .map(|(s, o, i)| (secs(s.saturating_sub(t0)).max(0.0), o, i))
         .collect()
 }
 
@@ -618,10 +618,10 @@ fn exfil_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
     let pts: Vec<(f64, f64)> = if !fl.is_empty() {
         let start = fl.iter().map(|x| x.0).min().unwrap_or(t0);
         let mut cum = 0u64;
-        let mut v = vec![(secs(start - t0).max(0.0), 0.0)];
+        let mut v = vec![(secs(start.saturating_sub(t0)).max(0.0), 0.0)];
         for (_, end, out) in &fl {
             cum = cum.saturating_add(*out);
-            v.push((secs(end - t0).max(0.0), cum as f64));
+            v.push((secs(end.saturating_sub(t0)).max(0.0), cum as f64));
         }
         v
     } else if !ev_series(curve_ev, "t_s").is_empty() {
@@ -630,7 +630,7 @@ fn exfil_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
         t.into_iter().zip(b).collect()
     } else {
         let total = ev_num(a, "bytes_out_total").unwrap_or(0.0);
-        let end = a.ts.map_or(0.0, |t| secs(t - t0).max(0.0));
+        let end = a.ts.map_or(0.0, |t| secs(t.saturating_sub(t0)).max(0.0));
         vec![(0.0, 0.0), (end, total)]
     };
     let tmax = pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1.0);
@@ -669,7 +669,7 @@ fn exfil_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
         );
     }
     p.vline(
-        first.map_or(0.0, |f| secs(f - t0).max(0.0) / div),
+        first.map_or(0.0, |f| secs(f.saturating_sub(t0)).max(0.0) / div),
         &format!("{} {}", l.first_sighting, lang.short_time(first)),
         true,
     );
@@ -720,7 +720,7 @@ fn queries_of(a: &Alert, r: &Report, flows: &[usize]) -> Vec<(f64, f64, f64)> {
         .map(|(t, q)| {
             let s = subdomain(q, &domain);
             (
-                secs(t - t0).max(0.0),
+                secs(t.saturating_sub(t0)).max(0.0),
                 s.bytes().filter(|b| *b != b'.').count() as f64,
                 entropy_bits(s),
             )
@@ -744,7 +744,7 @@ fn dns_charts(o: &mut String, cx: &Ctx<'_>, a: &Alert, flows: &[usize]) {
             && b.ts <= a.ts
     }) {
         if let (Some(t), Some(n)) = (b.ts, ev_num(b, "queries_total")) {
-            totals.push((secs(t - t0).max(0.0), n));
+            totals.push((secs(t.saturating_sub(t0)).max(0.0), n));
         }
     }
     totals.sort_by(|x, y| x.0.total_cmp(&y.0));

@@ -403,12 +403,14 @@ fn under_domain(name: &str, domain: &str) -> bool {
 pub fn subdomain<'a>(name: &'a str, domain: &str) -> &'a str {
     let n = name.trim_end_matches('.');
     let d = domain.len();
+    let b = n.as_bytes();
+    // a dot between data and domain: both cuts are then on char boundaries
     if n.len() > d + 1
-        && n.is_char_boundary(n.len() - d)
-        && n[n.len() - d..].eq_ignore_ascii_case(domain)
+        && b[n.len() - d - 1] == b'.'
+        && b[n.len() - d..].eq_ignore_ascii_case(domain.as_bytes())
     {
         &n[..n.len() - d - 1]
-    } else if n.len() > d + 1 && n.is_char_boundary(d) && n[..d].eq_ignore_ascii_case(domain) {
+    } else if n.len() > d + 1 && b[d] == b'.' && b[..d].eq_ignore_ascii_case(domain.as_bytes()) {
         &n[d + 1..]
     } else {
         n
@@ -498,6 +500,13 @@ mod tests {
     fn subdomains_and_entropy() {
         assert_eq!(subdomain("abc.def.example.com", "example.com"), "abc.def");
         assert_eq!(subdomain("dnscat.0a1b2c", "dnscat"), "0a1b2c");
+        // hostile names never cut inside a character
+        assert_eq!(
+            subdomain("ab\u{e9}xample.com", "xample.com"),
+            "ab\u{e9}xample.com"
+        );
+        assert_eq!(subdomain("dnsca\u{e9}t", "dnsca"), "dnsca\u{e9}t");
+        assert_eq!(subdomain("\u{e9}.com", "com"), "\u{e9}");
         assert!(under_domain("x.Example.com.", "example.com"));
         assert!(!under_domain("xexample.com", "example.com"));
         assert!((entropy_bits("abcd") - 2.0).abs() < 1e-9);
