@@ -185,8 +185,8 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("deguchi report: {e:#}");
-                ExitCode::from(3)
+                eprintln!("deguchi report: {e}");
+                ExitCode::from(e.exit_code())
             }
         };
     }
@@ -275,7 +275,7 @@ fn main() -> ExitCode {
         match done {
             Ok(n) => eprintln!("deguchi: report of {n} alerts -> {}", out.display()),
             Err(e) => {
-                eprintln!("deguchi: --report: {e:#}");
+                eprintln!("deguchi: --report: {e}");
                 return ExitCode::from(1);
             }
         }

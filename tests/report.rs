@@ -590,3 +590,41 @@ fn docs_screenshot() {
         .unwrap();
     eprintln!("{}: {w}x{h2}", out.display());
 }
+
+/// A missing input exits 3 (as a missing capture does), an unwritable page 1.
+#[test]
+fn report_exit_codes() {
+    let d = tempfile::tempdir().unwrap();
+    let page = d.path().join("r.html");
+    let missing = d.path().join("missing.jsonl");
+    let o = deguchi(&[
+        "report",
+        missing.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let alerts = d.path().join("a.jsonl");
+    std::fs::write(&alerts, "not json\n").unwrap();
+    let bad = d.path().join("no/such/dir/r.html");
+    let o = deguchi(&[
+        "report",
+        alerts.to_str().unwrap(),
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = deguchi(&[
+        "report",
+        alerts.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert!(
+        std::fs::read_to_string(&page)
+            .unwrap()
+            .contains("<dd>1</dd>"),
+        "one skipped line shown"
+    );
+}

@@ -446,21 +446,50 @@ fn secs(d: Ns) -> f64 {
     d as f64 / SEC as f64
 }
 
+/// Why `deguchi report` failed: an input could not be read (exit 3, as
+/// for a capture) or the page could not be written (exit 1).
+#[derive(Debug)]
+pub enum RunError {
+    Input(anyhow::Error),
+    Output(anyhow::Error),
+}
+
+impl RunError {
+    /// The process exit code for it.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Input(_) => 3,
+            Self::Output(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Input(e) | Self::Output(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
 /// `deguchi report` entry: reads the alert file (and flows), writes the page.
 ///
 /// # Errors
 /// An input that cannot be read, an output that cannot be written.
-pub fn run(alerts: &Path, flows: Option<&Path>, out: &Path, lang: Lang) -> anyhow::Result<usize> {
+pub fn run(alerts: &Path, flows: Option<&Path>, out: &Path, lang: Lang) -> Result<usize, RunError> {
     let mut r = Report {
         source: alerts.display().to_string(),
         ..Report::default()
     };
-    r.load(alerts)?;
+    r.load(alerts).map_err(RunError::Input)?;
     if let Some(f) = flows {
-        r.load(f)?;
+        r.load(f).map_err(RunError::Input)?;
     }
     let html = r.render(lang);
-    std::fs::write(out, html).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(out, html)
+        .with_context(|| format!("writing {}", out.display()))
+        .map_err(RunError::Output)?;
     Ok(r.alerts.len())
 }
 
