@@ -243,6 +243,18 @@ fn check_dom(dom: &str, alerts: &[Value], with_flows: bool) {
     }
 }
 
+/// `deguchi report ALERTS -o PAGE [extra...]`.
+fn report(alerts: &Path, page: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "report",
+        alerts.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    deguchi(&args)
+}
+
 fn replay_with_report(files: &[PathBuf], extra: &[&str], d: &Path) -> (Vec<Value>, PathBuf) {
     let alerts = d.join("alerts.jsonl");
     let flows = d.join("flows.jsonl");
@@ -266,16 +278,12 @@ fn replay_with_report(files: &[PathBuf], extra: &[&str], d: &Path) -> (Vec<Value
 
 fn report_ja(d: &Path) -> PathBuf {
     let ja = d.join("report-ja.html");
-    let o = deguchi(&[
-        "report",
-        d.join("alerts.jsonl").to_str().unwrap(),
-        "--flows",
-        d.join("flows.jsonl").to_str().unwrap(),
-        "-o",
-        ja.to_str().unwrap(),
-        "--lang",
-        "ja",
-    ]);
+    let flows = d.join("flows.jsonl");
+    let o = report(
+        &d.join("alerts.jsonl"),
+        &ja,
+        &["--flows", flows.to_str().unwrap(), "--lang", "ja"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     ja
 }
@@ -478,12 +486,7 @@ fn ten_thousand_alerts_render() {
     std::fs::write(&alerts, synth_alerts(10_000)).unwrap();
     let html = d.path().join("big.html");
     let t = Instant::now();
-    let o = deguchi(&[
-        "report",
-        alerts.to_str().unwrap(),
-        "-o",
-        html.to_str().unwrap(),
-    ]);
+    let o = report(&alerts, &html, &[]);
     let gen_time = t.elapsed();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let size = std::fs::metadata(&html).unwrap().len();
@@ -518,14 +521,7 @@ fn hostile_strings_stay_text() {
     std::fs::write(&alerts, format!("{a}\n{f}\n")).unwrap();
     for lang in ["en", "ja"] {
         let html = d.path().join(format!("r-{lang}.html"));
-        let o = deguchi(&[
-            "report",
-            alerts.to_str().unwrap(),
-            "-o",
-            html.to_str().unwrap(),
-            "--lang",
-            lang,
-        ]);
+        let o = report(&alerts, &html, &["--lang", lang]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let page = std::fs::read_to_string(&html).unwrap();
         assert!(!page.contains("<img") && !page.contains("<b>") && !page.contains("<i>"));
@@ -597,29 +593,14 @@ fn report_exit_codes() {
     let d = tempfile::tempdir().unwrap();
     let page = d.path().join("r.html");
     let missing = d.path().join("missing.jsonl");
-    let o = deguchi(&[
-        "report",
-        missing.to_str().unwrap(),
-        "-o",
-        page.to_str().unwrap(),
-    ]);
+    let o = report(&missing, &page, &[]);
     assert_eq!(o.status.code(), Some(3));
     let alerts = d.path().join("a.jsonl");
     std::fs::write(&alerts, "not json\n").unwrap();
     let bad = d.path().join("no/such/dir/r.html");
-    let o = deguchi(&[
-        "report",
-        alerts.to_str().unwrap(),
-        "-o",
-        bad.to_str().unwrap(),
-    ]);
+    let o = report(&alerts, &bad, &[]);
     assert_eq!(o.status.code(), Some(1));
-    let o = deguchi(&[
-        "report",
-        alerts.to_str().unwrap(),
-        "-o",
-        page.to_str().unwrap(),
-    ]);
+    let o = report(&alerts, &page, &[]);
     assert!(o.status.success());
     assert!(
         std::fs::read_to_string(&page)
