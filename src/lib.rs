@@ -39,6 +39,7 @@ pub mod detect;
 pub mod flow;
 pub mod homenet;
 pub mod pipeline;
+pub mod report;
 pub mod settings;
 pub mod sink;
 pub mod state;

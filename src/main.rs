@@ -41,6 +41,27 @@ enum Cmd {
         files: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
+        /// Also write an HTML report of the alerts (and of the flows given with --flows)
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Language of the --report page: en or ja
+        #[arg(long = "report-lang", value_name = "LANG", default_value = "en")]
+        report_lang: deguchi::report::Lang,
+    },
+    /// Write a self-contained HTML report of alerts (EVE JSON lines)
+    Report {
+        /// Alert file (EVE JSON lines; flow records in it are used too)
+        #[arg(value_name = "ALERTS")]
+        alerts: PathBuf,
+        /// Flow records (EVE JSON lines) to link alerts to
+        #[arg(long, value_name = "FILE")]
+        flows: Option<PathBuf>,
+        /// Output HTML file
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// Language: en or ja
+        #[arg(long, value_name = "LANG", default_value = "en")]
+        lang: deguchi::report::Lang,
     },
     /// Write a synthetic capture with ground truth (sample, office, exfil, bench, mix, stress, flood)
     #[cfg(feature = "gen")]
@@ -153,11 +174,30 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Cmd::Report {
+        alerts,
+        flows,
+        output,
+        lang,
+    } = &cli.cmd
+    {
+        return match deguchi::report::run(alerts, flows.as_deref(), output, *lang) {
+            Ok(n) => {
+                eprintln!("deguchi report: {n} alerts -> {}", output.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("deguchi report: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
     let (common, input) = match &cli.cmd {
-        Cmd::Replay { files, common } => (common, Input::Files(files.clone())),
+        Cmd::Replay { files, common, .. } => (common, Input::Files(files.clone())),
         Cmd::Live { iface, common, .. } => (common, Input::Live(iface.clone())),
         #[cfg(feature = "gen")]
         Cmd::Gen(_) => return ExitCode::SUCCESS,
+        Cmd::Report { .. } => return ExitCode::SUCCESS,
     };
     let mut cfg = match build_config(common) {
         Ok(c) => c,
@@ -199,13 +239,52 @@ fn main() -> ExitCode {
             cfg.capture.immediate = true;
         }
     }
-    match run(&cfg, &input) {
+    // --report: alerts written to stdout go through a temporary file, copied
+    // to stdout at the end, so the report can read them back
+    let report = match &cli.cmd {
+        Cmd::Replay {
+            report: Some(r),
+            report_lang,
+            ..
+        } => Some((r.clone(), *report_lang)),
+        _ => None,
+    };
+    let mut spool = None;
+    if report.is_some() && cfg.output.alerts.is_none() {
+        let f = std::env::temp_dir().join(format!("deguchi-alerts-{}.jsonl", std::process::id()));
+        cfg.output.alerts = Some(f.clone());
+        spool = Some(f);
+    }
+    let code = match run(&cfg, &input) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("deguchi: {e:#}");
             ExitCode::from(1)
         }
+    };
+    if let Some(f) = &spool
+        && let Err(e) = std::fs::File::open(f)
+            .and_then(|mut r| std::io::copy(&mut r, &mut std::io::stdout().lock()))
+    {
+        eprintln!("deguchi: copying alerts to stdout: {e}");
+        let _ = std::fs::remove_file(f);
+        return ExitCode::from(1);
     }
+    if let (Some((out, lang)), Some(alerts)) = (report, &cfg.output.alerts) {
+        let flows = cfg.output.flows.as_deref().filter(|f| f.as_os_str() != "-");
+        let done = deguchi::report::run(alerts, flows, &out, lang);
+        if let Some(f) = &spool {
+            let _ = std::fs::remove_file(f);
+        }
+        match done {
+            Ok(n) => eprintln!("deguchi: report of {n} alerts -> {}", out.display()),
+            Err(e) => {
+                eprintln!("deguchi: --report: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    code
 }
 
 fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {

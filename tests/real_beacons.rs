@@ -7,13 +7,7 @@ use common::{Alert, BeaconEvidence, deguchi};
 use std::path::{Path, PathBuf};
 
 fn real(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pcaps/real")).join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not present", p.display());
-        None
-    }
+    common::real_capture(name)
 }
 
 fn alerts(file: &Path, extra: &[&str]) -> Vec<Alert> {

@@ -486,3 +486,16 @@ impl StdinReplay {
         (status, err, self.lines.iter().collect())
     }
 }
+
+/// A capture under ../shared/pcaps/real/, or `None` with a message when it
+/// is absent (a user's clone does not have the shared folder).
+pub fn real_capture(name: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pcaps/real"))
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not present", p.display());
+        None
+    }
+}

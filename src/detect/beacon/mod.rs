@@ -475,6 +475,11 @@ fn make_alert(
     if p.vlan != 0 {
         e.insert("vlan".into(), json!(p.vlan));
     }
+    // the report's charts: the recent beats (crate::report::evidence)
+    e.insert(
+        "beat_series".into(),
+        crate::report::evidence::beat_series(p.beats.iter().map(|b| (b.t_ds, b.out, b.inb))),
+    );
     Alert {
         ts,
         src_ip: host,

@@ -45,6 +45,8 @@ struct Window {
     max_label: usize,
     txt_null: u64,
     external_resolver: u64,
+    /// The report's chart of recent names (crate::report::evidence).
+    series: crate::report::evidence::QuerySeries,
 }
 
 struct Domain {
@@ -159,6 +161,7 @@ impl DnsTunnel {
             w.unique_overflow += 1;
         }
         w.name_bytes += sub.len() as u64;
+        w.series.push(q.ts - w.start, sub);
         w.len_sum += sub.len() as u64;
         let letters: Vec<u8> = sub.bytes().filter(|b| *b != b'.').collect();
         if letters.len() >= 8 {
@@ -245,6 +248,10 @@ impl DnsTunnel {
         e.insert("first_seen".into(), json!(rfc3339(d.first_seen)));
         e.insert("last_seen".into(), json!(rfc3339(d.last_seen)));
         e.insert("update".into(), json!(update));
+        e.insert(
+            "query_series".into(),
+            w.series.to_json(w.start, d.first_seen),
+        );
         out.push(Alert {
             ts: q.ts,
             src_ip: client,

@@ -845,6 +845,29 @@ impl Exfil {
             e.insert("first_seen".into(), json!(rfc3339(p.first_seen)));
             e.insert("last_seen".into(), json!(rfc3339(p.last_seen)));
             e.insert("update".into(), json!(update));
+            // the report's charts: cumulative bytes out (crate::report::evidence)
+            let (fine, coarse): (Vec<u64>, Vec<u64>) =
+                p.rings.as_deref().map_or_else(Default::default, |r| {
+                    let s1 = u.ts.div_euclid(HOUR);
+                    (
+                        (s5 - 11..=s5).map(|s| r.out5.sum(s, 1)).collect(),
+                        (s1 - 23..=s1).map(|s| r.out1h.sum(s, 1)).collect(),
+                    )
+                });
+            e.insert(
+                "out_curve".into(),
+                crate::report::evidence::out_curve(
+                    p.first_seen,
+                    u.ts,
+                    p.total_out,
+                    &fine,
+                    &coarse,
+                    (
+                        Host::p99(host.hist5.as_ref()),
+                        Host::p99(host.hist1h.as_ref()),
+                    ),
+                ),
+            );
             let label = u.name.map_or_else(|| p.dest_ip.to_string(), str::to_owned);
             let what = match kind {
                 Kind::Burst => "burst of outbound data",
