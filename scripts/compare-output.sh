@@ -7,6 +7,7 @@
 #
 #   scripts/compare-output.sh OLD_BINARY [NEW_BINARY]
 #   scripts/compare-output.sh --rev COMMIT      # builds COMMIT in a temporary worktree
+#   scripts/compare-output.sh --self [NEW_BINARY]  # layouts against 1 partition on 1 thread
 #
 # Exit 0 when every output is identical; lists the differences otherwise.
 set -euo pipefail
@@ -18,8 +19,10 @@ if [ "${1:-}" = "--rev" ]; then
   trap 'git worktree remove --force "$wt"' EXIT
   CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/compare-base" cargo build --release -q --manifest-path "$wt/Cargo.toml"
   old="${CARGO_TARGET_DIR:-target}/compare-base/release/deguchi"
+elif [ "${1:-}" = "--self" ]; then
+  old=--self
 else
-  old=${1:?usage: $0 OLD_BINARY [NEW_BINARY] | --rev COMMIT}
+  old=${1:?usage: $0 OLD_BINARY [NEW_BINARY] | --rev COMMIT | --self}
 fi
 new=${2:-target/release/deguchi}
 [ -x "$new" ] || cargo build --release -q
@@ -34,7 +37,12 @@ fi
 bad=0
 n=0
 for f in "${inputs[@]}"; do
-  "$old" replay "$f" -o "$tmp/old.a" --flows "$tmp/old.f" 2>/dev/null || true
+  if [ "$old" = --self ]; then
+    printf '[general]\npartitions = 1\nanalysis_threads = 1\n' > "$tmp/one.toml"
+    "$new" replay "$f" --config "$tmp/one.toml" -o "$tmp/old.a" --flows "$tmp/old.f" 2>/dev/null || true
+  else
+    "$old" replay "$f" -o "$tmp/old.a" --flows "$tmp/old.f" 2>/dev/null || true
+  fi
   for layout in "1 1" "2 1" "4 2" "16 2" "16 1"; do
     set -- $layout
     printf '[general]\npartitions = %s\nanalysis_threads = %s\n' "$1" "$2" > "$tmp/c.toml"
