@@ -102,6 +102,11 @@ impl CidrSet {
     }
 }
 
+/// An entry of a CIDR list that is neither a CIDR nor an address.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid CIDR {0:?}")]
+pub struct InvalidCidr(pub String);
+
 /// A set of CIDRs.
 #[derive(Clone, Debug)]
 pub struct HomeNet {
@@ -114,7 +119,7 @@ impl HomeNet {
     ///
     /// # Errors
     /// Every entry that does not parse, with its text.
-    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, Vec<String>> {
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, Vec<InvalidCidr>> {
         let mut nets = Vec::new();
         let mut errs = Vec::new();
         for s in items {
@@ -123,7 +128,7 @@ impl HomeNet {
                 Ok(n) => nets.push(n.trunc()),
                 Err(_) => match s.parse::<IpAddr>() {
                     Ok(a) => nets.push(IpNet::from(a)),
-                    Err(_) => errs.push(format!("invalid CIDR {s:?}")),
+                    Err(_) => errs.push(InvalidCidr(s.to_owned())),
                 },
             }
         }

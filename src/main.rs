@@ -125,8 +125,10 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
         None => Config::default(),
     };
     if let Some(h) = &c.home_net {
-        cfg.home_net =
-            HomeNet::parse(h).map_err(|e| anyhow::anyhow!("--home-net: {}", e.join("; ")))?;
+        cfg.home_net = HomeNet::parse(h).map_err(|e| {
+            let all: Vec<String> = e.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("--home-net: {}", all.join("; "))
+        })?;
         cfg.home_net_text.clone_from(h);
     }
     if let Some(o) = &c.output {

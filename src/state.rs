@@ -41,16 +41,33 @@ pub fn encode(env: &Envelope) -> Vec<u8> {
     v
 }
 
+/// What is wrong with a state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("truncated header ({0} bytes)")]
+    Truncated(usize),
+    #[error("not a deguchi state file (bad magic)")]
+    Magic,
+    #[error("state format version {found}, this deguchi reads version {VERSION}")]
+    Version { found: u64 },
+    #[error("absurd length")]
+    Length,
+    #[error("payload is {found} bytes, header says {declared}")]
+    Payload { found: usize, declared: usize },
+    #[error("checksum mismatch (corrupt)")]
+    Checksum,
+    #[error("undecodable payload: {0}")]
+    Decode(#[from] postcard::Error),
+}
+
 /// Parses a state file's bytes.
 ///
 /// # Errors
-/// What is wrong with it, in words.
-pub fn decode(b: &[u8]) -> Result<Envelope, String> {
-    let head = b
-        .get(..HEADER)
-        .ok_or_else(|| format!("truncated header ({} bytes)", b.len()))?;
+/// What is wrong with it.
+pub fn decode(b: &[u8]) -> Result<Envelope, StateError> {
+    let head = b.get(..HEADER).ok_or(StateError::Truncated(b.len()))?;
     if &head[..8] != MAGIC {
-        return Err("not a deguchi state file (bad magic)".into());
+        return Err(StateError::Magic);
     }
     let word = |r: std::ops::Range<usize>| -> u64 {
         let mut a = [0u8; 8];
@@ -59,20 +76,21 @@ pub fn decode(b: &[u8]) -> Result<Envelope, String> {
     };
     let version = word(8..12);
     if version != u64::from(VERSION) {
-        return Err(format!(
-            "state format version {version}, this deguchi reads version {VERSION}"
-        ));
+        return Err(StateError::Version { found: version });
     }
-    let len = usize::try_from(word(12..20)).map_err(|_| "absurd length")?;
+    let len = usize::try_from(word(12..20)).map_err(|_| StateError::Length)?;
     let sum = word(20..28);
     let payload = b
         .get(HEADER..)
         .filter(|p| p.len() == len)
-        .ok_or_else(|| format!("payload is {} bytes, header says {len}", b.len() - HEADER))?;
+        .ok_or(StateError::Payload {
+            found: b.len() - HEADER,
+            declared: len,
+        })?;
     if crate::fnv1a(payload.iter().copied()) != sum {
-        return Err("checksum mismatch (corrupt)".into());
+        return Err(StateError::Checksum);
     }
-    postcard::from_bytes(payload).map_err(|e| format!("undecodable payload: {e}"))
+    Ok(postcard::from_bytes(payload)?)
 }
 
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync dir).
