@@ -77,10 +77,9 @@ mod fnv_tests {
 /// is used (`arena_eager_commit` 0), so the resident size follows the live
 /// flow and host state instead of the high-water mark of every thread.
 /// Transparent huge pages are off (`allow_thp` 0): with them mimalloc asks
-/// the kernel for 2 MiB pages, which on the mix benchmark cost 12 MB more
-/// peak RSS and about a fifth more CPU (zeroing whole huge pages on first
-/// touch) for no gain in speed (`benches/replay.sh`; 2026-11 figures in the
-/// README).
+/// the kernel for 2 MiB pages, which cost peak RSS and CPU (zeroing whole
+/// huge pages on first touch) for no gain in speed (measured with
+/// `benches/replay.sh`; figures in `benches/HISTORY.md`, session 5).
 /// The option numbers are those of mimalloc v2's `mi_option_e`; a test checks
 /// that they still name the options whose defaults we expect.
 /// A `MIMALLOC_*` variable in the environment wins over these settings.

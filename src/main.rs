@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// mimalloc: the shards allocate flow records that the analysis thread
 /// frees; glibc's malloc serialised those cross-thread frees on an arena
-/// lock (measured: replay of `gen mix` 0.40 s instead of 0.6-0.7 s), mimalloc
-/// hands them back without one. Tuned in [`deguchi::tune_allocator`].
+/// lock, mimalloc hands them back without one (figures in
+/// `benches/HISTORY.md`). Tuned in [`deguchi::tune_allocator`].
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -60,8 +60,9 @@ impl FlowKey {
 /// shard steering's per-packet hash: each 64-bit half of the key is mixed
 /// with a secret key word, pairs of words are multiplied into 128 bits and
 /// folded (the folded multiply of wyhash and of ahash's portable path).
-/// Deriving `Hash` and feeding ahash's hasher cost about 45 instructions a
-/// key (one round per field, seven fields); this is about 15. The key words
+/// Deriving `Hash` and feeding ahash's hasher takes one round per field
+/// (seven); this takes three multiplies (counts in `benches/HISTORY.md`,
+/// session 6). The key words
 /// are random per process, so flooding one bucket with crafted addresses
 /// and ports takes knowing them (hash flooding is the reason the index
 /// hash is keyed at all).

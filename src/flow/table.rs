@@ -69,8 +69,7 @@ impl Default for TableConfig {
 
 /// Asks the CPU to bring every cache line of `*r` into cache, without
 /// waiting for them. (A plain load of the entry did the same job but stalled
-/// retirement on a miss: profiles of the 50,000-flow stress capture showed
-/// 14 % of the shard's time on that load.)
+/// retirement on a miss; the profile is in `benches/HISTORY.md`.)
 #[inline]
 fn prefetch<T>(r: &T) {
     #[cfg(target_arch = "x86_64")]
