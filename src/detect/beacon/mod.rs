@@ -643,6 +643,40 @@ mod tests {
         assert!((1..200).filter(|&n| due_for_scoring(n, 8)).count() > 40);
     }
 
+    /// Feeds the beats of `all` (times in tenths of a second) from `host` to
+    /// `dest` until the first alert; the beat count at it (999: none).
+    fn first_alert(
+        b: &mut Beacon,
+        all: &[Beat],
+        host: IpAddr,
+        dest: IpAddr,
+        name: Option<&str>,
+    ) -> usize {
+        let mut pop = Pop::default();
+        for (i, x) in all.iter().enumerate() {
+            let ts = 1000 * SEC + i64::from(x.t_ds) * (SEC / 10);
+            let mut out = Vec::new();
+            let beat = BeatIn {
+                ts,
+                host,
+                src_port: 40000,
+                dest_ip: dest,
+                port: 443,
+                proto: 6,
+                vlan: 0,
+                flow_id: i as u64,
+                out: u64::from(x.out),
+                inb: u64::from(x.inb),
+                in_session: false,
+            };
+            b.add(beat, &pop.view(ts, host, dest, name), &mut out);
+            if !out.is_empty() {
+                return i + 1;
+            }
+        }
+        999
+    }
+
     /// The hold and the geometric schedule do not delay first alerts:
     /// median and 90th percentile of the beats at the first alert, over 50
     /// seeds, against those of the previous schedule (score at every beat
@@ -656,6 +690,7 @@ mod tests {
                 v.nats() >= cfg.threshold_nats && v.timing_nats >= cfg.threshold_nats / 2.0
             })
         };
+        let (host, dest) = (IpAddr::from([10, 0, 0, 5]), IpAddr::from([203, 0, 113, 9]));
         let mut scored = 0usize;
         for (j, miss) in [
             (0.0, 0.0),
@@ -675,36 +710,7 @@ mod tests {
                         .unwrap_or(999),
                 );
                 let mut b = Beacon::new(cfg.clone());
-                let mut pop = Pop::default();
-                let host = IpAddr::from([10, 0, 0, 5]);
-                let dest = IpAddr::from([203, 0, 113, 9]);
-                let mut first = 999;
-                for (i, x) in all.iter().enumerate() {
-                    let ts = 1000 * SEC + i64::from(x.t_ds) * (SEC / 10);
-                    let mut out = Vec::new();
-                    b.add(
-                        BeatIn {
-                            ts,
-                            host,
-                            src_port: 40000,
-                            dest_ip: dest,
-                            port: 443,
-                            proto: 6,
-                            vlan: 0,
-                            flow_id: i as u64,
-                            out: u64::from(x.out),
-                            inb: u64::from(x.inb),
-                            in_session: false,
-                        },
-                        &pop.view(ts, host, dest, Some("c2.example")),
-                        &mut out,
-                    );
-                    if !out.is_empty() {
-                        first = i + 1;
-                        break;
-                    }
-                }
-                got.push(first);
+                got.push(first_alert(&mut b, &all, host, dest, Some("c2.example")));
             }
             want.sort_unstable();
             got.sort_unstable();
@@ -721,29 +727,10 @@ mod tests {
         assert!(scored > 200);
         // random arrivals: scored far less often than at every beat
         let mut b = Beacon::new(cfg.clone());
-        let mut pop = Pop::default();
-        let all = poisson(400, 30.0, 9);
-        for (i, x) in all.iter().enumerate() {
-            let ts = 1000 * SEC + i64::from(x.t_ds) * (SEC / 10);
-            let (host, dest) = (IpAddr::from([10, 0, 0, 6]), IpAddr::from([203, 0, 113, 10]));
-            b.add(
-                BeatIn {
-                    ts,
-                    host,
-                    src_port: 40000,
-                    dest_ip: dest,
-                    port: 443,
-                    proto: 6,
-                    vlan: 0,
-                    flow_id: i as u64,
-                    out: u64::from(x.out),
-                    inb: u64::from(x.inb),
-                    in_session: false,
-                },
-                &pop.view(ts, host, dest, None),
-                &mut Vec::new(),
-            );
-        }
+        assert_eq!(
+            first_alert(&mut b, &poisson(400, 30.0, 9), host, dest, None),
+            999
+        );
         assert!(b.stats.scored < 200, "{}", b.stats.scored);
     }
 
