@@ -46,6 +46,8 @@ pub struct OutputConfig {
     pub alerts: Option<PathBuf>,
     /// Flow records (JSON lines); `None` = not written.
     pub flows: Option<PathBuf>,
+    /// EVE `stats` events into the alert stream every this many seconds (0 = none).
+    pub stats_interval_s: u64,
 }
 
 /// Cores this process may run on (1 if unknown).
@@ -632,7 +634,7 @@ impl Config {
             burst_gap_ms: c.int(f, "flow", "burst_gap_ms", d.flow.burst_gap_ms, 100, 600_000),
         };
 
-        let o = c.section(&root, "output", &["alerts", "flows"]);
+        let o = c.section(&root, "output", &["alerts", "flows", "stats_interval"]);
         let output = OutputConfig {
             alerts: c
                 .string(o, "output", "alerts")
@@ -642,6 +644,7 @@ impl Config {
                 .string(o, "output", "flows")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
+            stats_interval_s: c.int(o, "output", "stats_interval", 0, 0, 86_400),
         };
 
         let beacon = parse_beacon(&mut c, &root, &d.beacon);

@@ -15,6 +15,7 @@ pub mod detect;
 pub mod flow;
 pub mod hints;
 pub mod homenet;
+pub mod metrics;
 pub mod pipeline;
 pub mod sink;
 pub mod state;

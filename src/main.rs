@@ -95,6 +95,9 @@ struct Common {
     /// Keep detector state (baselines, beacon series) in FILE across runs
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<String>,
 }
 
 fn build_config(c: &Common) -> anyhow::Result<Config> {
@@ -196,6 +199,12 @@ fn main() -> ExitCode {
             cfg.capture.immediate = true;
         }
     }
+    if let Some(addr) = &common.metrics
+        && let Err(e) = deguchi::metrics::serve(addr)
+    {
+        eprintln!("deguchi: --metrics {addr}: {e}");
+        return ExitCode::from(2);
+    }
     match run(&cfg, &input) {
         Ok(code) => code,
         Err(e) => {
@@ -217,6 +226,14 @@ fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {
         .context("installing SIGHUP handler")?;
     pipeline::EXIT_AFTER_RUN.store(true, Ordering::Relaxed);
     let summary = pipeline::run(cfg, input, deguchi::detect::build(cfg), &stop)?;
+    if summary
+        .output_error
+        .as_ref()
+        .is_some_and(deguchi::sink::SinkError::is_stdout_closed)
+    {
+        // the reader of stdout has what it wanted (`| head`): end quietly
+        return Ok(ExitCode::SUCCESS);
+    }
     eprint!("{}", summary.render());
     if let Some(e) = &summary.output_error {
         eprintln!("deguchi: error: {e}");

@@ -135,7 +135,7 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     assert_eq!(r["flow"]["bytes_toserver"], 25 * (42 + 100));
     assert_eq!(r["flow"]["bytes_toclient"], 5 * (42 + 40));
     assert_eq!(r["flow"]["reason"], "shutdown");
-    assert_eq!(r["direction"], "internal");
+    assert_eq!(r["deguchi"]["direction"], "internal");
 }
 
 /// SIGHUP reopens output files (logrotate moves the file, then signals).
@@ -195,9 +195,9 @@ fn live_sighup_reopens_flow_file() {
     let old = read_lines(&rotated);
     let new = read_lines(&flows);
     assert_eq!(old.len(), 1, "{old:?}");
-    assert_eq!(old[0]["flow"]["payload_bytes_toserver"], 5);
+    assert_eq!(old[0]["deguchi"]["payload_bytes_toserver"], 5);
     assert_eq!(new.len(), 1, "{new:?}");
-    assert_eq!(new[0]["flow"]["payload_bytes_toserver"], 7);
+    assert_eq!(new[0]["deguchi"]["payload_bytes_toserver"], 7);
 }
 
 /// `--user`: the capture opens as root, then the sensor runs as `nobody`.
