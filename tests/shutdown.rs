@@ -102,11 +102,11 @@ fn sigterm_case(extra: &[&str]) {
         .max()
         .unwrap()
         .to_owned();
-    let reached = chrono::DateTime::parse_from_rfc3339(&reached).unwrap();
+    let reached = common::eve_time(&reached);
     let have: BTreeSet<_> = got.iter().map(key).collect();
     let mut checked = 0;
     for a in &full_alerts {
-        let ts = chrono::DateTime::parse_from_rfc3339(a["timestamp"].as_str().unwrap()).unwrap();
+        let ts = common::eve_time(a["timestamp"].as_str().unwrap());
         // an alert is concluded once its flows have ended: allow two minutes
         if ts < reached - chrono::Duration::seconds(120) {
             checked += 1;

@@ -115,7 +115,7 @@ fn exfil_office_every_exfiltration_and_tunnel_found_backup_quiet() {
             .unwrap_or_else(|| panic!("not found: {m:?}\n{alerts:#?}"));
         // within minutes of the activity starting
         let first = chrono::DateTime::parse_from_rfc3339(&m.first_ts).unwrap();
-        let at = chrono::DateTime::parse_from_rfc3339(a["timestamp"].as_str().unwrap()).unwrap();
+        let at = common::eve_time(a["timestamp"].as_str().unwrap());
         let lag = (at - first).num_seconds();
         let limit = if m.variant == "low_slow" {
             24 * 3600

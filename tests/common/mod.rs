@@ -223,3 +223,10 @@ pub fn alert_lines(out: &Output) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("every alert line is one JSON object"))
         .collect()
 }
+
+/// An EVE timestamp (`2024-03-03T22:57:40.556097+0000`) or RFC 3339.
+pub fn eve_time(s: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(s))
+        .unwrap_or_else(|e| panic!("{s:?}: {e}"))
+}
