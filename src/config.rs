@@ -48,6 +48,8 @@ pub struct OutputConfig {
     pub flows: Option<PathBuf>,
     /// EVE `stats` events into the alert stream every this many seconds (0 = none).
     pub stats_interval_s: u64,
+    /// Syslog outputs (`--syslog` URLs, see `outputs`).
+    pub syslog: Vec<String>,
 }
 
 /// Cores this process may run on (1 if unknown).
@@ -645,6 +647,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
             stats_interval_s: c.int(o, "output", "stats_interval", 0, 0, 86_400),
+            syslog: Vec::new(),
         };
 
         let beacon = parse_beacon(&mut c, &root, &d.beacon);

@@ -16,6 +16,7 @@ pub mod flow;
 pub mod hints;
 pub mod homenet;
 pub mod metrics;
+pub mod outputs;
 pub mod pipeline;
 pub mod sink;
 pub mod state;

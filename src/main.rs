@@ -98,6 +98,11 @@ struct Common {
     /// Serve Prometheus metrics on http://ADDR:PORT/metrics
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<String>,
+    /// Also send alerts and stats events to syslog (RFC 5424):
+    /// udp://HOST:PORT, tcp://HOST:PORT or unix:///dev/log, options
+    /// ?facility=local5&app_name=deguchi&queue=4096&flows=1; repeatable
+    #[arg(long, value_name = "URL")]
+    syslog: Vec<String>,
 }
 
 fn build_config(c: &Common) -> anyhow::Result<Config> {
@@ -119,6 +124,10 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
     if let Some(s) = &c.state {
         cfg.state.path = Some(s.clone());
     }
+    for u in &c.syslog {
+        deguchi::outputs::SyslogSpec::parse(u).map_err(|e| anyhow::anyhow!("--syslog {e}"))?;
+    }
+    cfg.output.syslog.clone_from(&c.syslog);
     if let Some(w) = c.workers {
         anyhow::ensure!(
             (1..=256).contains(&w),
@@ -235,6 +244,9 @@ fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     eprint!("{}", summary.render());
+    for l in deguchi::outputs::summary() {
+        eprintln!("deguchi: output {l}");
+    }
     if let Some(e) = &summary.output_error {
         eprintln!("deguchi: error: {e}");
         return Ok(ExitCode::from(1));

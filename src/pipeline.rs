@@ -811,6 +811,7 @@ pub fn run(
     let mut sinks = Sinks::open(cfg.output.alerts.as_ref(), cfg.output.flows.as_ref())?;
     sinks.state.clone_from(&cfg.state.path);
     sinks.stats_every = cfg.output.stats_interval_s;
+    sinks.add_syslog(&cfg.output.syslog)?;
     let shards = cfg.shard_count();
     let tcfg = cfg.table_config(shards);
     let depth = cfg.channel_batches;

@@ -152,22 +152,13 @@ impl JsonLines {
         Ok(())
     }
 
-    /// Writes one EVE `stats` event line (see [`crate::metrics::Metrics::stats`]).
+    /// Writes one line as it is (a newline follows).
     ///
     /// # Errors
     /// The I/O error of the output.
-    pub fn stats(&mut self, uptime_s: u64) -> Result<(), SinkError> {
-        let m = crate::metrics::m();
-        let clock = m.clock.load(std::sync::atomic::Ordering::Relaxed).max(0);
-        let (stats, ext) = m.stats(uptime_s);
-        let line = serde_json::json!({
-            "timestamp": crate::time::eve(clock),
-            "event_type": "stats",
-            "stats": stats,
-            "deguchi": ext,
-        });
-        serde_json::to_writer(&mut self.w, &line)
-            .map_err(io::Error::from)
+    pub fn raw(&mut self, line: &str) -> Result<(), SinkError> {
+        self.w
+            .write_all(line.as_bytes())
             .and_then(|()| self.w.write_all(b"\n"))
             .map_err(|e| self.err(e))?;
         self.lines += 1;
@@ -200,6 +191,8 @@ pub struct Sinks {
     pub stats_every: u64,
     started: Instant,
     last_stats: Instant,
+    /// Outputs with a queue and thread of their own (syslog).
+    queued: Vec<crate::outputs::Queued>,
 }
 
 impl Sinks {
@@ -233,6 +226,7 @@ impl Sinks {
             stats_every: 0,
             started: Instant::now(),
             last_stats: Instant::now(),
+            queued: Vec::new(),
         })
     }
 
@@ -244,6 +238,11 @@ impl Sinks {
         match o {
             Out::Flow(r) => {
                 let alerted = self.alerted.take(r.flow_id);
+                self.forward(true, 6, "flow", r.end, || {
+                    serde_json::to_string(&r.to_eve(alerted))
+                        .ok()
+                        .map(Into::into)
+                });
                 match self.flows.as_mut() {
                     Some(f) => f.flow(r, alerted),
                     None if self.flows_with_alerts => self.alerts.flow(r, alerted),
@@ -252,6 +251,12 @@ impl Sinks {
             }
             Out::Alert(a) => {
                 crate::metrics::m().alert(a.detector, a.severity.as_str());
+                let sev = crate::outputs::alert_severity(a.severity);
+                self.forward(false, sev, "alert", a.ts, || {
+                    let mut v = Vec::new();
+                    a.write_json(&mut v).ok()?;
+                    String::from_utf8(v).ok().map(Into::into)
+                });
                 self.alerts.alert(a)
             }
             Out::State(bytes) => {
@@ -285,9 +290,64 @@ impl Sinks {
             return;
         }
         self.last_stats = Instant::now();
-        if let Err(e) = self.alerts.stats(self.started.elapsed().as_secs()) {
+        let m = crate::metrics::m();
+        let clock = m.clock.load(std::sync::atomic::Ordering::Relaxed).max(0);
+        let (stats, ext) = m.stats(self.started.elapsed().as_secs());
+        let line = serde_json::json!({
+            "timestamp": crate::time::eve(clock),
+            "event_type": "stats",
+            "stats": stats,
+            "deguchi": ext,
+        })
+        .to_string();
+        if let Err(e) = self.alerts.raw(&line) {
             tracing::debug!("stats event: {e}");
         }
+        self.forward(false, 6, "stats", clock, || Some(line.into()));
+    }
+
+    /// Hands a line to the queued outputs (never blocks); `json` is made
+    /// only if one of them takes the line.
+    fn forward(
+        &self,
+        flow: bool,
+        severity: u8,
+        msgid: &'static str,
+        ts: crate::time::Ts,
+        json: impl FnOnce() -> Option<std::sync::Arc<str>>,
+    ) {
+        let mut to = self.queued.iter().filter(|q| !flow || q.flows).peekable();
+        if to.peek().is_none() {
+            return;
+        }
+        let Some(json) = json() else { return };
+        for q in to {
+            q.send(crate::outputs::Line {
+                severity,
+                msgid,
+                ts,
+                json: std::sync::Arc::clone(&json),
+            });
+        }
+    }
+
+    /// Starts a queued syslog output per `--syslog` URL.
+    ///
+    /// # Errors
+    /// A URL does not parse, or its thread cannot start.
+    pub fn add_syslog(&mut self, urls: &[String]) -> Result<(), SinkError> {
+        for u in urls {
+            let bad = |err| SinkError {
+                name: u.clone(),
+                what: "cannot start syslog output",
+                err,
+            };
+            let spec = crate::outputs::SyslogSpec::parse(u)
+                .map_err(|e| bad(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+            self.queued
+                .push(crate::outputs::Queued::syslog(spec).map_err(bad)?);
+        }
+        Ok(())
     }
 
     /// Notes the flows that a batch's alerts name, before any of the

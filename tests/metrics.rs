@@ -4,102 +4,12 @@
 //! the packet counter move. Skips cleanly without `prometheus`/`promtool` or
 //! without permission to capture, unless DEGUCHI_REQUIRE_LIVE=1.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+use common::{Kill, free_port, get, have, query, start_live};
+use std::io::Write;
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET path` on 127.0.0.1:port: (status line, body).
-fn get(port: u16, path: &str) -> Option<(String, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_owned(), body.to_owned()))
-}
-
-/// The value of `query` in Prometheus (first series), if any.
-fn query(prom: u16, q: &str) -> Option<f64> {
-    let (_, body) = get(prom, &format!("/api/v1/query?query={q}"))?;
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
-}
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `deguchi live -i lo` with ARGS; waits for "capturing on lo".
-fn start_live(args: &[&str]) -> Option<Kill> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
-        .args(["live", "-i", "lo"])
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut log = String::new();
-    while Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(l) if l.contains("capturing on lo") => return Some(Kill(child)),
-            Ok(l) => log.push_str(&(l + "\n")),
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-    }
-    drop(Kill(child));
-    assert!(
-        std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(),
-        "live capture did not start:\n{log}"
-    );
-    eprintln!("SKIP: cannot capture on lo here:\n{log}");
-    None
-}
-
-fn have(bin: &str) -> bool {
-    Path::new(bin).exists()
-}
 
 #[test]
 fn prometheus_scrapes_live_metrics_and_promtool_accepts_them() {
