@@ -99,68 +99,68 @@ impl Metrics {
             kernel: Default::default(),
             registry: Registry::default(),
         };
-        r.register(
-            "packets",
-            "Packets captured or read (seen by the capture thread)",
-            m.packets.clone(),
+        // (name, help, metric): counters get `_total`, the prefix `deguchi_`
+        macro_rules! register {
+            ($(($name:literal, $help:literal, $metric:expr)),* $(,)?) => {
+                $(r.register($name, $help, $metric.clone());)*
+            };
+        }
+        register!(
+            (
+                "packets",
+                "Packets captured or read (seen by the capture thread)",
+                m.packets
+            ),
+            ("packets_decoded", "Packets decoded to a flow", m.decoded),
+            (
+                "packets_undecoded",
+                "Packets not decoded, by reason",
+                m.undecoded
+            ),
+            (
+                "capture_dropped_packets",
+                "Packets the kernel or the interface dropped (live capture)",
+                m.capture_dropped
+            ),
+            (
+                "packets_shed",
+                "Packets shed by deguchi because a flow shard was behind (live capture)",
+                m.shed
+            ),
+            ("flows_active", "Flows in the flow tables", m.flows_active),
+            ("flows_ended", "Flows ended", m.flows_ended),
+            (
+                "flows_evicted",
+                "Flows ended early for the flow memory cap",
+                m.flows_evicted
+            ),
+            (
+                "flow_emergencies",
+                "Times a flow table entered emergency mode",
+                m.emergencies
+            ),
+            (
+                "alerts",
+                "Alerts written, by detector and severity",
+                m.alerts
+            ),
+            ("output_lines", "Lines written, by output", m.lines),
+            (
+                "output_dropped_lines",
+                "Lines dropped because their output could not take them, by output",
+                m.lines_dropped
+            ),
+            (
+                "output_write_errors",
+                "Write errors, by output",
+                m.write_errors
+            ),
         );
         r.register_with_unit(
             "wire",
             "Wire bytes of the packets seen",
             Unit::Bytes,
             m.bytes.clone(),
-        );
-        r.register(
-            "packets_decoded",
-            "Packets decoded to a flow",
-            m.decoded.clone(),
-        );
-        r.register(
-            "packets_undecoded",
-            "Packets not decoded, by reason",
-            m.undecoded.clone(),
-        );
-        r.register(
-            "capture_dropped_packets",
-            "Packets the kernel or the interface dropped (live capture)",
-            m.capture_dropped.clone(),
-        );
-        r.register(
-            "packets_shed",
-            "Packets shed by deguchi because a flow shard was behind (live capture)",
-            m.shed.clone(),
-        );
-        r.register(
-            "flows_active",
-            "Flows in the flow tables",
-            m.flows_active.clone(),
-        );
-        r.register("flows_ended", "Flows ended", m.flows_ended.clone());
-        r.register(
-            "flows_evicted",
-            "Flows ended early for the flow memory cap",
-            m.flows_evicted.clone(),
-        );
-        r.register(
-            "flow_emergencies",
-            "Times a flow table entered emergency mode",
-            m.emergencies.clone(),
-        );
-        r.register(
-            "alerts",
-            "Alerts written, by detector and severity",
-            m.alerts.clone(),
-        );
-        r.register("output_lines", "Lines written, by output", m.lines.clone());
-        r.register(
-            "output_dropped_lines",
-            "Lines dropped because their output could not take them, by output",
-            m.lines_dropped.clone(),
-        );
-        r.register(
-            "output_write_errors",
-            "Write errors, by output",
-            m.write_errors.clone(),
         );
         for e in DecodeError::ALL {
             let _ = m.undecoded.get_or_create(&Reason { reason: e.as_str() });

@@ -293,13 +293,13 @@ impl Sinks {
         let m = crate::metrics::m();
         let clock = m.clock.load(std::sync::atomic::Ordering::Relaxed).max(0);
         let (stats, ext) = m.stats(self.started.elapsed().as_secs());
-        let line = serde_json::json!({
-            "timestamp": crate::time::eve(clock),
-            "event_type": "stats",
-            "stats": stats,
-            "deguchi": ext,
+        let line = serde_json::to_string(&StatsLine {
+            timestamp: crate::time::eve(clock),
+            event_type: "stats",
+            stats: &stats,
+            deguchi: &ext,
         })
-        .to_string();
+        .unwrap_or_default();
         if let Err(e) = self.alerts.raw(&line) {
             tracing::debug!("stats event: {e}");
         }
@@ -397,6 +397,15 @@ impl Sinks {
         }
         Ok(())
     }
+}
+
+/// An EVE `stats` event, its keys in EVE's order.
+#[derive(serde::Serialize)]
+struct StatsLine<'a> {
+    timestamp: String,
+    event_type: &'static str,
+    stats: &'a serde_json::Value,
+    deguchi: &'a serde_json::Value,
 }
 
 /// Flow ids named by alerts, until the flow's record is written: a set

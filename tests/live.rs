@@ -3,78 +3,9 @@
 //! (no CAP_NET_RAW), unless DEGUCHI_REQUIRE_LIVE=1.
 
 mod common;
-use common::read_lines;
-use std::io::{BufRead, BufReader};
+use common::{Live, read_lines};
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-/// A running `deguchi live`, its stderr collected line by line.
-struct Live {
-    child: std::process::Child,
-    reader: std::thread::JoinHandle<String>,
-}
-
-impl Live {
-    /// Starts `deguchi live ARGS` and waits for "capturing on lo"; `None`
-    /// (after a note) when capture is not permitted here, unless
-    /// DEGUCHI_REQUIRE_LIVE is set.
-    fn start(args: &[&str]) -> Option<Self> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
-            .arg("live")
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (ltx, lrx) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = ltx.send(line.clone());
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            match lrx.recv_timeout(Duration::from_millis(200)) {
-                Ok(l) if l.contains("capturing on lo") => return Some(Self { child, reader }),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                _ => {}
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        let log = reader.join().unwrap();
-        assert!(
-            std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(),
-            "live capture did not start:\n{log}"
-        );
-        eprintln!("skipping: cannot capture on lo here:\n{log}");
-        None
-    }
-
-    fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-
-    /// SIGTERM, then (exit status, stderr, how long the stop took).
-    fn stop(mut self) -> (std::process::ExitStatus, String, Duration) {
-        self.signal("-TERM");
-        let t = Instant::now();
-        let status = self.child.wait().unwrap();
-        (status, self.reader.join().unwrap(), t.elapsed())
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn live_loopback_udp_counts_and_clean_sigterm() {
@@ -218,7 +149,7 @@ fn live_drops_privileges_after_opening_the_capture() {
     let Some(live) = Live::start(&["-i", "lo", "--bpf", "udp port 9", "--user", "nobody"]) else {
         return;
     };
-    let status = std::fs::read_to_string(format!("/proc/{}/status", live.child.id())).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", live.id())).unwrap();
     let uid = status
         .lines()
         .find(|l| l.starts_with("Uid:"))

@@ -5,7 +5,7 @@
 //! without permission to capture, unless DEGUCHI_REQUIRE_LIVE=1.
 
 mod common;
-use common::{Kill, free_port, get, have, query, start_live};
+use common::{Kill, Live, free_port, get, have, query};
 use std::io::Write;
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
@@ -22,7 +22,16 @@ fn prometheus_scrapes_live_metrics_and_promtool_accepts_them() {
     let rx_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let uport = rx_sock.local_addr().unwrap().port();
     let bpf = format!("udp and host 127.0.0.1 and port {uport}");
-    let Some(_live) = start_live(&["--bpf", &bpf, "--metrics", &target, "-o", "/dev/null"]) else {
+    let Some(_live) = Live::start(&[
+        "-i",
+        "lo",
+        "--bpf",
+        &bpf,
+        "--metrics",
+        &target,
+        "-o",
+        "/dev/null",
+    ]) else {
         return;
     };
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -10,7 +10,7 @@
 //! Skips cleanly without `rsyslogd` (Debian's `rsyslog` package).
 
 mod common;
-use common::{Kill, free_port, get, have, start_live};
+use common::{Kill, Live, free_port, get, have};
 use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -179,7 +179,9 @@ fn live_capture_goes_on_while_the_collector_is_down_and_resumes() {
     let syslog = format!("{target}?queue=2");
     let cfg = stats_config(dir.path());
     let alerts = dir.path().join("alerts.json");
-    let Some(live) = start_live(&[
+    let Some(live) = Live::start(&[
+        "-i",
+        "lo",
         "--bpf",
         &bpf,
         "--metrics",

@@ -270,59 +270,116 @@ pub fn query(prom: u16, q: &str) -> Option<f64> {
     v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
 }
 
+/// A child process ended (SIGTERM, then SIGKILL after 10 s) when dropped.
 pub struct Kill(pub Child);
 
 impl Drop for Kill {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        terminate(&mut self.0);
     }
 }
 
-/// Starts `deguchi live -i lo` with ARGS; waits for "capturing on lo".
-pub fn start_live(args: &[&str]) -> Option<Kill> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
-        .args(["live", "-i", "lo"])
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut log = String::new();
+/// SIGTERM, up to 10 s to exit, then SIGKILL.
+fn terminate(c: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(l) if l.contains("capturing on lo") => return Some(Kill(child)),
-            Ok(l) => log.push_str(&(l + "\n")),
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        if matches!(c.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// A running `deguchi live`, its stderr collected line by line; ended
+/// (SIGTERM) when dropped, so a failing test leaves no capture running.
+pub struct Live {
+    child: Option<Child>,
+    reader: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Live {
+    /// Starts `deguchi live ARGS` and waits for "capturing on lo"; `None`
+    /// (after a note) when capture is not permitted here, unless
+    /// DEGUCHI_REQUIRE_LIVE is set.
+    pub fn start(args: &[&str]) -> Option<Self> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+            .arg("live")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (ltx, lrx) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = ltx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match lrx.recv_timeout(Duration::from_millis(200)) {
+                Ok(l) if l.contains("capturing on lo") => {
+                    return Some(Self {
+                        child: Some(child),
+                        reader: Some(reader),
+                    });
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                _ => {}
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = reader.join().unwrap();
+        assert!(
+            std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(),
+            "live capture did not start:\n{log}"
+        );
+        eprintln!("skipping: cannot capture on lo here:\n{log}");
+        None
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let id = self.id();
+        let st = Command::new("kill")
+            .args([sig, &id.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// SIGTERM, then (exit status, stderr, how long the stop took).
+    pub fn stop(mut self) -> (std::process::ExitStatus, String, Duration) {
+        self.signal("-TERM");
+        let t = Instant::now();
+        let status = self.child.take().unwrap().wait().unwrap();
+        let log = self.reader.take().unwrap().join().unwrap();
+        (status, log, t.elapsed())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            terminate(c);
         }
     }
-    drop(Kill(child));
-    assert!(
-        std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(),
-        "live capture did not start:\n{log}"
-    );
-    eprintln!("SKIP: cannot capture on lo here:\n{log}");
-    None
 }
 
 pub fn have(bin: &str) -> bool {
