@@ -39,6 +39,13 @@ pub struct AlertLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ThreadLabel {
+    /// The thread's name: `capture` (the main thread), `shard-N`,
+    /// `analysis`, `analysis-N`, `writer`, `syslog`, `metrics`.
+    pub thread: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutputLabel {
     pub output: String,
 }
@@ -65,6 +72,11 @@ pub struct Metrics {
     alerts_all: AtomicU64,
     /// Kernel totals as last read from libpcap (they are absolute).
     kernel: [AtomicU64; 3],
+    /// CPU seconds per pipeline thread, read from /proc at each scrape.
+    thread_cpu: Family<ThreadLabel, Counter<f64, AtomicU64>>,
+    /// The process's CPU seconds and resident memory, read at each scrape.
+    process_cpu: Counter<f64, AtomicU64>,
+    process_rss: Gauge,
     registry: Registry,
 }
 
@@ -97,6 +109,9 @@ impl Metrics {
             clock: AtomicI64::new(i64::MIN),
             alerts_all: AtomicU64::new(0),
             kernel: Default::default(),
+            thread_cpu: Family::default(),
+            process_cpu: Counter::default(),
+            process_rss: Gauge::default(),
             registry: Registry::default(),
         };
         // (name, help, metric): counters get `_total`, the prefix `deguchi_`
@@ -155,6 +170,22 @@ impl Metrics {
                 "Write errors, by output",
                 m.write_errors
             ),
+            (
+                "thread_cpu_seconds",
+                "CPU seconds (user and system) used by each pipeline thread",
+                m.thread_cpu
+            ),
+            (
+                "process_cpu_seconds",
+                "CPU seconds used by the process",
+                m.process_cpu
+            ),
+        );
+        r.register_with_unit(
+            "process_resident_memory",
+            "Resident memory of the process",
+            Unit::Bytes,
+            m.process_rss.clone(),
         );
         r.register_with_unit(
             "wire",
@@ -169,6 +200,44 @@ impl Metrics {
             let _ = m.capture_dropped.get_or_create(&DropBy { by });
         }
         Self { registry: r, ..m }
+    }
+
+    /// CPU per thread and the process's CPU and memory, from /proc (Linux).
+    fn read_proc(&self) {
+        let mut total = 0.0;
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for t in tasks.flatten() {
+                let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+                    continue;
+                };
+                let Some((name, secs)) = task_cpu(&stat) else {
+                    continue;
+                };
+                total += secs;
+                // the main thread bears the program's name: it is the capture stage
+                let thread = if name == "deguchi" { "capture" } else { name };
+                let c = self.thread_cpu.get_or_create(&ThreadLabel {
+                    thread: thread.to_owned(),
+                });
+                // a later thread of the same name (shards of a second run)
+                // never moves the counter back
+                let prev = f64::from_bits(c.inner().load(Ordering::Relaxed));
+                c.inner().store(secs.max(prev).to_bits(), Ordering::Relaxed);
+            }
+        }
+        let prev = f64::from_bits(self.process_cpu.inner().load(Ordering::Relaxed));
+        self.process_cpu
+            .inner()
+            .store(total.max(prev).to_bits(), Ordering::Relaxed);
+        let rss_kb = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            })
+            .unwrap_or(0);
+        self.process_rss.set(rss_kb.saturating_mul(1024));
     }
 
     /// The capture thread's totals (they only grow within a run).
@@ -205,6 +274,7 @@ impl Metrics {
     /// The `/metrics` page in OpenMetrics text (what Prometheus asks for).
     #[must_use]
     pub fn encode(&self) -> String {
+        self.read_proc();
         let mut s = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut s, &self.registry);
         s
@@ -266,6 +336,19 @@ impl Metrics {
         });
         (stats, ext)
     }
+}
+
+/// A thread's name and CPU seconds from its `/proc/.../stat` line
+/// (utime and stime, fields 14 and 15, in USER_HZ = 100 ticks a second).
+fn task_cpu(stat: &str) -> Option<(&str, f64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?;
+    let mut f = stat.get(close + 1..)?.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    #[allow(clippy::cast_precision_loss)]
+    Some((name, (utime + stime) as f64 / 100.0))
 }
 
 /// OpenMetrics text to Prometheus' classic text format (see
@@ -431,6 +514,30 @@ mod tests {
             "# HELP x_packets_total Packets.\n# TYPE x_packets_total counter\nx_packets_total 3\n\
              # HELP x_wire_total Bytes.\n# TYPE x_wire_total counter\nx_wire_total 9\n\
              # HELP x_active Active.\n# TYPE x_active gauge\nx_active 1\n"
+        );
+    }
+
+    #[test]
+    fn reads_thread_cpu_from_proc_stat() {
+        let stat = "1234 (shard-0) S 1 1234 1234 0 -1 4194368 100 0 0 0 250 50 0 0 20 0 3 0";
+        assert_eq!(super::task_cpu(stat), Some(("shard-0", 3.0)));
+        assert_eq!(
+            super::task_cpu("1 (a) b) R 0 0 0 0 0 0 0 0 0 0 7 3"),
+            Some(("a) b", 0.1))
+        );
+        assert_eq!(super::task_cpu("garbage"), None);
+        let page = super::m().encode_prometheus();
+        assert!(
+            page.contains("deguchi_process_cpu_seconds_total "),
+            "{page}"
+        );
+        assert!(
+            page.contains("deguchi_process_resident_memory_bytes "),
+            "{page}"
+        );
+        assert!(
+            page.contains("deguchi_thread_cpu_seconds_total{thread="),
+            "{page}"
         );
     }
 

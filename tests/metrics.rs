@@ -70,6 +70,11 @@ fn prometheus_scrapes_live_metrics_and_promtool_accepts_them() {
         "deguchi_output_lines_total{output=",
         "deguchi_output_dropped_lines_total{output=",
         "deguchi_output_write_errors_total{output=",
+        "deguchi_thread_cpu_seconds_total{thread=\"capture\"}",
+        "deguchi_thread_cpu_seconds_total{thread=\"shard-0\"}",
+        "deguchi_thread_cpu_seconds_total{thread=\"writer\"}",
+        "deguchi_process_cpu_seconds_total",
+        "deguchi_process_resident_memory_bytes",
     ] {
         assert!(page.contains(name), "{name} missing:\n{page}");
     }

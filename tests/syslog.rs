@@ -247,3 +247,26 @@ fn live_capture_goes_on_while_the_collector_is_down_and_resumes() {
     assert!(metric(&dropped) >= 1.0);
     drop(live);
 }
+
+#[test]
+fn a_bad_syslog_url_is_a_usage_error() {
+    for bad in [
+        "ftp://127.0.0.1:514",
+        "tcp://127.0.0.1",
+        "udp://127.0.0.1:514?facility=local9",
+    ] {
+        let out = common::deguchi(&[
+            "replay",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/sample.pcap"),
+            "--syslog",
+            bad,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.contains("--syslog") && err.contains(bad.split('?').next().unwrap()),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty(), "nothing replayed");
+    }
+}
