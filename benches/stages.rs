@@ -5,15 +5,17 @@
 //! Run: `cargo bench --bench stages` (`-- --quick` for a one-minute pass).
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use deguchi::alert::Alert;
-use deguchi::analysis::{Analyzer, Detector};
+use deguchi::analysis::Analyzer;
+use deguchi::baseline::BaselineConfig;
 use deguchi::decode::{LinkType, Tunnel, steer_pair};
+use deguchi::detect::Detector;
 use deguchi::detect::beacon::{Beacon, BeaconConfig};
 use deguchi::detect::dns_tunnel::{DnsTunnel, DnsTunnelConfig};
 use deguchi::detect::exfil::{Exfil, ExfilConfig};
+use deguchi::flow::event::{DnsQuery, FlowEvent};
 use deguchi::flow::record::{EndReason, FlowHints, FlowRecord};
-use deguchi::flow::table::{DnsQuery, FlowEvent};
 use deguchi::homenet::{Direction, HomeNet};
+use deguchi::sink::Out;
 use deguchi::time::{SEC, Ts};
 use etherparse::PacketBuilder;
 use std::hint::black_box;
@@ -153,14 +155,6 @@ fn flow(h: usize, j: usize, r: i64) -> FlowRecord {
     }
 }
 
-fn round_flows(r: i64) -> Vec<FlowRecord> {
-    let mut v: Vec<FlowRecord> = (0..HOSTS)
-        .flat_map(|h| (0..DESTS).map(move |j| flow(h, j, r)))
-        .collect();
-    v.sort_by_key(|f| f.end);
-    v
-}
-
 /// The DNS query that precedes a flow; every tenth is a one-off CDN name.
 fn query(h: usize, j: usize, r: i64) -> DnsQuery {
     let s = server(h, j);
@@ -177,14 +171,6 @@ fn query(h: usize, j: usize, r: i64) -> DnsQuery {
         name,
         qtype: if key % 3 == 0 { 28 } else { 1 },
     }
-}
-
-fn round_queries(r: i64) -> Vec<DnsQuery> {
-    let mut v: Vec<DnsQuery> = (0..HOSTS)
-        .flat_map(|h| (0..DESTS).map(move |j| query(h, j, r)))
-        .collect();
-    v.sort_by_key(|q| q.ts);
-    v
 }
 
 /// What the analysis stage receives in one round: each query, then its flow end.
@@ -211,122 +197,80 @@ fn exfil_cfg() -> ExfilConfig {
     }
 }
 
-fn detectors() -> Vec<Box<dyn Detector>> {
-    vec![
-        Box::new(Beacon::new(BeaconConfig::default())),
-        Box::new(DnsTunnel::new(
-            DnsTunnelConfig::default(),
-            HomeNet::default_nets(),
-        )),
-        Box::new(Exfil::new(exfil_cfg())),
-    ]
+/// An analyzer of one partition with the given detectors (the shared
+/// baseline is fed by its planner, as in a run).
+fn analyzer(detectors: Vec<Box<dyn Detector>>) -> Analyzer {
+    let mut an = Analyzer::new(
+        HomeNet::default_nets(),
+        &BaselineConfig::default(),
+        vec![detectors],
+    );
+    an.keep_flows = false;
+    an
 }
 
-/// Per flow end (or query) cost of each detector, warm: 2,000 hosts × 3
-/// destinations with 40 minutes of history; every iteration is the next round.
+fn beacon() -> Box<dyn Detector> {
+    Box::new(Beacon::new(BeaconConfig::default()))
+}
+
+fn dns_tunnel() -> Box<dyn Detector> {
+    Box::new(DnsTunnel::new(
+        DnsTunnelConfig::default(),
+        HomeNet::default_nets(),
+    ))
+}
+
+fn exfil() -> Box<dyn Detector> {
+    Box::new(Exfil::new(exfil_cfg()))
+}
+
+/// Per event cost of the analysis stage, warm (2,000 hosts × 3 destinations
+/// with 40 minutes of history; every iteration is the next round), with no
+/// detector (planning: direction, shared baseline, routing), with each
+/// detector alone, and with all three: a detector's own cost per event is
+/// its row minus `planner_only`. Elements = queries + flow ends.
 fn bench_detectors(c: &mut Criterion) {
-    let mut g = c.benchmark_group("detect");
-    g.throughput(Throughput::Elements(PER_ROUND as u64));
+    let mut g = c.benchmark_group("analysis");
+    g.throughput(Throughput::Elements(2 * PER_ROUND as u64));
     g.sample_size(10);
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(3));
-
-    let flow_bench =
-        |g: &mut criterion::BenchmarkGroup<_>, name: &str, mut d: Box<dyn Detector>| {
-            let mut alerts: Vec<Alert> = Vec::new();
-            for r in 0..WARM_ROUNDS {
-                for f in &round_flows(r) {
-                    d.on_flow(f, &mut alerts);
-                }
-            }
-            alerts.clear();
-            let mut round = WARM_ROUNDS;
-            g.bench_function(name, |b| {
-                b.iter_batched_ref(
-                    || {
-                        round += 1;
-                        round_flows(round)
-                    },
-                    |fs| {
-                        for f in fs.iter() {
-                            d.on_flow(f, &mut alerts);
-                        }
-                        alerts.clear();
-                    },
-                    BatchSize::LargeInput,
-                );
-            });
-        };
-    flow_bench(
-        &mut g,
-        "beacon_on_flow",
-        Box::new(Beacon::new(BeaconConfig::default())),
-    );
-    flow_bench(&mut g, "exfil_on_flow", Box::new(Exfil::new(exfil_cfg())));
-
-    {
-        let mut d = DnsTunnel::new(DnsTunnelConfig::default(), HomeNet::default_nets());
-        let mut alerts: Vec<Alert> = Vec::new();
+    let cases: [(&str, fn() -> Vec<Box<dyn Detector>>); 5] = [
+        ("planner_only", Vec::new),
+        ("beacon", || vec![beacon()]),
+        ("dns_tunnel", || vec![dns_tunnel()]),
+        ("exfil", || vec![exfil()]),
+        ("all_detectors", || vec![beacon(), dns_tunnel(), exfil()]),
+    ];
+    for (name, make) in cases {
+        let mut an = analyzer(make());
+        let mut out = Vec::new();
         for r in 0..WARM_ROUNDS {
-            for q in &round_queries(r) {
-                d.on_dns_query(q, &mut alerts);
-            }
+            an.on_batch(&mut round_events(r), &mut out);
+            out.clear();
         }
-        alerts.clear();
         let mut round = WARM_ROUNDS;
-        g.bench_function("dns_tunnel_on_dns_query", |b| {
-            b.iter_batched_ref(
+        g.bench_function(name, |b| {
+            b.iter_batched(
                 || {
                     round += 1;
-                    round_queries(round)
+                    round_events(round)
                 },
-                |qs| {
-                    for q in qs.iter() {
-                        d.on_dns_query(q, &mut alerts);
-                    }
-                    alerts.clear();
+                |mut evs| {
+                    an.on_batch(&mut evs, &mut out);
+                    out.clear();
                 },
                 BatchSize::LargeInput,
             );
         });
     }
     g.finish();
-
-    // The whole analysis stage: direction, all three detectors, ticks, and
-    // dropping the record (no `--flows`). Elements = queries + flow ends.
-    let mut g = c.benchmark_group("analysis");
-    g.throughput(Throughput::Elements(2 * PER_ROUND as u64));
-    g.sample_size(10);
-    g.warm_up_time(Duration::from_millis(500));
-    g.measurement_time(Duration::from_secs(3));
-    let mut an = Analyzer::new(HomeNet::default_nets(), detectors());
-    an.keep_flows = false;
-    let mut out = Vec::new();
-    for r in 0..WARM_ROUNDS {
-        an.on_batch(&mut round_events(r), &mut out);
-        out.clear();
-    }
-    let mut round = WARM_ROUNDS;
-    g.bench_function("analyzer_on_event_all_detectors", |b| {
-        b.iter_batched(
-            || {
-                round += 1;
-                round_events(round)
-            },
-            |mut evs| {
-                an.on_batch(&mut evs, &mut out);
-                out.clear();
-            },
-            BatchSize::LargeInput,
-        );
-    });
-    g.finish();
 }
 
 /// A real beacon alert (a host polling a named server every minute), serialised.
 fn bench_alert(c: &mut Criterion) {
-    let mut d = Beacon::new(BeaconConfig::default());
-    let mut alerts = Vec::new();
+    let mut an = analyzer(vec![beacon()]);
+    let mut out = Vec::new();
     for r in 0..60 {
         let mut f = flow(5, 0, r);
         f.start = 1000 * SEC + r * ROUND;
@@ -336,9 +280,16 @@ fn bench_alert(c: &mut Criterion) {
             sni: Some("c2.example".into()),
             ..FlowHints::default()
         }));
-        d.on_flow(&f, &mut alerts);
+        an.on_batch(&mut vec![FlowEvent::End(f)], &mut out);
     }
-    let alert = alerts.pop().expect("a minute beacon alerts");
+    let alert = out
+        .into_iter()
+        .rev()
+        .find_map(|o| match o {
+            Out::Alert(a) => Some(a),
+            _ => None,
+        })
+        .expect("a minute beacon alerts");
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut g = c.benchmark_group("alert");
     g.throughput(Throughput::Elements(1));

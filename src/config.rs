@@ -5,14 +5,13 @@
 //! all of them are collected and reported at once. CLI flags override the
 //! file afterwards.
 
-use crate::detect::beacon::{BeaconConfig, parse_proto_port};
-use crate::detect::dns_tunnel::DnsTunnelConfig;
-use crate::detect::exfil::ExfilConfig;
+use crate::baseline::BaselineConfig;
+use crate::detect::Detectors;
 use crate::flow::table::{CLASSES, TableConfig};
 use crate::homenet::{DEFAULT_HOME_NET, HomeNet};
 use crate::time::SEC;
 use std::path::{Path, PathBuf};
-use toml::{Table, Value};
+use toml::Table;
 
 /// Live capture settings.
 #[derive(Clone, Debug)]
@@ -66,14 +65,17 @@ pub struct Config {
     pub workers: usize,
     pub batch_size: usize,
     pub channel_batches: usize,
-    /// Analysis threads (detector lanes); 0 = from the available cores.
+    /// Analysis threads running the partitions; 0 = from the available cores.
     pub analysis_threads: usize,
+    /// Analysis partitions: internal hosts are hashed to this many, each
+    /// owning its hosts' detector state (independent of the thread count).
+    pub partitions: usize,
     pub capture: CaptureConfig,
     pub flow: FlowConfig,
     pub output: OutputConfig,
-    pub beacon: BeaconConfig,
-    pub exfil: ExfilConfig,
-    pub dns_tunnel: DnsTunnelConfig,
+    /// Every registered detector's section ([`crate::detect::REGISTRY`]).
+    pub detectors: Detectors,
+    pub baseline: BaselineConfig,
     pub state: StateConfig,
 }
 
@@ -95,6 +97,7 @@ impl Default for Config {
             batch_size: 2048,
             channel_batches: 4,
             analysis_threads: 0,
+            partitions: 16,
             capture: CaptureConfig {
                 snaplen: 65535,
                 buffer_mb: 64,
@@ -112,9 +115,8 @@ impl Default for Config {
                 burst_gap_ms: 1000,
             },
             output: OutputConfig::default(),
-            beacon: BeaconConfig::default(),
-            exfil: ExfilConfig::default(),
-            dns_tunnel: DnsTunnelConfig::default(),
+            detectors: Detectors::default(),
+            baseline: BaselineConfig::default(),
             state: StateConfig {
                 path: None,
                 interval_s: 300,
@@ -140,331 +142,7 @@ const TIMEOUT_KEYS: [&str; CLASSES] = [
     "other_timeout",
 ];
 
-struct Check<'a> {
-    errors: &'a mut Vec<String>,
-}
-
-impl Check<'_> {
-    fn section<'t>(&mut self, root: &'t Table, name: &str, keys: &[&str]) -> Option<&'t Table> {
-        let v = root.get(name)?;
-        let Some(t) = v.as_table() else {
-            self.errors
-                .push(format!("{name}: expected a table [{name}]"));
-            return None;
-        };
-        for k in t.keys() {
-            if !keys.contains(&k.as_str()) {
-                self.errors.push(format!(
-                    "{name}.{k}: unknown key (known: {})",
-                    keys.join(", ")
-                ));
-            }
-        }
-        Some(t)
-    }
-
-    fn int(
-        &mut self,
-        t: Option<&Table>,
-        sec: &str,
-        key: &str,
-        default: u64,
-        min: u64,
-        max: u64,
-    ) -> u64 {
-        let Some(v) = t.and_then(|t| t.get(key)) else {
-            return default;
-        };
-        match v.as_integer().and_then(|i| u64::try_from(i).ok()) {
-            Some(i) if (min..=max).contains(&i) => i,
-            Some(i) => {
-                self.errors
-                    .push(format!("{sec}.{key}: {i} is out of range {min}..={max}"));
-                default
-            }
-            None => {
-                self.errors.push(format!(
-                    "{sec}.{key}: expected a non-negative integer, found {}",
-                    type_name(v)
-                ));
-                default
-            }
-        }
-    }
-
-    fn float(
-        &mut self,
-        t: Option<&Table>,
-        sec: &str,
-        key: &str,
-        default: f64,
-        min: f64,
-        max: f64,
-    ) -> f64 {
-        let Some(v) = t.and_then(|t| t.get(key)) else {
-            return default;
-        };
-        #[allow(clippy::cast_precision_loss)]
-        let x = match v {
-            Value::Float(f) => Some(*f),
-            Value::Integer(i) => Some(*i as f64),
-            _ => None,
-        };
-        match x {
-            Some(x) if x >= min && x <= max => x,
-            Some(x) => {
-                self.errors
-                    .push(format!("{sec}.{key}: {x} is out of range {min}..={max}"));
-                default
-            }
-            None => {
-                self.errors.push(format!(
-                    "{sec}.{key}: expected a number, found {}",
-                    type_name(v)
-                ));
-                default
-            }
-        }
-    }
-
-    fn boolean(&mut self, t: Option<&Table>, sec: &str, key: &str, default: bool) -> bool {
-        match t.and_then(|t| t.get(key)) {
-            None => default,
-            Some(Value::Boolean(b)) => *b,
-            Some(v) => {
-                self.errors.push(format!(
-                    "{sec}.{key}: expected true or false, found {}",
-                    type_name(v)
-                ));
-                default
-            }
-        }
-    }
-
-    fn string(&mut self, t: Option<&Table>, sec: &str, key: &str) -> Option<String> {
-        match t.and_then(|t| t.get(key)) {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(v) => {
-                self.errors.push(format!(
-                    "{sec}.{key}: expected a string, found {}",
-                    type_name(v)
-                ));
-                None
-            }
-        }
-    }
-
-    fn strings(&mut self, t: Option<&Table>, sec: &str, key: &str) -> Option<Vec<String>> {
-        match t.and_then(|t| t.get(key)) {
-            None => None,
-            Some(Value::Array(a)) => {
-                let mut out = Vec::new();
-                for (i, v) in a.iter().enumerate() {
-                    match v.as_str() {
-                        Some(s) => out.push(s.to_owned()),
-                        None => self.errors.push(format!(
-                            "{sec}.{key}[{i}]: expected a string, found {}",
-                            type_name(v)
-                        )),
-                    }
-                }
-                Some(out)
-            }
-            Some(v) => {
-                self.errors.push(format!(
-                    "{sec}.{key}: expected an array of strings, found {}",
-                    type_name(v)
-                ));
-                None
-            }
-        }
-    }
-}
-
-fn parse_beacon(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> BeaconConfig {
-    const S: &str = "beacon";
-    let t = c.section(
-        root,
-        S,
-        &[
-            "enabled",
-            "min_beats",
-            "threshold",
-            "high_threshold",
-            "min_period_s",
-            "max_period_s",
-            "coalesce_ms",
-            "max_pairs",
-            "max_samples",
-            "realert_s",
-            "popular_min_hosts",
-            "popular_fraction",
-            "popular_settle_s",
-            "allow_cidrs",
-            "allow_domains",
-            "allow_ports",
-        ],
-    );
-    let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
-    let mut b = BeaconConfig {
-        enabled: c.boolean(t, S, "enabled", d.enabled),
-        min_beats: us(c.int(t, S, "min_beats", d.min_beats as u64, 3, 1000)),
-        threshold_nats: c.float(t, S, "threshold", d.threshold_nats, 1.0, 1e6),
-        high_nats: c.float(t, S, "high_threshold", d.high_nats, 1.0, 1e6),
-        min_period_s: c.float(t, S, "min_period_s", d.min_period_s, 0.1, 86_400.0),
-        max_period_s: c.float(t, S, "max_period_s", d.max_period_s, 1.0, 7.0 * 86_400.0),
-        coalesce_ms: c.int(t, S, "coalesce_ms", d.coalesce_ms, 0, 60_000),
-        max_pairs: us(c.int(t, S, "max_pairs", d.max_pairs as u64, 16, 100_000_000)),
-        max_samples: us(c.int(t, S, "max_samples", d.max_samples as u64, 8, 4096)),
-        realert_s: c.int(t, S, "realert_s", d.realert_s, 0, 365 * 86_400),
-        popular_min_hosts: us(c.int(
-            t,
-            S,
-            "popular_min_hosts",
-            d.popular_min_hosts as u64,
-            2,
-            1_000_000,
-        )),
-        popular_fraction: c.float(t, S, "popular_fraction", d.popular_fraction, 0.0, 1.0),
-        popular_settle_s: c.int(t, S, "popular_settle_s", d.popular_settle_s, 0, 7 * 86_400),
-        ..d.clone()
-    };
-    if b.high_nats < b.threshold_nats {
-        c.errors.push(format!(
-            "beacon.high_threshold: {} is below beacon.threshold {}",
-            b.high_nats, b.threshold_nats
-        ));
-    }
-    if let Some(v) = c.strings(t, S, "allow_cidrs") {
-        match HomeNet::parse(&v) {
-            Ok(h) => b.allow_cidrs = h.nets().to_vec(),
-            Err(es) => c
-                .errors
-                .extend(es.into_iter().map(|e| format!("beacon.allow_cidrs: {e}"))),
-        }
-    }
-    if let Some(v) = c.strings(t, S, "allow_domains") {
-        b.allow_domains = v;
-    }
-    if let Some(v) = c.strings(t, S, "allow_ports") {
-        b.allow_ports.clear();
-        for s in v {
-            match parse_proto_port(&s) {
-                Ok(p) => b.allow_ports.push(p),
-                Err(e) => c.errors.push(format!("beacon.allow_ports: {e}")),
-            }
-        }
-    }
-    b
-}
-
-fn parse_exfil(c: &mut Check<'_>, root: &Table, d: &ExfilConfig) -> ExfilConfig {
-    const S: &str = "exfil";
-    let t = c.section(
-        root,
-        S,
-        &[
-            "enabled",
-            "learning_s",
-            "burst_floor_5m_mb",
-            "burst_floor_1h_mb",
-            "burst_ratio",
-            "lowslow_floor_24h_mb",
-            "rare_max_hosts",
-            "producer_floor_kb",
-            "producer_floor_web_kb",
-            "unusual_floor_bytes",
-            "raw_floor_kb",
-            "min_pair_pcr",
-            "max_hosts",
-            "max_pairs",
-        ],
-    );
-    let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
-    const MB: u64 = 1 << 20;
-    ExfilConfig {
-        enabled: c.boolean(t, S, "enabled", d.enabled),
-        learning_s: c.int(t, S, "learning_s", d.learning_s, 0, 365 * 86_400),
-        burst_floor_5m: c.int(t, S, "burst_floor_5m_mb", d.burst_floor_5m / MB, 1, 1 << 30) * MB,
-        burst_floor_1h: c.int(t, S, "burst_floor_1h_mb", d.burst_floor_1h / MB, 1, 1 << 30) * MB,
-        burst_ratio: c.float(t, S, "burst_ratio", d.burst_ratio, 1.0, 1e6),
-        lowslow_floor_24h: c.int(
-            t,
-            S,
-            "lowslow_floor_24h_mb",
-            d.lowslow_floor_24h / MB,
-            1,
-            1 << 30,
-        ) * MB,
-        rare_max_hosts: us(c.int(
-            t,
-            S,
-            "rare_max_hosts",
-            d.rare_max_hosts as u64,
-            1,
-            1_000_000,
-        )),
-        producer_floor: c.int(
-            t,
-            S,
-            "producer_floor_kb",
-            d.producer_floor / 1024,
-            1,
-            1 << 30,
-        ) * 1024,
-        producer_floor_web: c.int(
-            t,
-            S,
-            "producer_floor_web_kb",
-            d.producer_floor_web / 1024,
-            1,
-            1 << 30,
-        ) * 1024,
-        unusual_floor: c.int(t, S, "unusual_floor_bytes", d.unusual_floor, 1, 1 << 40),
-        raw_floor: c.int(t, S, "raw_floor_kb", d.raw_floor / 1024, 1, 1 << 30) * 1024,
-        min_pair_pcr: c.float(t, S, "min_pair_pcr", d.min_pair_pcr, -1.0, 1.0),
-        max_hosts: us(c.int(t, S, "max_hosts", d.max_hosts as u64, 16, 100_000_000)),
-        max_pairs: us(c.int(t, S, "max_pairs", d.max_pairs as u64, 16, 100_000_000)),
-    }
-}
-
-fn parse_dns_tunnel(c: &mut Check<'_>, root: &Table, d: &DnsTunnelConfig) -> DnsTunnelConfig {
-    const S: &str = "dns_tunnel";
-    let t = c.section(
-        root,
-        S,
-        &[
-            "enabled",
-            "window_s",
-            "min_unique",
-            "min_name_bytes",
-            "min_avg_len",
-            "min_entropy",
-            "max_domains",
-            "allow_domains",
-        ],
-    );
-    let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
-    let mut r = DnsTunnelConfig {
-        enabled: c.boolean(t, S, "enabled", d.enabled),
-        window_s: c.int(t, S, "window_s", d.window_s, 10, 86_400),
-        min_unique: us(c.int(t, S, "min_unique", d.min_unique as u64, 2, 1_000_000)),
-        min_name_bytes: c.int(t, S, "min_name_bytes", d.min_name_bytes, 1, 1 << 40),
-        min_avg_len: c.float(t, S, "min_avg_len", d.min_avg_len, 1.0, 255.0),
-        min_entropy: c.float(t, S, "min_entropy", d.min_entropy, 0.0, 8.0),
-        max_domains: us(c.int(t, S, "max_domains", d.max_domains as u64, 16, 100_000_000)),
-        ..d.clone()
-    };
-    if let Some(v) = c.strings(t, S, "allow_domains") {
-        r.allow_domains = v;
-    }
-    r
-}
-
-fn type_name(v: &Value) -> &'static str {
-    v.type_str()
-}
+use crate::settings::Check;
 
 impl Config {
     /// Loads and validates a TOML file.
@@ -496,21 +174,15 @@ impl Config {
         let mut c = Check {
             errors: &mut errors,
         };
-        const SECTIONS: [&str; 8] = [
-            "general",
-            "capture",
-            "flow",
-            "output",
-            "beacon",
-            "exfil",
-            "dns_tunnel",
-            "state",
-        ];
+        let sections: Vec<&str> = ["general", "capture", "flow", "output", "baseline", "state"]
+            .into_iter()
+            .chain(Detectors::names())
+            .collect();
         for k in root.keys() {
-            if !SECTIONS.contains(&k.as_str()) {
+            if !sections.contains(&k.as_str()) {
                 c.errors.push(format!(
                     "{k}: unknown section (known: {})",
-                    SECTIONS.join(", ")
+                    sections.join(", ")
                 ));
             }
         }
@@ -523,6 +195,7 @@ impl Config {
                 "batch_size",
                 "channel_batches",
                 "analysis_threads",
+                "partitions",
             ],
         );
         let home_net_text = c
@@ -561,6 +234,9 @@ impl Config {
             8,
         ))
         .unwrap_or(d.analysis_threads);
+        let partitions =
+            usize::try_from(c.int(g, "general", "partitions", d.partitions as u64, 1, 4096))
+                .unwrap_or(d.partitions);
 
         let cap = c.section(
             &root,
@@ -650,9 +326,19 @@ impl Config {
             syslog: Vec::new(),
         };
 
-        let beacon = parse_beacon(&mut c, &root, &d.beacon);
-        let exfil = parse_exfil(&mut c, &root, &d.exfil);
-        let dns_tunnel = parse_dns_tunnel(&mut c, &root, &d.dns_tunnel);
+        let detectors = Detectors::parse(&mut c, &root);
+        let bl = c.section(&root, "baseline", &["max_entries"]);
+        let baseline = BaselineConfig {
+            max_entries: usize::try_from(c.int(
+                bl,
+                "baseline",
+                "max_entries",
+                d.baseline.max_entries as u64,
+                16,
+                100_000_000,
+            ))
+            .unwrap_or(d.baseline.max_entries),
+        };
         let st = c.section(&root, "state", &["path", "interval_s"]);
         let state = StateConfig {
             path: c
@@ -670,12 +356,12 @@ impl Config {
                 batch_size,
                 channel_batches,
                 analysis_threads,
+                partitions,
                 capture,
                 flow,
                 output,
-                beacon,
-                exfil,
-                dns_tunnel,
+                detectors,
+                baseline,
                 state,
             })
         } else {
@@ -683,14 +369,17 @@ impl Config {
         }
     }
 
-    /// Analysis lanes to run (each detector group on its own thread; at most
-    /// one per enabled detector, see `Analyzer::split_off`).
+    /// Analysis threads to run the partitions on: `general.analysis_threads`,
+    /// or the cores left beside capture and one shard (at least one, at most
+    /// the partitions).
     #[must_use]
-    pub fn analysis_lanes(&self) -> usize {
-        if self.analysis_threads > 0 {
-            return self.analysis_threads;
-        }
-        if cores() >= 4 { 2 } else { 1 }
+    pub fn analysis_thread_count(&self) -> usize {
+        let n = if self.analysis_threads > 0 {
+            self.analysis_threads
+        } else {
+            cores().saturating_sub(2).max(1)
+        };
+        n.clamp(1, self.partitions.max(1))
     }
 
     /// Whether a single analysis lane is split in two at the end of the
@@ -758,18 +447,29 @@ mod tests {
         assert_eq!(c.home_net_text, d.home_net_text);
         // the file documents the defaults: keep them equal
         assert_eq!(c.flow.burst_gap_ms, d.flow.burst_gap_ms);
-        assert_eq!(c.beacon.min_beats, d.beacon.min_beats);
-        assert!((c.beacon.threshold_nats - d.beacon.threshold_nats).abs() < 1e-9);
-        assert_eq!(c.beacon.allow_domains, d.beacon.allow_domains);
-        assert_eq!(c.beacon.allow_ports, d.beacon.allow_ports);
-        assert_eq!(c.beacon.max_pairs, d.beacon.max_pairs);
-        assert_eq!(c.exfil.learning_s, d.exfil.learning_s);
-        assert_eq!(c.exfil.burst_floor_5m, d.exfil.burst_floor_5m);
-        assert_eq!(c.exfil.lowslow_floor_24h, d.exfil.lowslow_floor_24h);
-        assert_eq!(c.exfil.producer_floor, d.exfil.producer_floor);
-        assert_eq!(c.exfil.unusual_floor, d.exfil.unusual_floor);
-        assert_eq!(c.dns_tunnel.min_unique, d.dns_tunnel.min_unique);
-        assert_eq!(c.dns_tunnel.allow_domains, d.dns_tunnel.allow_domains);
+        use crate::detect::beacon::BeaconConfig;
+        use crate::detect::dns_tunnel::DnsTunnelConfig;
+        use crate::detect::exfil::ExfilConfig;
+        let sec = |c: &Config| {
+            (
+                c.detectors.get::<BeaconConfig>().unwrap().clone(),
+                c.detectors.get::<ExfilConfig>().unwrap().clone(),
+                c.detectors.get::<DnsTunnelConfig>().unwrap().clone(),
+            )
+        };
+        let ((cb, ce, cd), (db, de, dd)) = (sec(&c), sec(&d));
+        assert_eq!(cb.min_beats, db.min_beats);
+        assert!((cb.threshold_nats - db.threshold_nats).abs() < 1e-9);
+        assert_eq!(cb.allow_domains, db.allow_domains);
+        assert_eq!(cb.allow_ports, db.allow_ports);
+        assert_eq!(cb.max_pairs, db.max_pairs);
+        assert_eq!(ce.learning_s, de.learning_s);
+        assert_eq!(ce.burst_floor_5m, de.burst_floor_5m);
+        assert_eq!(ce.lowslow_floor_24h, de.lowslow_floor_24h);
+        assert_eq!(ce.producer_floor, de.producer_floor);
+        assert_eq!(ce.unusual_floor, de.unusual_floor);
+        assert_eq!(cd.min_unique, dd.min_unique);
+        assert_eq!(cd.allow_domains, dd.allow_domains);
         assert_eq!(c.state.interval_s, d.state.interval_s);
         assert!(c.state.path.is_none());
     }

@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod analysis;
+pub mod baseline;
 pub mod capture;
 pub mod community_id;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod homenet;
 pub mod metrics;
 pub mod outputs;
 pub mod pipeline;
+pub mod settings;
 pub mod sink;
 pub mod state;
 pub mod synth;

@@ -234,7 +234,7 @@ fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&pipeline::REOPEN))
         .context("installing SIGHUP handler")?;
     pipeline::EXIT_AFTER_RUN.store(true, Ordering::Relaxed);
-    let summary = pipeline::run(cfg, input, deguchi::detect::build(cfg), &stop)?;
+    let summary = pipeline::run(cfg, input, &stop)?;
     if summary
         .output_error
         .as_ref()

@@ -29,7 +29,7 @@
 //!   every flow, analysis finishes its detectors, the writer flushes; nothing
 //!   already concluded is lost.
 
-use crate::analysis::{Analyzer, Detector, Lane, LaneOut, Step};
+use crate::analysis::{Analyzer, Lane, LaneOut, Sections, Step};
 use crate::capture::chunked::{Chunk, ChunkedFile, Rec};
 use crate::capture::file::FileSource;
 use crate::capture::live::{LiveSource, LiveStats};
@@ -346,8 +346,8 @@ fn spawn<T: Send + 'static>(
 type Job = Arc<(Vec<FlowEvent>, Vec<Step>)>;
 
 /// What a helper lane hands back at the end: its last alerts, its state
-/// sections (for the final snapshot), its state summary, its CPU seconds.
-type LaneEnd = (LaneOut, Vec<(String, Vec<u8>)>, Vec<String>, f64);
+/// sections (for the final snapshot), its state counts, its CPU seconds.
+type LaneEnd = (LaneOut, Sections, Vec<(&'static str, Vec<u64>)>, f64);
 
 /// A detector lane on a thread of its own: runs every batch the analysis
 /// thread plans, alongside the analysis thread's own lane. The thread gets
@@ -414,7 +414,7 @@ fn helper_thread(
     } else {
         Vec::new()
     };
-    let end = (o, sections, lane.state_summary(), thread_cpu_s());
+    let end = (o, sections, lane.state_counts(), thread_cpu_s());
     dispose(lane);
     end
 }
@@ -529,17 +529,18 @@ fn analysis_thread(
     }
     let mut ends = Vec::new();
     let mut cpu = Vec::new();
-    let mut summary = an.state_summary();
+    let mut counts = Vec::new();
     // a spare that never got its lane ends with nothing
     drop(hs.spare.take());
     for (k, h) in hs.active.into_iter().enumerate() {
         drop(h.jobs);
         if let Ok(Some((o, sections, s, c))) = h.handle.join() {
             ends.push((o, sections));
-            summary.extend(s);
+            counts.extend(s);
             cpu.push((format!("analysis-{}", k + 1), c));
         }
     }
+    let summary = an.state_summary(&counts);
     an.finish_with(ends, &mut out);
     if !out.is_empty() {
         let _ = tx.send(out);
@@ -801,12 +802,7 @@ fn dispose<T>(x: T) {
 /// # Errors
 /// Only failures to start (an output cannot be opened). Input and output
 /// errors during the run are reported in the [`Summary`].
-pub fn run(
-    cfg: &Config,
-    input: &Input,
-    detectors: Vec<Box<dyn Detector>>,
-    stop: &Arc<AtomicBool>,
-) -> Result<Summary, SinkError> {
+pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summary, SinkError> {
     let started = Instant::now();
     let mut sinks = Sinks::open(cfg.output.alerts.as_ref(), cfg.output.flows.as_ref())?;
     sinks.state.clone_from(&cfg.state.path);
@@ -836,7 +832,7 @@ pub fn run(
     }
     drop((ev_tx, ev_pool));
     drop(pool_tx);
-    let mut analyzer = Analyzer::new(cfg.home_net.clone(), detectors);
+    let mut analyzer = Analyzer::from_config(cfg);
     analyzer.keep_flows = sinks.writes_flows();
     if let Some(p) = &cfg.state.path {
         analyzer.state_every = Some(i64::try_from(cfg.state.interval_s).unwrap_or(300) * SEC);
@@ -844,13 +840,13 @@ pub fn run(
             analyzer.restore(env, p);
         }
     }
-    // One analysis lane (fewer than 4 cores): the detectors are still split
-    // in two, both run here, and once the input has ended the second moves
+    // One analysis thread (fewer than 4 cores): the partitions are still
+    // dealt to two lanes, both run here, and once the input has ended the second moves
     // to a spare thread, so the flush of the flows still open at the end
     // (40 % of them in the mix benchmark) is analysed on two cores. Not on a
     // single core, where the split would only add the merge.
     let input_done = Arc::new(AtomicBool::new(false));
-    let lanes = cfg.analysis_lanes();
+    let lanes = cfg.analysis_thread_count();
     let (lanes, spare) = if lanes == 1 && cfg.end_of_input_split() && analyzer.split_local(2) {
         (Vec::new(), true)
     } else {

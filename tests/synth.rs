@@ -298,12 +298,12 @@ fn exit_summary_reports_detector_state_and_evictions_at_the_caps() {
     assert!(evicted(" hosts (") > 0, "{capped}");
 }
 
-/// Detector lanes on threads of their own (`general.analysis_threads`)
-/// merge into exactly the output of one analysis thread: the same alert
-/// lines in the same order, the same flow records, and state files that the
-/// next run restores to the same alerts.
+/// Analysis partitions (`general.partitions`) on threads of their own
+/// (`general.analysis_threads`) give exactly the output of one partition on
+/// one thread: the same alert lines in the same order, the same flow
+/// records, and state files that the next run restores to the same alerts.
 #[test]
-fn analysis_lanes_give_the_output_of_one_thread() {
+fn analysis_partitions_and_threads_give_the_output_of_one() {
     let d = tempfile::tempdir().unwrap();
     let pcap = d.path().join("c.pcap");
     let p = pcap.to_str().unwrap();
@@ -311,14 +311,15 @@ fn analysis_lanes_give_the_output_of_one_thread() {
         "gen", "exfil", "--hosts", "16", "--days", "1.5", "--seed", "4", "-o", p,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let run = |lanes: usize, pass: usize| {
-        let cfg = d.path().join(format!("l{lanes}.toml"));
-        let state = d.path().join(format!("state-{lanes}.bin"));
-        let flows = d.path().join(format!("flows-{lanes}-{pass}.json"));
+    let run = |parts: usize, threads: usize, pass: usize| {
+        let tag = format!("{parts}-{threads}");
+        let cfg = d.path().join(format!("l{tag}.toml"));
+        let state = d.path().join(format!("state-{tag}.bin"));
+        let flows = d.path().join(format!("flows-{tag}-{pass}.json"));
         std::fs::write(
             &cfg,
             format!(
-                "[general]\nanalysis_threads = {lanes}\n[state]\npath = {:?}\ninterval_s = 3600\n",
+                "[general]\npartitions = {parts}\nanalysis_threads = {threads}\n[state]\npath = {:?}\ninterval_s = 3600\n",
                 state.to_str().unwrap()
             ),
         )
@@ -334,7 +335,7 @@ fn analysis_lanes_give_the_output_of_one_thread() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         (o.stdout, std::fs::read(flows).unwrap())
     };
-    let (one, one_flows) = run(1, 0);
+    let (one, one_flows) = run(1, 1, 0);
     let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&one)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -344,14 +345,24 @@ fn analysis_lanes_give_the_output_of_one_thread() {
         .map(|a| a["detector"].as_str().unwrap())
         .collect();
     assert!(detectors.len() >= 2, "{detectors:?}");
-    for lanes in [2, 3] {
-        let (out, flows) = run(lanes, 0);
-        assert!(out == one, "{lanes} lanes: other alert lines");
-        assert!(flows == one_flows, "{lanes} lanes: other flow records");
+    let layouts = [(2, 1), (2, 2), (4, 1), (4, 2), (16, 3)];
+    for (parts, threads) in layouts {
+        let (out, flows) = run(parts, threads, 0);
+        assert!(
+            out == one,
+            "{parts} partitions on {threads} threads: other alert lines"
+        );
+        assert!(
+            flows == one_flows,
+            "{parts} partitions on {threads} threads: other flow records"
+        );
     }
     // second pass: each run restores the state its first pass saved
-    let (again, _) = run(1, 1);
-    for lanes in [2, 3] {
-        assert!(run(lanes, 1).0 == again, "{lanes} lanes after restore");
+    let (again, _) = run(1, 1, 1);
+    for (parts, threads) in layouts {
+        assert!(
+            run(parts, threads, 1).0 == again,
+            "{parts} partitions on {threads} threads after restore"
+        );
     }
 }

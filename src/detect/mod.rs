@@ -1,4 +1,19 @@
 //! Detectors: fed per flow, burst or DNS answer by the analysis stage, never per packet.
+//!
+//! Each detector is a component in a folder of its own (`beacon/`,
+//! `exfil/`, `dns_tunnel/`): its config section (`config.rs`: keys,
+//! defaults, validation), its state, its findings and evidence, its snapshot
+//! version. [`REGISTRY`] lists them; the configuration loader walks it and
+//! never imports a detector type. Adding a detector is one folder plus one
+//! line in [`REGISTRY`] (the README's architecture section shows a small one).
+//!
+//! Detectors run inside analysis partitions: each partition owns the state
+//! of the internal hosts hashed to it and sees only their events, so a
+//! detector keeps per-host (or per host and destination) state only.
+//! What is shared by all hosts (destination popularity, the names hosts
+//! resolved, the site's internal resolvers) is kept once, in
+//! [`crate::baseline`], and reaches every detector through the event's
+//! [`EventCtx`].
 
 pub mod beacon;
 pub mod dns_tunnel;
@@ -6,29 +21,228 @@ pub mod exfil;
 pub mod periodicity;
 pub mod slabmap;
 
-use crate::analysis::Detector;
-use crate::config::Config;
+use crate::alert::Alert;
+use crate::baseline::DestView;
+use crate::flow::event::{BurstEvent, DnsAnswer, DnsQuery, ProgressEvent};
+use crate::flow::record::FlowRecord;
+use crate::homenet::{Direction, HomeNet};
+use crate::settings::Check;
 use crate::time::Ts;
+use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
-/// The detectors the configuration enables.
-#[must_use]
-pub fn build(cfg: &Config) -> Vec<Box<dyn Detector>> {
-    let mut v: Vec<Box<dyn Detector>> = Vec::new();
-    if cfg.beacon.enabled {
-        v.push(Box::new(beacon::Beacon::new(cfg.beacon.clone())));
+/// What the analysis decided about an event before any partition sees it
+/// (once, in event order): its direction against `home_net` and the shared
+/// baselines as of this event.
+#[derive(Clone, Copy, Debug)]
+pub struct EventCtx<'a> {
+    /// Direction of a flow event (`End`, `Burst`, `Progress`), from its originator.
+    pub dir: Direction,
+    /// The remote side of an outbound or inbound TCP/UDP flow event to an
+    /// egress destination: its identity and popularity.
+    pub dest: Option<&'a DestView>,
+    /// A DNS query's client is one of the site's internal resolvers.
+    pub client_is_resolver: bool,
+}
+
+impl EventCtx<'_> {
+    /// A context with nothing shared (unit tests, benches).
+    #[must_use]
+    pub fn plain(dir: Direction) -> EventCtx<'static> {
+        EventCtx {
+            dir,
+            dest: None,
+            client_is_resolver: false,
+        }
     }
-    if cfg.dns_tunnel.enabled {
-        v.push(Box::new(dns_tunnel::DnsTunnel::new(
-            cfg.dns_tunnel.clone(),
-            cfg.home_net.clone(),
-        )));
+}
+
+/// A snapshot section a detector could not read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot version {found}, this build reads {expected}")]
+    Version { found: u32, expected: u32 },
+    #[error("undecodable snapshot: {0}")]
+    Decode(#[from] postcard::Error),
+}
+
+/// A detector: fed per flow event (never per packet), emits alerts. One
+/// instance per analysis partition.
+pub trait Detector: Send {
+    fn name(&self) -> &'static str;
+    /// A flow ended.
+    fn on_flow(&mut self, _r: &FlowRecord, _cx: &EventCtx<'_>, _out: &mut Vec<Alert>) {}
+    /// A burst of activity inside a long-lived flow ended (see [`BurstEvent`]).
+    fn on_burst(&mut self, _b: &BurstEvent, _cx: &EventCtx<'_>, _out: &mut Vec<Alert>) {}
+    /// A flow moved more payload (outbound or inbound flows only; `cx.dir` from its originator).
+    fn on_progress(&mut self, _p: &ProgressEvent, _cx: &EventCtx<'_>, _out: &mut Vec<Alert>) {}
+    /// A host sent a DNS query.
+    fn on_dns_query(&mut self, _q: &DnsQuery, _cx: &EventCtx<'_>, _out: &mut Vec<Alert>) {}
+    /// A host received DNS answers.
+    fn on_dns(&mut self, _d: &DnsAnswer, _cx: &EventCtx<'_>, _out: &mut Vec<Alert>) {}
+    /// Packet time advanced to `now`.
+    fn on_tick(&mut self, _now: Ts, _out: &mut Vec<Alert>) {}
+    /// End of input: last chance to report.
+    fn finish(&mut self, _out: &mut Vec<Alert>) {}
+    /// Layout version of [`Self::save`]'s bytes; bumped when it changes.
+    fn snapshot_version(&self) -> u32 {
+        1
     }
-    if cfg.exfil.enabled {
-        v.push(Box::new(exfil::Exfil::new(cfg.exfil.clone())));
+    /// Counts of the state held, for the exit summary (summed over the
+    /// partitions, then given to [`Self::state_line`]).
+    fn state_counts(&self) -> Vec<u64> {
+        Vec::new()
     }
-    v
+    /// The exit summary's line for `counts` (the sum of every partition's
+    /// [`Self::state_counts`]); evictions mean a cap was reached.
+    fn state_line(&self, _counts: &[u64]) -> Option<String> {
+        None
+    }
+    /// Serialised state for a snapshot (`None`: nothing to keep).
+    fn save(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Restores a snapshot taken by `save` (of this detector's
+    /// [`Self::snapshot_version`]; the analysis checks it).
+    ///
+    /// # Errors
+    /// The snapshot does not decode.
+    fn load(&mut self, _bytes: &[u8]) -> Result<(), SnapshotError> {
+        Ok(())
+    }
+}
+
+/// What a detector is built with besides its own section.
+#[derive(Clone, Debug)]
+pub struct BuildEnv {
+    pub home_net: HomeNet,
+    /// Analysis partitions: a detector's caps are shared among them, so
+    /// that all instances together hold what the config allows.
+    pub partitions: usize,
+    /// The partition this instance is built for (`0..partitions`).
+    pub partition: usize,
+}
+
+impl BuildEnv {
+    /// This partition's share of `cap`: the partitions' shares add up to
+    /// `cap` (each at least 1).
+    #[must_use]
+    pub fn share(&self, cap: usize) -> usize {
+        let n = self.partitions.max(1);
+        (cap / n + usize::from(self.partition < cap % n)).max(1)
+    }
+}
+
+/// A detector's validated config section.
+pub trait DetectorConfig: Any + std::fmt::Debug + Send + Sync {
+    fn enabled(&self) -> bool;
+    /// One instance of the detector (one per analysis partition).
+    fn build(&self, env: &BuildEnv) -> Box<dyn Detector>;
+    fn clone_box(&self) -> Box<dyn DetectorConfig>;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// A registered detector: its config section's name and keys, its
+/// defaults, and how the section is read.
+pub struct Component {
+    /// Section name in the config file, and the detector's name.
+    pub name: &'static str,
+    /// The section's defaults.
+    pub defaults: fn() -> Box<dyn DetectorConfig>,
+    /// Reads the section from the config root (absent: the defaults),
+    /// every problem into the checker, named `section.key`.
+    pub parse: fn(&mut Check<'_>, &toml::Table) -> Box<dyn DetectorConfig>,
+}
+
+/// Every detector this build has, in the order they see each event (and
+/// so the order of their alerts for one event).
+pub const REGISTRY: &[Component] = &[beacon::COMPONENT, dns_tunnel::COMPONENT, exfil::COMPONENT];
+
+/// The detector sections of a configuration, one per [`REGISTRY`] entry, in its order.
+#[derive(Debug)]
+pub struct Detectors(Vec<Box<dyn DetectorConfig>>);
+
+impl Clone for Detectors {
+    fn clone(&self) -> Self {
+        Self(self.0.iter().map(|c| c.clone_box()).collect())
+    }
+}
+
+impl Default for Detectors {
+    fn default() -> Self {
+        Self(REGISTRY.iter().map(|c| (c.defaults)()).collect())
+    }
+}
+
+impl Detectors {
+    /// Reads every registered detector's section from `root`.
+    pub fn parse(c: &mut Check<'_>, root: &toml::Table) -> Self {
+        Self(REGISTRY.iter().map(|comp| (comp.parse)(c, root)).collect())
+    }
+
+    /// Section names of every registered detector.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        REGISTRY.iter().map(|c| c.name)
+    }
+
+    /// The section of type `T` (e.g. `BeaconConfig`).
+    #[must_use]
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.0.iter().find_map(|c| c.as_any().downcast_ref())
+    }
+
+    /// The section of type `T`, to change it.
+    pub fn get_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        self.0
+            .iter_mut()
+            .find_map(|c| c.as_any_mut().downcast_mut())
+    }
+
+    /// One instance of every enabled detector, in registry order.
+    #[must_use]
+    pub fn build(&self, env: &BuildEnv) -> Vec<Box<dyn Detector>> {
+        self.0
+            .iter()
+            .filter(|c| c.enabled())
+            .map(|c| c.build(env))
+            .collect()
+    }
+}
+
+/// Implements [`DetectorConfig`] and declares the `COMPONENT` of a detector
+/// whose config type has `enabled`, `Default`, `Clone`, and a
+/// `parse(&mut Check, &Table, &Self) -> Self` reader.
+#[macro_export]
+macro_rules! detector_component {
+    ($name:literal, $cfg:ty, $parse:path, |$c:ident, $env:ident| $build:expr) => {
+        impl $crate::detect::DetectorConfig for $cfg {
+            fn enabled(&self) -> bool {
+                self.enabled
+            }
+            fn build(&self, $env: &$crate::detect::BuildEnv) -> Box<dyn $crate::detect::Detector> {
+                let $c = self;
+                Box::new($build)
+            }
+            fn clone_box(&self) -> Box<dyn $crate::detect::DetectorConfig> {
+                Box::new(self.clone())
+            }
+            fn as_any(&self) -> &dyn std::any::Any {
+                self
+            }
+            fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+                self
+            }
+        }
+
+        /// This detector's entry in [`crate::detect::REGISTRY`].
+        pub const COMPONENT: $crate::detect::Component = $crate::detect::Component {
+            name: $name,
+            defaults: || Box::new(<$cfg>::default()),
+            parse: |c, root| Box::new($parse(c, root, &<$cfg>::default())),
+        };
+    };
 }
 
 /// The eviction policy of every capped detector map: of `aged` (age, key),

@@ -155,6 +155,16 @@ struct Fit {
     gaps: usize,
 }
 
+/// The multiple of the period (1..=4) nearest to `x` > 0 intervals: `round`
+/// without the libm call (`x` is positive and at most a few periods, so
+/// `x + 0.5` truncated is `x` rounded half up).
+#[inline]
+fn nearest_multiple(x: f64) -> f64 {
+    #[allow(clippy::cast_possible_truncation)]
+    let k = (x + 0.5) as i64;
+    k.clamp(1, MAX_K as i64) as f64
+}
+
 /// Width of the band around multiple `k` (the part that rounds to `k`).
 fn band_width(k: f64, j: f64) -> f64 {
     (k * (1.0 + j)).min(k + 0.5) - (k * (1.0 - j)).max(k - 0.5)
@@ -170,7 +180,7 @@ fn fit(d: &[f64], p: f64, tmp: &mut Vec<f64>) -> Fit {
         if x > GAP_PERIODS {
             continue;
         }
-        let k = x.round().clamp(1.0, MAX_K as f64);
+        let k = nearest_multiple(x);
         let r = (x / k - 1.0).abs();
         if r <= 0.5 {
             tmp.push(r);
@@ -186,7 +196,7 @@ fn fit(d: &[f64], p: f64, tmp: &mut Vec<f64>) -> Fit {
             gaps += 1;
             continue;
         }
-        let k = x.round().clamp(1.0, MAX_K as f64);
+        let k = nearest_multiple(x);
         if (x / k - 1.0).abs() <= j && (x - k).abs() <= 0.5 {
             if k == 1.0 {
                 reg += 1;
@@ -202,6 +212,24 @@ fn fit(d: &[f64], p: f64, tmp: &mut Vec<f64>) -> Fit {
     let p_reg = (reg as f64 + 0.5) / (n + 1.5);
     let p_mul = (mul as f64 + 0.5) / (n + 1.5);
     let p_irr = (irr as f64 + 0.5) / (n + 1.5);
+    // ln(q_beacon / q_null) of an interval x = ln q_beacon(class of x)
+    // - ln q_null(x), with q_null(x) = λ·e^(-λx) / norm: so
+    // ln q_null(x) = ln(λ / norm) - λx, and the log of q_beacon takes one of
+    // six values per fit. Six logarithms per fit instead of an exponential
+    // and a logarithm per interval.
+    let ln_null0 = (lambda / null_norm).ln();
+    let gap_nats = (GAP_SHARE / (-lambda * GAP_PERIODS).exp()).ln();
+    let ln_irr = (p_irr / GAP_PERIODS).ln();
+    let mut ln_band = [0.0f64; MAX_K + 1];
+    for (k, slot) in ln_band.iter_mut().enumerate().skip(1) {
+        let kf = k as f64;
+        let w = band_width(kf, j).max(1e-6);
+        *slot = if k == 1 {
+            (p_reg / w).ln()
+        } else {
+            (p_mul * MISS_WEIGHTS[k - 2] / w).ln()
+        };
+    }
     let mut nats = 0.0;
     for &dx in d {
         let x = dx / p;
@@ -209,23 +237,13 @@ fn fit(d: &[f64], p: f64, tmp: &mut Vec<f64>) -> Fit {
             // an implant sleeps through the night or a laptop lid, rarely more:
             // gaps are cheap for a beacon only when rare; clustered (human)
             // traffic has one after every cluster
-            nats += (GAP_SHARE / (-lambda * GAP_PERIODS).exp()).ln();
+            nats += gap_nats;
             continue;
         }
-        let q_null = lambda * (-lambda * x).exp() / null_norm;
-        let k = x.round().clamp(1.0, MAX_K as f64);
+        let k = nearest_multiple(x);
         let inband = (x / k - 1.0).abs() <= j && (x - k).abs() <= 0.5;
-        let q_b = if inband {
-            let w = band_width(k, j).max(1e-6);
-            if k == 1.0 {
-                p_reg / w
-            } else {
-                p_mul * MISS_WEIGHTS[k as usize - 2] / w
-            }
-        } else {
-            p_irr / GAP_PERIODS
-        };
-        nats += (q_b / q_null).ln();
+        let ln_qb = if inband { ln_band[k as usize] } else { ln_irr };
+        nats += ln_qb - (ln_null0 - lambda * x);
     }
     // three fitted parameters (period, jitter, miss rate), BIC-style
     nats -= 1.5 * (n + 1.0).ln();
@@ -357,7 +375,7 @@ pub fn evaluate(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
 }
 
 #[cfg(test)]
-mod tests_support {
+pub(crate) mod tests_support {
     use super::*;
     /// xorshift for reproducible test series
     pub struct R(pub u64);

@@ -1,7 +1,8 @@
 //! Ended-flow records and their Suricata-EVE-shaped JSON (`event_type: "flow"`).
 
+use super::entry::Entry;
 use super::key::ip_of;
-use super::table::{Entry, tcp_state_name};
+use super::tcp::state_name as tcp_state_name;
 use crate::community_id::community_id_v1;
 use crate::decode::Tunnel;
 use crate::homenet::Direction;

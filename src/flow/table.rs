@@ -25,25 +25,15 @@
 //! debris rather than the long-lived session of the host we watch. Evicted
 //! flows are written with `reason: "evicted"` and counted.
 
+use super::entry::Entry;
+pub use super::event::{BurstEvent, DnsAnswer, DnsQuery, FlowEvent, ProgressEvent};
 use super::key::FlowKey;
 use super::record::{EndReason, FlowHints, FlowRecord, HttpHint};
+pub use super::tcp::{CLASSES, Class};
 use crate::decode::{HintKind, PacketMeta, tcp};
 use crate::hints;
 use crate::time::{SEC, Ts};
 
-/// Timeout classes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Class {
-    TcpNew = 0,
-    TcpEstablished,
-    TcpClosed,
-    Udp,
-    Icmp,
-    Other,
-}
-
-pub const CLASSES: usize = 6;
 /// A flow moves to the head of its list at most this often (packet time).
 pub const RELIST_EVERY: Ts = SEC;
 const NIL: u32 = u32::MAX;
@@ -74,63 +64,6 @@ impl Default for TableConfig {
             burst_gap: SEC,
             progress_bytes: 1 << 20,
         }
-    }
-}
-
-// tcp state bits
-const T_SYN: u8 = 0x01;
-const T_SYNACK: u8 = 0x02;
-const T_EST: u8 = 0x04;
-const T_FIN_ORIG: u8 = 0x08;
-const T_FIN_RESP: u8 = 0x10;
-const T_RST: u8 = 0x20;
-
-/// One tracked flow. Direction index 0 = from the originator (to server).
-#[derive(Debug)]
-pub struct Entry {
-    pub key: FlowKey,
-    pub first_ts: Ts,
-    pub last_ts: Ts,
-    pub pkts: [u64; 2],
-    pub bytes: [u64; 2],
-    pub payload: [u64; 2],
-    pub hints: Option<Box<FlowHints>>,
-    prev: u32,
-    next: u32,
-    /// Packet time of the flow's last move to the head of its list.
-    listed_ts: Ts,
-    pub orig_is_a: bool,
-    pub tcp_flags: [u8; 2],
-    pub tcp_state: u8,
-    class: Class,
-    pub icmp: (u8, u8),
-    pub tunnel: crate::decode::Tunnel,
-    /// Bursts of payload (exchanges after `burst_gap` of silence) seen so far.
-    pub bursts: u32,
-    /// Payload bytes of the current burst [from originator, to originator].
-    pub burst_bytes: [u32; 2],
-    pub burst_start: Ts,
-    pub burst_last: Ts,
-    /// Payload already reported in `Progress` events [orig, resp].
-    pub reported: [u64; 2],
-}
-
-impl Entry {
-    /// (originator ip, port, responder ip, port)
-    #[must_use]
-    pub fn oriented(&self) -> (std::net::IpAddr, u16, std::net::IpAddr, u16) {
-        let k = &self.key;
-        let (o, op, r, rp) = if self.orig_is_a {
-            (k.a, k.pa, k.b, k.pb)
-        } else {
-            (k.b, k.pb, k.a, k.pa)
-        };
-        (
-            super::key::ip_of(o, k.v6),
-            op,
-            super::key::ip_of(r, k.v6),
-            rp,
-        )
     }
 }
 
@@ -179,121 +112,6 @@ pub struct TableCounters {
     pub peak_flows: u64,
     /// Times the table entered emergency mode.
     pub emergencies: u64,
-}
-
-/// Something the table concluded that later stages need.
-#[derive(Debug)]
-pub enum FlowEvent {
-    /// A flow ended (closed, timed out, evicted or flushed).
-    /// (Inline, not boxed: one allocation and one free on another thread
-    /// less per flow, and the analysis thread reads records in order.)
-    End(FlowRecord),
-    /// A DNS response with addresses, seen by `client` (the querying host).
-    DnsAnswer(Box<DnsAnswer>),
-    /// A DNS query a host sent (for the DNS tunnel detector).
-    DnsQuery(Box<DnsQuery>),
-    /// A long flow moved another `progress_bytes` of payload: lets volume
-    /// detectors see an upload while it happens, not when it ends.
-    Progress(ProgressEvent),
-    /// A completed burst of payload inside a flow that has had at least two:
-    /// the in-session series a keep-alive beacon leaves (Sliver, AsyncRAT).
-    /// Single-burst flows are described by their `End` record alone.
-    Burst(BurstEvent),
-}
-
-/// One burst of payload exchange inside a long-lived flow, oriented from the
-/// flow's originator.
-#[derive(Debug, Clone)]
-pub struct BurstEvent {
-    pub ts: Ts,
-    pub end: Ts,
-    /// Ordinal of this burst in its flow (1-based).
-    pub n: u32,
-    pub flow_id: u64,
-    pub src_ip: std::net::IpAddr,
-    pub src_port: u16,
-    pub dest_ip: std::net::IpAddr,
-    pub dest_port: u16,
-    pub proto: u8,
-    pub vlan: u16,
-    /// Payload bytes [from originator, to originator].
-    pub payload: [u32; 2],
-    /// The name the originator used (TLS SNI, else HTTP Host), if seen.
-    pub name: Option<std::sync::Arc<str>>,
-}
-
-impl ProgressEvent {
-    fn of(e: &Entry, ts: Ts) -> Self {
-        let (src_ip, src_port, dest_ip, dest_port) = e.oriented();
-        Self {
-            ts,
-            start: e.first_ts,
-            flow_id: crate::flow::record::flow_id(e),
-            src_ip,
-            src_port,
-            dest_ip,
-            dest_port,
-            proto: e.key.proto,
-            delta: [e.payload[0] - e.reported[0], e.payload[1] - e.reported[1]],
-            name: e.hints.as_deref().and_then(FlowHints::dest_name_shared),
-        }
-    }
-}
-
-impl BurstEvent {
-    fn of(e: &Entry) -> Self {
-        let (src_ip, src_port, dest_ip, dest_port) = e.oriented();
-        Self {
-            ts: e.burst_start,
-            end: e.burst_last,
-            n: e.bursts,
-            flow_id: crate::flow::record::flow_id(e),
-            src_ip,
-            src_port,
-            dest_ip,
-            dest_port,
-            proto: e.key.proto,
-            vlan: e.key.vlan,
-            payload: e.burst_bytes,
-            name: e.hints.as_deref().and_then(FlowHints::dest_name_shared),
-        }
-    }
-}
-
-/// A DNS query, as sent by `client`.
-#[derive(Debug, Clone)]
-pub struct DnsQuery {
-    pub ts: Ts,
-    pub client: std::net::IpAddr,
-    pub server: std::net::IpAddr,
-    pub name: String,
-    pub qtype: u16,
-}
-
-/// Payload moved by a flow since its last report, oriented from its originator.
-#[derive(Debug, Clone)]
-pub struct ProgressEvent {
-    pub ts: Ts,
-    pub start: Ts,
-    pub flow_id: u64,
-    pub src_ip: std::net::IpAddr,
-    pub src_port: u16,
-    pub dest_ip: std::net::IpAddr,
-    pub dest_port: u16,
-    pub proto: u8,
-    /// Payload bytes since the last report [from originator, to originator].
-    pub delta: [u64; 2],
-    pub name: Option<std::sync::Arc<str>>,
-}
-
-/// The addresses a host was told a name resolves to.
-#[derive(Debug, Clone)]
-pub struct DnsAnswer {
-    pub ts: Ts,
-    pub client: std::net::IpAddr,
-    pub resolver: std::net::IpAddr,
-    pub name: String,
-    pub addrs: Vec<std::net::IpAddr>,
 }
 
 pub struct FlowTable {
@@ -560,8 +378,9 @@ impl FlowTable {
         }
         let class = if m.proto == 6 {
             e.tcp_flags[d] |= m.tcp_flags;
-            tcp_transition(e, m.tcp_flags, from_orig);
-            tcp_class(e.tcp_state)
+            let both = e.pkts[0] > 0 && e.pkts[1] > 0;
+            super::tcp::transition(&mut e.tcp_state, m.tcp_flags, from_orig, both);
+            super::tcp::class(e.tcp_state)
         } else {
             e.class
         };
@@ -735,44 +554,6 @@ impl FlowTable {
             }
         }
         true
-    }
-}
-
-fn tcp_transition(e: &mut Entry, flags: u8, from_orig: bool) {
-    if flags & tcp::RST != 0 {
-        e.tcp_state |= T_RST;
-    }
-    if flags & tcp::SYN != 0 {
-        if flags & tcp::ACK != 0 {
-            e.tcp_state |= T_SYNACK;
-        } else {
-            e.tcp_state |= T_SYN;
-        }
-    } else if flags & tcp::ACK != 0 && e.pkts[0] > 0 && e.pkts[1] > 0 {
-        e.tcp_state |= T_EST;
-    }
-    if flags & tcp::FIN != 0 {
-        e.tcp_state |= if from_orig { T_FIN_ORIG } else { T_FIN_RESP };
-    }
-}
-
-fn tcp_class(state: u8) -> Class {
-    if state & T_RST != 0 || state & (T_FIN_ORIG | T_FIN_RESP) == (T_FIN_ORIG | T_FIN_RESP) {
-        Class::TcpClosed
-    } else if state & T_EST != 0 {
-        Class::TcpEstablished
-    } else {
-        Class::TcpNew
-    }
-}
-
-/// TCP state name for flow records.
-#[must_use]
-pub fn tcp_state_name(state: u8) -> &'static str {
-    match tcp_class(state) {
-        Class::TcpClosed => "closed",
-        Class::TcpEstablished => "established",
-        _ => "new",
     }
 }
 

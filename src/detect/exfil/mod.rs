@@ -36,17 +36,18 @@
 //! (PCR of the pair below `min_pair_pcr`): downloads and symmetric real-time
 //! media never count. `unusual_channel` needs no learning.
 
+mod config;
+
 use crate::alert::{Alert, Severity};
-use crate::analysis::Detector;
 use crate::community_id::community_id_v1;
+use crate::detect::{Detector, EventCtx, SnapshotError};
+use crate::flow::event::ProgressEvent;
 use crate::flow::record::FlowRecord;
-use crate::flow::table::ProgressEvent;
 use crate::homenet::{Direction, is_egress_dest};
 use crate::time::{SEC, Ts, rfc3339};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 const MB: u64 = 1 << 20;
@@ -54,65 +55,7 @@ const SLOT5: Ts = 300 * SEC;
 const HOUR: Ts = 3600 * SEC;
 const DAY: Ts = 86_400 * SEC;
 
-/// Exfiltration detector settings (`[exfil]`).
-#[derive(Clone, Debug)]
-pub struct ExfilConfig {
-    pub enabled: bool,
-    /// Observation a host needs before volume detectors judge it, seconds.
-    pub learning_s: u64,
-    pub burst_floor_5m: u64,
-    pub burst_floor_1h: u64,
-    pub burst_ratio: f64,
-    pub lowslow_floor_24h: u64,
-    pub rare_max_hosts: usize,
-    pub producer_floor: u64,
-    pub producer_floor_web: u64,
-    pub unusual_floor: u64,
-    pub raw_floor: u64,
-    pub min_pair_pcr: f64,
-    pub max_hosts: usize,
-    pub max_pairs: usize,
-}
-
-impl ExfilConfig {
-    /// Bytes out after which a pair keeps slot history: an eighth of the
-    /// smallest window floor, so no window finding can be reached without it.
-    #[must_use]
-    pub fn rings_from(&self) -> u64 {
-        [
-            self.burst_floor_5m,
-            self.burst_floor_1h,
-            self.lowslow_floor_24h,
-            self.producer_floor,
-            self.producer_floor_web,
-        ]
-        .into_iter()
-        .min()
-        .unwrap_or(0)
-            / 8
-    }
-}
-
-impl Default for ExfilConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            learning_s: 86_400,
-            burst_floor_5m: 50 * MB,
-            burst_floor_1h: 200 * MB,
-            burst_ratio: 10.0,
-            lowslow_floor_24h: 10 * MB,
-            rare_max_hosts: 2,
-            producer_floor: 256 * 1024,
-            producer_floor_web: 4 * MB,
-            unusual_floor: 512,
-            raw_floor: 64 * 1024,
-            min_pair_pcr: 0.3,
-            max_hosts: 20_000,
-            max_pairs: 200_000,
-        }
-    }
-}
+pub use config::ExfilConfig;
 
 /// A ring of `N` time slots (bytes), newest at `head`. The slots are held
 /// inline, not on the heap: a host's rings sit in its entry, so an update
@@ -431,12 +374,6 @@ pub struct Pair {
     high_port_out: u64,
 }
 
-#[derive(Default, Serialize, Deserialize)]
-struct DestInfo {
-    hosts: super::HostSet,
-    last_seen: Ts,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct ExfilStats {
     pub hosts_evicted: u64,
@@ -459,6 +396,8 @@ struct Update<'a> {
     web: bool,
     /// This update is the end of the flow.
     flow_end: bool,
+    /// Internal hosts using the destination (the shared baseline's count).
+    sharing: usize,
 }
 
 impl<'a> Update<'a> {
@@ -478,6 +417,7 @@ impl<'a> Update<'a> {
         bytes: [u64; 2],
         web: bool,
         flow_end: bool,
+        sharing: usize,
     ) -> Option<Self> {
         let (host, remote, out, inb) = match dir {
             Direction::Outbound => (src, dest, bytes[0], bytes[1]),
@@ -497,6 +437,7 @@ impl<'a> Update<'a> {
             inb,
             web,
             flow_end,
+            sharing,
         })
     }
 }
@@ -507,13 +448,10 @@ pub struct Exfil {
     /// Empty 5-minute and hourly histograms, cloned for each new host.
     hist_templates: (Histogram<u16>, Histogram<u16>),
     pairs: super::slabmap::SlabMap<(IpAddr, u64), Pair>,
-    dests: HashMap<u64, DestInfo, ahash::RandomState>,
     pub stats: ExfilStats,
 }
 
-fn dest_id(name: Option<&str>, ip: IpAddr) -> u64 {
-    super::beacon::dest_id(name, ip)
-}
+use crate::baseline::dest_id;
 
 const SMTP_PORTS: &[u16] = &[25, 465, 587, 2525];
 const SMB_PORTS: &[u16] = &[139, 445];
@@ -527,7 +465,6 @@ impl Exfil {
             hosts: super::slabmap::SlabMap::default(),
             hist_templates: (new_hist(HIST5_LOW), new_hist(HIST1H_LOW)),
             pairs: super::slabmap::SlabMap::default(),
-            dests: HashMap::default(),
             stats: ExfilStats::default(),
         }
     }
@@ -569,7 +506,7 @@ impl Exfil {
         let cfg = &self.cfg;
         let (hslot, evicted) = self.hosts.get_or_insert_capped(
             u.host,
-            cfg.max_hosts.max(16),
+            cfg.max_hosts.max(1),
             |h| h.last_seen,
             || Host::new(u.ts),
         );
@@ -587,15 +524,7 @@ impl Exfil {
         let learned = host.learned(cfg);
 
         let did = dest_id(u.name, u.dest_ip);
-        let sharing = {
-            let d = self.dests.entry(did).or_default();
-            d.last_seen = d.last_seen.max(u.ts);
-            d.hosts.insert(u.host, 64);
-            d.hosts.len()
-        };
-        if self.dests.len() > cfg.max_pairs.max(16) {
-            evict_oldest(&mut self.dests, |d| d.last_seen);
-        }
+        let sharing = u.sharing;
         let key = (u.host, did);
         let found = self.pairs.find(&key);
         if u.out == 0 && found.is_none() {
@@ -631,7 +560,7 @@ impl Exfil {
                 };
                 let (i, evicted) =
                     self.pairs
-                        .insert_capped(key, cfg.max_pairs.max(16), |p| p.last_seen, new);
+                        .insert_capped(key, cfg.max_pairs.max(1), |p| p.last_seen, new);
                 self.stats.pairs_evicted += evicted as u64;
                 i
             }
@@ -974,8 +903,6 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-use super::evict_oldest;
-
 /// A host as stored: histograms as (value, count) pairs.
 #[derive(Serialize, Deserialize)]
 struct HostSnap {
@@ -1015,21 +942,31 @@ fn hist_from(v: &[(u64, u64)], low: u64) -> Option<Histogram<u16>> {
 struct Snapshot {
     hosts: Vec<(IpAddr, HostSnap)>,
     pairs: Vec<((IpAddr, u64), Pair)>,
-    dests: Vec<(u64, DestInfo)>,
 }
+
+/// Layout version of [`Snapshot`].
+const SNAPSHOT_VERSION: u32 = 3;
 
 impl Detector for Exfil {
     fn name(&self) -> &'static str {
         "exfil"
     }
 
-    fn state_summary(&self) -> Option<String> {
-        Some(format!(
-            "exfil {} hosts ({} evicted), {} pairs ({} evicted)",
-            self.hosts.len(),
+    fn state_counts(&self) -> Vec<u64> {
+        vec![
+            self.hosts.len() as u64,
             self.stats.hosts_evicted,
-            self.pairs.len(),
-            self.stats.pairs_evicted
+            self.pairs.len() as u64,
+            self.stats.pairs_evicted,
+        ]
+    }
+
+    fn state_line(&self, c: &[u64]) -> Option<String> {
+        let [hosts, he, pairs, pe] = c else {
+            return None;
+        };
+        Some(format!(
+            "exfil {hosts} hosts ({he} evicted), {pairs} pairs ({pe} evicted)"
         ))
     }
 
@@ -1057,16 +994,18 @@ impl Detector for Exfil {
         let mut snap = Snapshot {
             hosts,
             pairs: self.pairs.take_all(),
-            dests: std::mem::take(&mut self.dests).into_iter().collect(),
         };
         let bytes = postcard::to_stdvec(&snap).ok();
         self.pairs = std::mem::take(&mut snap.pairs).into_iter().collect();
-        self.dests = std::mem::take(&mut snap.dests).into_iter().collect();
         bytes
     }
 
-    fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let s: Snapshot = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    fn snapshot_version(&self) -> u32 {
+        SNAPSHOT_VERSION
+    }
+
+    fn load(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let s: Snapshot = postcard::from_bytes(bytes)?;
         self.hosts = s
             .hosts
             .into_iter()
@@ -1088,11 +1027,10 @@ impl Detector for Exfil {
             })
             .collect();
         self.pairs = s.pairs.into_iter().collect();
-        self.dests = s.dests.into_iter().collect();
         Ok(())
     }
 
-    fn on_flow(&mut self, r: &FlowRecord, out: &mut Vec<Alert>) {
+    fn on_flow(&mut self, r: &FlowRecord, cx: &EventCtx<'_>, out: &mut Vec<Alert>) {
         if !matches!(r.proto, 6 | 17) {
             return;
         }
@@ -1112,18 +1050,19 @@ impl Detector for Exfil {
             [d0, d1],
             web,
             true,
+            cx.dest.map_or(1, |d| d.hosts),
         ) {
             self.update(&u, out);
         }
     }
 
-    fn on_progress(&mut self, p: &ProgressEvent, dir: Direction, out: &mut Vec<Alert>) {
+    fn on_progress(&mut self, p: &ProgressEvent, cx: &EventCtx<'_>, out: &mut Vec<Alert>) {
         if !matches!(p.proto, 6 | 17) {
             return;
         }
         let name = p.name.as_deref();
         if let Some(u) = Update::oriented(
-            dir,
+            cx.dir,
             p.ts,
             (p.src_ip, p.src_port),
             (p.dest_ip, p.dest_port),
@@ -1133,11 +1072,20 @@ impl Detector for Exfil {
             p.delta,
             name.is_some(),
             false,
+            cx.dest.map_or(1, |d| d.hosts),
         ) {
             self.update(&u, out);
         }
     }
 }
+
+crate::detector_component!("exfil", ExfilConfig, config::parse, |c, env| {
+    Exfil::new(ExfilConfig {
+        max_hosts: env.share(c.max_hosts),
+        max_pairs: env.share(c.max_pairs),
+        ..c.clone()
+    })
+});
 
 #[cfg(test)]
 mod tests {
@@ -1233,6 +1181,7 @@ mod tests {
                 inb,
                 web: port == 443,
                 flow_end: false,
+                sharing: 1,
             },
             &mut v,
         );

@@ -17,55 +17,18 @@
 //! carried grow tenfold. CDNs and anti-virus lookups with hashed names are the known
 //! look-alikes: `allow_domains`.
 
+mod config;
+
 use crate::alert::{Alert, Severity};
-use crate::analysis::Detector;
-use crate::flow::table::DnsQuery;
+use crate::detect::{Detector, EventCtx};
+use crate::flow::event::DnsQuery;
 use crate::homenet::HomeNet;
 use crate::time::{SEC, Ts, rfc3339};
 use serde_json::{Map, json};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-/// `[dns_tunnel]` settings.
-#[derive(Clone, Debug)]
-pub struct DnsTunnelConfig {
-    pub enabled: bool,
-    pub window_s: u64,
-    pub min_unique: usize,
-    pub min_name_bytes: u64,
-    pub min_avg_len: f64,
-    pub min_entropy: f64,
-    pub max_domains: usize,
-    pub allow_domains: Vec<String>,
-}
-
-/// Look-alikes with hashed or encoded names (anti-virus, reputation and
-/// reverse lookups).
-pub const DEFAULT_ALLOW: &[&str] = &[
-    "in-addr.arpa",
-    "ip6.arpa",
-    "sophosxl.net",
-    "mcafee.com",
-    "trendmicro.com",
-    "spamhaus.org",
-    "spamcop.net",
-    "barracudacentral.org",
-];
-
-impl Default for DnsTunnelConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            window_s: 600,
-            min_unique: 30,
-            min_name_bytes: 1500,
-            min_avg_len: 20.0,
-            min_entropy: 3.5,
-            max_domains: 50_000,
-            allow_domains: DEFAULT_ALLOW.iter().map(|s| (*s).to_owned()).collect(),
-        }
-    }
-}
+pub use config::DnsTunnelConfig;
 
 const UNIQUE_CAP: usize = 512;
 
@@ -90,8 +53,9 @@ struct Domain {
     total_queries: u64,
     total_name_bytes: u64,
     w: Window,
-    /// (client, queries, the resolver it asked)
-    clients: Vec<(IpAddr, u64, IpAddr)>,
+    /// (client, queries, the resolver it asked, the client is itself one
+    /// of the site's resolvers)
+    clients: Vec<(IpAddr, u64, IpAddr, bool)>,
     last_resolver: IpAddr,
     alerted: Option<(Severity, u64)>,
 }
@@ -102,8 +66,6 @@ pub struct DnsTunnel {
     allow: super::DomainSuffixes,
     home: HomeNet,
     domains: HashMap<Box<str>, Domain, ahash::RandomState>,
-    /// Internal addresses seen answering internal hosts' queries.
-    resolvers: Vec<IpAddr>,
     pub alerts: u64,
 }
 
@@ -131,7 +93,6 @@ impl DnsTunnel {
             cfg,
             home,
             domains: HashMap::default(),
-            resolvers: Vec::new(),
             alerts: 0,
         }
     }
@@ -140,7 +101,7 @@ impl DnsTunnel {
         self.allow.matches(registered)
     }
 
-    fn query(&mut self, q: &DnsQuery, out: &mut Vec<Alert>) {
+    fn query(&mut self, q: &DnsQuery, client_is_resolver: bool, out: &mut Vec<Alert>) {
         let name = q.name.trim_end_matches('.');
         let Some(reg) = registered_domain(name) else {
             return;
@@ -156,7 +117,7 @@ impl DnsTunnel {
             &name[reg.len() + 1..]
         };
         let window = i64::try_from(self.cfg.window_s).unwrap_or(600) * SEC;
-        if !self.domains.contains_key(reg) && self.domains.len() >= self.cfg.max_domains.max(16) {
+        if !self.domains.contains_key(reg) && self.domains.len() >= self.cfg.max_domains.max(1) {
             super::evict_oldest(&mut self.domains, |d| d.last_seen);
         }
         let d = self.domains.entry(reg.into()).or_insert_with(|| Domain {
@@ -182,17 +143,12 @@ impl DnsTunnel {
         d.last_resolver = q.server;
         d.total_queries += 1;
         d.total_name_bytes += sub.len() as u64;
-        if let Some(i) = d.clients.iter().position(|(c, _, _)| *c == q.client) {
-            d.clients[i].1 += 1;
-            d.clients[i].2 = q.server;
+        if let Some(c) = d.clients.iter_mut().find(|c| c.0 == q.client) {
+            c.1 += 1;
+            c.2 = q.server;
+            c.3 = client_is_resolver;
         } else if d.clients.len() < 8 {
-            d.clients.push((q.client, 1, q.server));
-        }
-        if self.home.contains(q.server)
-            && !self.resolvers.contains(&q.server)
-            && self.resolvers.len() < 64
-        {
-            self.resolvers.push(q.server);
+            d.clients.push((q.client, 1, q.server, client_is_resolver));
         }
         let w = &mut d.w;
         w.queries += 1;
@@ -253,13 +209,12 @@ impl DnsTunnel {
         d.alerted = Some((sev, d.total_name_bytes));
         self.alerts += 1;
         // the host behind it, not the internal resolver that forwards for it
-        let resolvers = &self.resolvers;
-        let (client, _, resolver) = d
+        let (client, _, resolver, _) = d
             .clients
             .iter()
             .copied()
-            .max_by_key(|(c, n, _)| (!resolvers.contains(c), *n))
-            .unwrap_or((q.client, 0, q.server));
+            .max_by_key(|(_, n, _, is_resolver)| (!is_resolver, *n))
+            .unwrap_or((q.client, 0, q.server, false));
         let r2 = |x: f64| (x * 100.0).round() / 100.0;
         let mut e = Map::new();
         e.insert("domain".into(), json!(reg));
@@ -283,7 +238,7 @@ impl DnsTunnel {
             json!(
                 d.clients
                     .iter()
-                    .map(|(c, _, _)| c.to_string())
+                    .map(|(c, ..)| c.to_string())
                     .collect::<Vec<_>>()
             ),
         );
@@ -316,7 +271,7 @@ impl DnsTunnel {
 /// The domain a tunnel's names share: the registrable domain under a known
 /// public suffix; for an unknown TLD, the last two labels when the TLD looks
 /// like a word (`pirate.sea`), else the first label (`dnscat.<hex>.<hex>`).
-fn registered_domain(name: &str) -> Option<&str> {
+pub fn registered_domain(name: &str) -> Option<&str> {
     let d = psl::domain(name.as_bytes())?;
     if d.suffix().is_known() {
         return std::str::from_utf8(d.as_bytes()).ok();
@@ -335,13 +290,27 @@ impl Detector for DnsTunnel {
         "dns_tunnel"
     }
 
-    fn state_summary(&self) -> Option<String> {
-        Some(format!("dns_tunnel {} domains", self.domains.len()))
+    fn state_counts(&self) -> Vec<u64> {
+        vec![self.domains.len() as u64]
     }
-    fn on_dns_query(&mut self, q: &DnsQuery, out: &mut Vec<Alert>) {
-        self.query(q, out);
+
+    fn state_line(&self, c: &[u64]) -> Option<String> {
+        Some(format!("dns_tunnel {} domains", c.first()?))
+    }
+    fn on_dns_query(&mut self, q: &DnsQuery, cx: &EventCtx<'_>, out: &mut Vec<Alert>) {
+        self.query(q, cx.client_is_resolver, out);
     }
 }
+
+crate::detector_component!("dns_tunnel", DnsTunnelConfig, config::parse, |c, env| {
+    DnsTunnel::new(
+        DnsTunnelConfig {
+            max_domains: env.share(c.max_domains),
+            ..c.clone()
+        },
+        env.home_net.clone(),
+    )
+});
 
 #[cfg(test)]
 mod tests {
@@ -370,6 +339,7 @@ mod tests {
             );
             d.query(
                 &q(i as i64, &format!("{label}.t.evil-tunnel.com"), 16),
+                false,
                 &mut out,
             );
         }
@@ -387,9 +357,10 @@ mod tests {
         .take(500)
         .enumerate()
         {
-            d.query(&q(i as i64, &format!("{n}.google.com"), 1), &mut out);
+            d.query(&q(i as i64, &format!("{n}.google.com"), 1), false, &mut out);
             d.query(
                 &q(i as i64, &format!("e{i}.dscb.akamaiedge.net"), 1),
+                false,
                 &mut out,
             );
         }

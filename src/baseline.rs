@@ -1,0 +1,269 @@
+//! Site-wide baselines, kept once and fed once per event: which internal
+//! hosts use each external destination and since when (popularity, after
+//! BAYWATCH), the names hosts were told addresses have (DNS answers), and
+//! the site's internal resolvers.
+//!
+//! The analysis planner feeds it in event order, before the event is routed
+//! to the partition that owns its host, and hands the result to the
+//! detectors in the event's [`crate::detect::EventCtx`]. So every detector
+//! reads the same numbers, and they are the same whether the hosts are
+//! analysed in one partition or in many, on one thread or several: output
+//! stays deterministic.
+//!
+//! A concurrent map (`dashmap`) would let partitions update it in place, but
+//! then what a detector reads would depend on how far the other partitions
+//! got: the single writer in event order is what keeps the output
+//! byte-identical for any partition count.
+
+use crate::flow::event::FlowEvent;
+use crate::homenet::{Direction, HomeNet, is_egress_dest};
+use crate::time::Ts;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Internal hosts counted per destination at most (a destination this
+/// popular is popular by any threshold).
+const DEST_HOSTS_CAP: usize = 256;
+/// Internal resolvers remembered at most.
+const RESOLVERS_CAP: usize = 64;
+
+/// What the detectors learn about the remote side of a flow event.
+#[derive(Clone, Debug, Default)]
+pub struct DestView {
+    /// Stable id of the destination: FNV-1a of its name if the host used one
+    /// (TLS SNI, HTTP Host, else the name in a DNS answer the host got for
+    /// this address), else of the address.
+    pub id: u64,
+    /// That name.
+    pub name: Option<Arc<str>>,
+    /// Internal hosts seen using it (capped at 256), this event's included.
+    pub hosts: usize,
+    /// Internal hosts active towards egress destinations.
+    pub active_hosts: usize,
+    /// Packet time it was first seen.
+    pub first_seen: Ts,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct DestInfo {
+    hosts: crate::detect::HostSet,
+    last_seen: Ts,
+    first_seen: Ts,
+}
+
+/// `[baseline]` settings.
+#[derive(Clone, Debug)]
+pub struct BaselineConfig {
+    /// Entries each map (destinations, hosts, names) holds at most; the
+    /// oldest sixteenth goes when one is full.
+    pub max_entries: usize,
+}
+
+impl Default for BaselineConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// The shared baselines.
+pub struct Baseline {
+    cap: usize,
+    dests: HashMap<u64, DestInfo, ahash::RandomState>,
+    hosts: HashMap<IpAddr, Ts, ahash::RandomState>,
+    names: HashMap<(IpAddr, IpAddr), (Arc<str>, Ts), ahash::RandomState>,
+    resolvers: Vec<IpAddr>,
+}
+
+/// What survives a restart.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    dests: Vec<(u64, DestInfo)>,
+    hosts: Vec<(IpAddr, Ts)>,
+    names: Vec<((IpAddr, IpAddr), (Box<str>, Ts))>,
+    resolvers: Vec<IpAddr>,
+}
+
+/// Stable FNV-1a over a destination's identity (name, else address).
+#[must_use]
+pub fn dest_id(name: Option<&str>, ip: IpAddr) -> u64 {
+    use std::iter::once;
+    match (name, ip) {
+        (Some(n), _) => crate::fnv1a(once(b'n').chain(n.bytes().map(|b| b.to_ascii_lowercase()))),
+        (None, IpAddr::V4(a)) => crate::fnv1a(once(b'i').chain(a.octets())),
+        (None, IpAddr::V6(a)) => crate::fnv1a(once(b'i').chain(a.octets())),
+    }
+}
+
+/// The snapshot section name of the baselines.
+pub const SECTION: &str = "baseline";
+
+impl Baseline {
+    #[must_use]
+    pub fn new(cfg: &BaselineConfig) -> Self {
+        Self {
+            cap: cfg.max_entries.max(16),
+            dests: HashMap::default(),
+            hosts: HashMap::default(),
+            names: HashMap::default(),
+            resolvers: Vec::new(),
+        }
+    }
+
+    /// Feeds one event (direction `dir` already classified) and returns
+    /// the destination view of a flow event and whether a DNS query's
+    /// client is an internal resolver.
+    pub fn observe(
+        &mut self,
+        ev: &FlowEvent,
+        dir: Direction,
+        home: &HomeNet,
+    ) -> (Option<DestView>, bool) {
+        match ev {
+            FlowEvent::End(r) if matches!(r.proto, 6 | 17) => {
+                let name = r.hints.as_deref().and_then(|h| h.dest_name_shared());
+                let view = self.flow(dir, r.start, (r.src_ip, r.dest_ip), name);
+                (view, false)
+            }
+            FlowEvent::Burst(b) if matches!(b.proto, 6 | 17) && dir == Direction::Outbound => (
+                self.flow(dir, b.ts, (b.src_ip, b.dest_ip), b.name.clone()),
+                false,
+            ),
+            FlowEvent::Progress(p) if matches!(p.proto, 6 | 17) => (
+                self.flow(dir, p.ts, (p.src_ip, p.dest_ip), p.name.clone()),
+                false,
+            ),
+            FlowEvent::DnsAnswer(d) => {
+                if !d.name.is_empty() {
+                    let name: Arc<str> = d.name.as_str().into();
+                    for a in &d.addrs {
+                        self.names.insert((d.client, *a), (Arc::clone(&name), d.ts));
+                    }
+                    if self.names.len() > self.cap {
+                        crate::detect::evict_oldest(&mut self.names, |(_, t)| *t);
+                    }
+                }
+                (None, false)
+            }
+            FlowEvent::DnsQuery(q) => {
+                if home.contains(q.client)
+                    && home.contains(q.server)
+                    && !self.resolvers.contains(&q.server)
+                    && self.resolvers.len() < RESOLVERS_CAP
+                {
+                    self.resolvers.push(q.server);
+                }
+                (None, self.resolvers.contains(&q.client))
+            }
+            _ => (None, false),
+        }
+    }
+
+    /// A flow event between `ends` (originator, responder): counts its
+    /// internal host towards its remote side when that is an egress
+    /// destination.
+    fn flow(
+        &mut self,
+        dir: Direction,
+        ts: Ts,
+        ends: (IpAddr, IpAddr),
+        hint: Option<Arc<str>>,
+    ) -> Option<DestView> {
+        let (host, remote) = match dir {
+            Direction::Outbound => ends,
+            Direction::Inbound => (ends.1, ends.0),
+            _ => return None,
+        };
+        if !is_egress_dest(remote) {
+            return None;
+        }
+        let name = hint.or_else(|| self.names.get(&(host, remote)).map(|(n, _)| Arc::clone(n)));
+        let id = dest_id(name.as_deref(), remote);
+        self.hosts.insert(host, ts);
+        let d = self.dests.entry(id).or_default();
+        d.last_seen = d.last_seen.max(ts);
+        if d.first_seen == 0 || ts < d.first_seen {
+            d.first_seen = ts;
+        }
+        d.hosts.insert(host, DEST_HOSTS_CAP);
+        let (hosts, first_seen) = (d.hosts.len(), d.first_seen);
+        if self.hosts.len() > self.cap {
+            crate::detect::evict_oldest(&mut self.hosts, |t| *t);
+        }
+        if self.dests.len() > self.cap {
+            crate::detect::evict_oldest(&mut self.dests, |d| d.last_seen);
+        }
+        Some(DestView {
+            id,
+            name,
+            hosts,
+            active_hosts: self.hosts.len(),
+            first_seen,
+        })
+    }
+
+    /// One line for the exit summary.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        format!(
+            "baseline {} destinations, {} active hosts, {} resolved names, {} resolvers",
+            self.dests.len(),
+            self.hosts.len(),
+            self.names.len(),
+            self.resolvers.len()
+        )
+    }
+
+    /// Serialised state for a snapshot (entries sorted: the same bytes for
+    /// the same state, whatever the maps' hash seeds).
+    #[must_use]
+    pub fn save(&self) -> Vec<u8> {
+        let mut snap = Snapshot {
+            dests: self
+                .dests
+                .iter()
+                .map(|(k, d)| {
+                    (
+                        *k,
+                        DestInfo {
+                            hosts: d.hosts.clone(),
+                            last_seen: d.last_seen,
+                            first_seen: d.first_seen,
+                        },
+                    )
+                })
+                .collect(),
+            hosts: self.hosts.iter().map(|(k, v)| (*k, *v)).collect(),
+            names: self
+                .names
+                .iter()
+                .map(|(k, (n, t))| (*k, (Box::from(&**n), *t)))
+                .collect(),
+            resolvers: self.resolvers.clone(),
+        };
+        snap.dests.sort_unstable_by_key(|d| d.0);
+        snap.hosts.sort_unstable();
+        snap.names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        postcard::to_stdvec(&snap).unwrap_or_default()
+    }
+
+    /// Restores a snapshot taken by [`Self::save`].
+    ///
+    /// # Errors
+    /// The bytes do not decode.
+    pub fn load(&mut self, bytes: &[u8]) -> Result<(), postcard::Error> {
+        let s: Snapshot = postcard::from_bytes(bytes)?;
+        self.dests = s.dests.into_iter().collect();
+        self.hosts = s.hosts.into_iter().collect();
+        self.names = s
+            .names
+            .into_iter()
+            .map(|(k, (n, t))| (k, (Arc::from(n), t)))
+            .collect();
+        self.resolvers = s.resolvers;
+        Ok(())
+    }
+}

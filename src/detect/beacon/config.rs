@@ -1,0 +1,189 @@
+//! `[beacon]`: the beacon detector's settings, defaults and validation.
+
+use crate::homenet::HomeNet;
+use crate::settings::Check;
+use ipnet::IpNet;
+use toml::Table;
+
+/// Beacon detector settings (`[beacon]` in the config file).
+#[derive(Clone, Debug)]
+pub struct BeaconConfig {
+    pub enabled: bool,
+    /// Beats before a series is scored at all.
+    pub min_beats: usize,
+    /// Evidence (nats) for a medium-severity alert; `high_nats` for high.
+    pub threshold_nats: f64,
+    pub high_nats: f64,
+    pub min_period_s: f64,
+    pub max_period_s: f64,
+    pub coalesce_ms: u64,
+    pub max_pairs: usize,
+    pub max_samples: usize,
+    pub realert_s: u64,
+    pub popular_min_hosts: usize,
+    pub popular_fraction: f64,
+    /// Series to a destination that 2+ hosts began using less than this ago
+    /// wait (its popularity is still building), seconds.
+    pub popular_settle_s: u64,
+    pub allow_cidrs: Vec<IpNet>,
+    /// Domain suffixes, matched on label boundaries.
+    pub allow_domains: Vec<String>,
+    /// (protocol number, port)
+    pub allow_ports: Vec<(u8, u16)>,
+}
+
+/// The short default allowlist: time and OS-update services every office polls.
+pub const DEFAULT_ALLOW_DOMAINS: &[&str] = &[
+    // time
+    "ntp.org",
+    "time.windows.com",
+    "time.apple.com",
+    "time.google.com",
+    // OS updates
+    "windowsupdate.com",
+    "update.microsoft.com",
+    "delivery.mp.microsoft.com",
+    // push channels and chat/meeting websockets that keep a heartbeat
+    "notify.windows.com",
+    "push.apple.com",
+    "mtalk.google.com",
+    "push.services.mozilla.com",
+    "slack.com",
+    "teams.microsoft.com",
+    "skype.com",
+    "zoom.us",
+    "webex.com",
+    "whatsapp.net",
+];
+/// Cloud instance metadata services.
+pub const DEFAULT_ALLOW_CIDRS: &[&str] = &["169.254.169.254/32", "fd00:ec2::254/128"];
+pub const DEFAULT_ALLOW_PORTS: &[&str] = &["udp/123"];
+
+impl Default for BeaconConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_beats: 5,
+            threshold_nats: 16.0,
+            high_nats: 40.0,
+            min_period_s: 2.0,
+            max_period_s: 6.0 * 3600.0,
+            coalesce_ms: 1000,
+            max_pairs: 100_000,
+            max_samples: 64,
+            realert_s: 24 * 3600,
+            popular_min_hosts: 5,
+            popular_fraction: 0.1,
+            popular_settle_s: 3600,
+            allow_cidrs: DEFAULT_ALLOW_CIDRS
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            allow_domains: DEFAULT_ALLOW_DOMAINS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            allow_ports: DEFAULT_ALLOW_PORTS
+                .iter()
+                .filter_map(|s| parse_proto_port(s).ok())
+                .collect(),
+        }
+    }
+}
+
+/// Parses `udp/123`, `tcp/443`.
+///
+/// # Errors
+/// A message naming what is wrong.
+pub fn parse_proto_port(s: &str) -> Result<(u8, u16), String> {
+    let (p, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: expected PROTO/PORT, e.g. udp/123"))?;
+    let proto = match p.to_ascii_lowercase().as_str() {
+        "tcp" => 6,
+        "udp" => 17,
+        _ => return Err(format!("{s:?}: protocol must be tcp or udp")),
+    };
+    let port = n
+        .parse::<u16>()
+        .map_err(|_| format!("{s:?}: port must be 0..65535"))?;
+    Ok((proto, port))
+}
+
+/// Reads `[beacon]` (defaults from `d`), every problem into `c`.
+pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> BeaconConfig {
+    const S: &str = "beacon";
+    let t = c.section(
+        root,
+        S,
+        &[
+            "enabled",
+            "min_beats",
+            "threshold",
+            "high_threshold",
+            "min_period_s",
+            "max_period_s",
+            "coalesce_ms",
+            "max_pairs",
+            "max_samples",
+            "realert_s",
+            "popular_min_hosts",
+            "popular_fraction",
+            "popular_settle_s",
+            "allow_cidrs",
+            "allow_domains",
+            "allow_ports",
+        ],
+    );
+    let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+    let mut b = BeaconConfig {
+        enabled: c.boolean(t, S, "enabled", d.enabled),
+        min_beats: us(c.int(t, S, "min_beats", d.min_beats as u64, 3, 1000)),
+        threshold_nats: c.float(t, S, "threshold", d.threshold_nats, 1.0, 1e6),
+        high_nats: c.float(t, S, "high_threshold", d.high_nats, 1.0, 1e6),
+        min_period_s: c.float(t, S, "min_period_s", d.min_period_s, 0.1, 86_400.0),
+        max_period_s: c.float(t, S, "max_period_s", d.max_period_s, 1.0, 7.0 * 86_400.0),
+        coalesce_ms: c.int(t, S, "coalesce_ms", d.coalesce_ms, 0, 60_000),
+        max_pairs: us(c.int(t, S, "max_pairs", d.max_pairs as u64, 16, 100_000_000)),
+        max_samples: us(c.int(t, S, "max_samples", d.max_samples as u64, 8, 4096)),
+        realert_s: c.int(t, S, "realert_s", d.realert_s, 0, 365 * 86_400),
+        popular_min_hosts: us(c.int(
+            t,
+            S,
+            "popular_min_hosts",
+            d.popular_min_hosts as u64,
+            2,
+            1_000_000,
+        )),
+        popular_fraction: c.float(t, S, "popular_fraction", d.popular_fraction, 0.0, 1.0),
+        popular_settle_s: c.int(t, S, "popular_settle_s", d.popular_settle_s, 0, 7 * 86_400),
+        ..d.clone()
+    };
+    if b.high_nats < b.threshold_nats {
+        c.errors.push(format!(
+            "beacon.high_threshold: {} is below beacon.threshold {}",
+            b.high_nats, b.threshold_nats
+        ));
+    }
+    if let Some(v) = c.strings(t, S, "allow_cidrs") {
+        match HomeNet::parse(&v) {
+            Ok(h) => b.allow_cidrs = h.nets().to_vec(),
+            Err(es) => c
+                .errors
+                .extend(es.into_iter().map(|e| format!("beacon.allow_cidrs: {e}"))),
+        }
+    }
+    if let Some(v) = c.strings(t, S, "allow_domains") {
+        b.allow_domains = v;
+    }
+    if let Some(v) = c.strings(t, S, "allow_ports") {
+        b.allow_ports.clear();
+        for s in v {
+            match parse_proto_port(&s) {
+                Ok(p) => b.allow_ports.push(p),
+                Err(e) => c.errors.push(format!("beacon.allow_ports: {e}")),
+            }
+        }
+    }
+    b
+}
