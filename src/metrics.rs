@@ -66,6 +66,8 @@ pub struct Metrics {
     pub lines: Family<OutputLabel, Counter>,
     pub lines_dropped: Family<OutputLabel, Counter>,
     pub write_errors: Family<OutputLabel, Counter>,
+    /// Lines waiting in a queued output's queue (syslog).
+    pub queued: Family<OutputLabel, Gauge>,
     /// Packet clock (nanoseconds; `i64::MIN` before the first packet).
     pub clock: AtomicI64,
     /// Alerts written, all detectors.
@@ -106,6 +108,7 @@ impl Metrics {
             lines: Family::default(),
             lines_dropped: Family::default(),
             write_errors: Family::default(),
+            queued: Family::default(),
             clock: AtomicI64::new(i64::MIN),
             alerts_all: AtomicU64::new(0),
             kernel: Default::default(),
@@ -169,6 +172,11 @@ impl Metrics {
                 "output_write_errors",
                 "Write errors, by output",
                 m.write_errors
+            ),
+            (
+                "output_queue_lines",
+                "Lines waiting in a queued output's queue, by output",
+                m.queued
             ),
             (
                 "thread_cpu_seconds",

@@ -161,6 +161,8 @@ struct Counts {
     written: Counter,
     dropped: Counter,
     errors: Counter,
+    /// Lines in the queue (set as lines go in and out).
+    depth: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Counts {
@@ -174,6 +176,7 @@ impl Counts {
             written: m.lines.get_or_create_owned(&l),
             dropped: m.lines_dropped.get_or_create_owned(&l),
             errors: m.write_errors.get_or_create_owned(&l),
+            depth: m.queued.get_or_create_owned(&l),
         };
         if let Ok(mut all) = ALL.lock() {
             all.push(c.clone());
@@ -243,7 +246,11 @@ impl Queued {
     pub fn send(&self, line: Line) {
         let Some(tx) = &self.tx else { return };
         match tx.try_send(line) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.counts
+                    .depth
+                    .set(i64::try_from(tx.len()).unwrap_or(i64::MAX));
+            }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.counts.dropped.inc();
             }
@@ -310,6 +317,9 @@ impl Syslog {
                     Err(RecvTimeoutError::Disconnected) => break,
                 },
             };
+            self.counts
+                .depth
+                .set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
             if closing.load(Ordering::Relaxed) {
                 // exit: what could not be sent in time is dropped, counted
                 self.counts.dropped.inc_by(1 + rx.len() as u64);

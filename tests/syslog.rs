@@ -235,6 +235,11 @@ fn live_capture_goes_on_while_the_collector_is_down_and_resumes() {
         before,
         "nothing arrived while it was down"
     );
+    let queued = format!("deguchi_output_queue_lines{{output=\"syslog {target}\"}} ");
+    assert!(
+        metric(&queued) >= 1.0,
+        "its queue is full (2 lines) while it is down"
+    );
 
     // back again: lines flow (the held line, the queue, then new stats)
     let _rs = rsyslogd(dir.path(), tport, None);
