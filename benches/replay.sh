@@ -9,7 +9,7 @@
 #
 # Models (deguchi gen ...):
 #   mix    an office uplink: 2,000 hosts, heavy-tailed TCP/QUIC/DNS flows,
-#          IPv6 and VLAN, a beacon, an upload and a DNS tunnel (src/synth/mix.rs);
+#          IPv6 and VLAN, a beacon, an upload and a DNS tunnel (crates/synth/src/mix.rs);
 #          whole frames, as a mirror-port capture holds them (1.6 GB for 2 M
 #          packets), or with SNAPLEN=N bulk records cut at N bytes, a
 #          header-only capture: the raw read then moves a tenth of the

@@ -159,7 +159,7 @@ fn flow(h: usize, j: usize, r: i64) -> FlowRecord {
 fn query(h: usize, j: usize, r: i64) -> DnsQuery {
     let s = server(h, j);
     let key = (h * DESTS + j) as u64;
-    let name = if key % 10 == 0 {
+    let name = if key.is_multiple_of(10) {
         format!("e{}.dscb.akamaiedge.net", mix(key ^ r as u64, 1_000_000))
     } else {
         server_name(s)
@@ -169,7 +169,7 @@ fn query(h: usize, j: usize, r: i64) -> DnsQuery {
         client: host_ip(h),
         server: IpAddr::from([10, 0, 0, 53]),
         name,
-        qtype: if key % 3 == 0 { 28 } else { 1 },
+        qtype: if key.is_multiple_of(3) { 28 } else { 1 },
     }
 }
 
@@ -235,7 +235,8 @@ fn bench_detectors(c: &mut Criterion) {
     g.sample_size(10);
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(3));
-    let cases: [(&str, fn() -> Vec<Box<dyn Detector>>); 5] = [
+    type Make = fn() -> Vec<Box<dyn Detector>>;
+    let cases: [(&str, Make); 5] = [
         ("planner_only", Vec::new),
         ("beacon", || vec![beacon()]),
         ("dns_tunnel", || vec![dns_tunnel()]),

@@ -9,6 +9,7 @@
 //! fault, so a reader can check that what came before the fault is kept.
 //! The output is deterministic: running it again gives the same bytes.
 
+use deguchi_synth::pcap;
 use etherparse::PacketBuilder;
 use std::path::Path;
 
@@ -57,23 +58,10 @@ fn session(t: u32, sport: u16, n: u32) -> Vec<(u32, u32, Vec<u8>)> {
         .collect()
 }
 
-fn global_header(magic: u32, snaplen: u32) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&magic.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&4u16.to_le_bytes());
-    v.extend_from_slice(&0i32.to_le_bytes());
-    v.extend_from_slice(&0u32.to_le_bytes());
-    v.extend_from_slice(&snaplen.to_le_bytes());
-    v.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
-    v
-}
-
+/// A record header with the fields as given (a broken file lies in them),
+/// then `data`.
 fn record(v: &mut Vec<u8>, sec: u32, usec: u32, caplen: u32, len: u32, data: &[u8]) {
-    v.extend_from_slice(&sec.to_le_bytes());
-    v.extend_from_slice(&usec.to_le_bytes());
-    v.extend_from_slice(&caplen.to_le_bytes());
-    v.extend_from_slice(&len.to_le_bytes());
+    v.extend_from_slice(&pcap::record_header(sec, usec, caplen, len));
     v.extend_from_slice(data);
 }
 
@@ -82,16 +70,18 @@ fn len32(d: &[u8]) -> u32 {
 }
 
 /// A classic µs pcap (little-endian, Ethernet, snaplen 65535) of `recs`.
-fn pcap(recs: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
-    let mut v = global_header(0xa1b2_c3d4, 65535);
-    for (s, u, f) in recs {
-        record(&mut v, *s, *u, len32(f), len32(f), f);
-    }
-    v
+fn classic(recs: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
+    pcap::pcap_bytes(recs.iter().map(|(s, u, f)| {
+        (
+            u64::from(*s) * 1_000_000 + u64::from(*u),
+            f.as_slice(),
+            len32(f),
+        )
+    }))
 }
 
 fn pad4(v: &mut Vec<u8>) {
-    while v.len() % 4 != 0 {
+    while !v.len().is_multiple_of(4) {
         v.push(0);
     }
 }
@@ -148,7 +138,7 @@ fn main() {
     std::fs::create_dir_all(dir).expect("creating the output folder");
     // the valid prefix of every file: 10 records of one complete session
     let good = session(T0, 40000, 4);
-    let good_pcap = pcap(&good);
+    let good_pcap = classic(&good);
     let next = tcp([10, 0, 0, 5], 40001, [93, 184, 216, 34], 443, "S", &[]);
     let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
 
@@ -173,7 +163,7 @@ fn main() {
     files.push(("bad-magic.pcap", v));
 
     // 5. snaplen 96 in the header, but later records have caplen 150..250 (> snaplen)
-    let mut v = global_header(0xa1b2_c3d4, 96);
+    let mut v = pcap::file_header(96).to_vec();
     for (s, u, f) in &good {
         let keep = &f[..f.len().min(96)];
         record(&mut v, *s, *u, len32(keep), len32(f), keep);
@@ -212,7 +202,7 @@ fn main() {
     files.push(("absurd-caplen.pcap", v));
 
     // 7. zero-length records (caplen 0; wire len 0 and 60) between valid ones
-    let mut v = global_header(0xa1b2_c3d4, 65535);
+    let mut v = pcap::file_header(65535).to_vec();
     for (i, (s, u, f)) in good.iter().enumerate() {
         record(&mut v, *s, *u, len32(f), len32(f), f);
         if i == 4 {
@@ -227,7 +217,7 @@ fn main() {
     let mut recs = session(T0 + 60, 40002, 2);
     recs.extend(session(T0, 40000, 4));
     recs.push((T0 + 61, 0, next.clone()));
-    files.push(("timestamps-backwards.pcap", pcap(&recs)));
+    files.push(("timestamps-backwards.pcap", classic(&recs)));
 
     // 9. not a capture at all
     files.push((

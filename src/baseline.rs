@@ -78,12 +78,15 @@ pub struct Baseline {
     resolvers: Vec<IpAddr>,
 }
 
+/// A resolved name as stored: (host, address) -> (name, when).
+type NameEntry = ((IpAddr, IpAddr), (Box<str>, Ts));
+
 /// What survives a restart.
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     dests: Vec<(u64, DestInfo)>,
     hosts: Vec<(IpAddr, Ts)>,
-    names: Vec<((IpAddr, IpAddr), (Box<str>, Ts))>,
+    names: Vec<NameEntry>,
     resolvers: Vec<IpAddr>,
 }
 
@@ -246,7 +249,7 @@ impl Baseline {
         };
         snap.dests.sort_unstable_by_key(|d| d.0);
         snap.hosts.sort_unstable();
-        snap.names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        snap.names.sort_unstable_by_key(|a| a.0);
         postcard::to_stdvec(&snap).unwrap_or_default()
     }
 

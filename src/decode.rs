@@ -31,16 +31,6 @@
 //! IP pair (a flow keyed by addresses and protocol with ports 0). No
 //! reassembly.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
-
 use crate::time::Ts;
 use etherparse::LaxIpSlice;
 
@@ -1081,11 +1071,9 @@ fn decode_transport(
             } else {
                 matches!(t, 128 | 129)
             };
-            if echo {
-                if let Some(id) = be16(p, 4) {
-                    meta.sport = id;
-                    meta.dport = id;
-                }
+            if echo && let Some(id) = be16(p, 4) {
+                meta.sport = id;
+                meta.dport = id;
             }
             meta.payload_len = declared32(declared.saturating_sub(8));
             Ok(())

@@ -3,18 +3,40 @@
 //! Pipeline: capture -> decode -> flow shards -> analysis (baselines and
 //! detectors) -> writer. See `pipeline` for the threads and channels and the
 //! README for the picture.
-#![deny(unsafe_code)]
+//!
+//! Lints: crate-wide ones in the workspace `[lints]` table (Cargo.toml,
+//! `unsafe_code` denied there); the panic-freedom rule for the modules that
+//! read packet and file bytes once, here (`panic_free!`).
+
+/// Declares modules that read attacker-controlled bytes (packets, capture
+/// files): outside tests they hold no panic path, so `unwrap`, `expect`,
+/// indexing and `panic!` are denied in them (CI runs clippy with
+/// `-D warnings`). The one place that rule is written: the decoder, the
+/// community id, the hint parsers (`hints`, `src/lib.rs`) and the capture-file
+/// path (`capture::chunked`, `capture::file`, `src/capture/mod.rs`).
+macro_rules! panic_free {
+    ($($(#[$attr:meta])* $vis:vis mod $name:ident;)*) => {$(
+        #[cfg_attr(
+            not(test),
+            deny(
+                clippy::unwrap_used,
+                clippy::expect_used,
+                clippy::indexing_slicing,
+                clippy::panic
+            )
+        )]
+        $(#[$attr])*
+        $vis mod $name;
+    )*};
+}
 
 pub mod alert;
 pub mod analysis;
 pub mod baseline;
 pub mod capture;
-pub mod community_id;
 pub mod config;
-pub mod decode;
 pub mod detect;
 pub mod flow;
-pub mod hints;
 pub mod homenet;
 pub mod metrics;
 pub mod outputs;
@@ -22,8 +44,14 @@ pub mod pipeline;
 pub mod settings;
 pub mod sink;
 pub mod state;
-pub mod synth;
 pub mod time;
+panic_free! {
+    pub mod community_id;
+    pub mod decode;
+    // the parsers also do no unchecked arithmetic
+    #[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+    pub mod hints;
+}
 
 /// FNV-1a, 64-bit: the stable (unseeded) hash of destination ids, DNS
 /// names, host fingerprints and the state file's checksum.
@@ -82,12 +110,7 @@ pub fn tune_allocator() {
         // before `main`; the option alone covers only later mappings, so
         // turn THP off for the process as mimalloc itself would at start.
         #[cfg(target_os = "linux")]
-        // SAFETY: prctl(PR_SET_THP_DISABLE) takes plain integers and
-        // touches no memory of ours.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-        }
+        let _ = nix::sys::prctl::set_thp_disable(true);
     }
 }
 
@@ -103,6 +126,7 @@ mod allocator_tests {
         // defaults documented in mimalloc.h: eager_commit=1,
         // arena_eager_commit=2, purge_delay=10, allow_thp=1
         #[allow(unsafe_code)]
+        // SAFETY: plain getters of mimalloc's global option table.
         let (seg, eager, delay, thp) = unsafe {
             (
                 libmimalloc_sys::mi_option_get(super::MI_OPTION_EAGER_COMMIT),

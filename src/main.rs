@@ -42,8 +42,9 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
-    /// Write a synthetic capture with ground truth (sample, office, exfil, bench, mix, flood)
-    Gen(deguchi::synth::cli::GenArgs),
+    /// Write a synthetic capture with ground truth (sample, office, exfil, bench, mix, stress, flood)
+    #[cfg(feature = "gen")]
+    Gen(deguchi_synth::cli::GenArgs),
     /// Capture live from an interface (mirror/SPAN port)
     Live {
         /// Interface to capture on
@@ -151,8 +152,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    #[cfg(feature = "gen")]
     if let Cmd::Gen(g) = &cli.cmd {
-        return match deguchi::synth::cli::run(g) {
+        return match deguchi_synth::cli::run(g) {
             Ok(msg) => {
                 eprintln!("{msg}");
                 ExitCode::SUCCESS
@@ -166,6 +168,7 @@ fn main() -> ExitCode {
     let (common, input) = match &cli.cmd {
         Cmd::Replay { files, common } => (common, Input::Files(files.clone())),
         Cmd::Live { iface, common, .. } => (common, Input::Live(iface.clone())),
+        #[cfg(feature = "gen")]
         Cmd::Gen(_) => return ExitCode::SUCCESS,
     };
     let mut cfg = match build_config(common) {

@@ -576,11 +576,11 @@ fn writer_thread(
         let batch = match rx.try_recv() {
             Ok(b) => b,
             Err(crossbeam_channel::TryRecvError::Empty) => {
-                if error.is_none() {
-                    if let Err(e) = sinks.flush() {
-                        error = Some(e);
-                        stop.store(true, Ordering::SeqCst);
-                    }
+                if error.is_none()
+                    && let Err(e) = sinks.flush()
+                {
+                    error = Some(e);
+                    stop.store(true, Ordering::SeqCst);
                 }
                 // wake up now and then so a SIGHUP is served while idle
                 match rx.recv_timeout(Duration::from_millis(500)) {
@@ -1014,11 +1014,12 @@ fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &Arc<AtomicBool>, summar
             if feeder.packets & 0xff == 0 && stop.load(Ordering::Relaxed) {
                 break;
             }
-            if feeder.packets & 0xffff == 0 {
-                if progress && last_progress.elapsed() >= Duration::from_secs(1) {
-                    last_progress = Instant::now();
-                    show_progress(src.name(), feeder.packets, src.position(), src.size);
-                }
+            if feeder.packets & 0xffff == 0
+                && progress
+                && last_progress.elapsed() >= Duration::from_secs(1)
+            {
+                last_progress = Instant::now();
+                show_progress(src.name(), feeder.packets, src.position(), src.size);
             }
         }
     }

@@ -2,10 +2,10 @@
 //! `cargo run --example make_bad_pcaps -- pcaps/bad`): the documented exit
 //! code, an error naming the file, what is wrong and where, no panic, and the
 //! flows of every record before the fault written. Also the intentionally
-//! broken real captures in /work/shared/pcaps/real (skipped when absent).
+//! broken real captures in ../shared/pcaps/real (skipped when absent).
 
 mod common;
-use common::{read_lines, total_pkts};
+use common::{Flow, flow_pkts, read_flows};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -133,7 +133,7 @@ fn bad_dir() -> PathBuf {
 }
 
 /// Runs `deguchi replay FILE --flows OUT`: (exit code, stderr, flow records).
-fn replay(file: &Path) -> (Option<i32>, String, Vec<serde_json::Value>) {
+fn replay(file: &Path) -> (Option<i32>, String, Vec<Flow>) {
     let d = tempfile::tempdir().unwrap();
     let flows = d.path().join("flows.json");
     let o = Command::new(env!("CARGO_BIN_EXE_deguchi"))
@@ -145,7 +145,7 @@ fn replay(file: &Path) -> (Option<i32>, String, Vec<serde_json::Value>) {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    (o.status.code(), err, read_lines(&flows))
+    (o.status.code(), err, read_flows(&flows))
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn bad_captures() {
             assert!(err.contains(e), "{}: expected {e:?} in:\n{err}", c.file);
         }
         assert_eq!(
-            total_pkts(&flows),
+            flow_pkts(&flows),
             c.pkts,
             "{}: packets in the flows written before the fault",
             c.file
@@ -202,11 +202,11 @@ fn bad_captures() {
             // the complete session before every fault is one closed flow
             let s = flows
                 .iter()
-                .find(|f| f["src_port"] == 40000)
+                .find(|f| f.src_port == Some(40000))
                 .unwrap_or_else(|| panic!("{}: session flow missing: {flows:?}", c.file));
-            assert_eq!(s["flow"]["pkts_toserver"], 8, "{}", c.file);
-            assert_eq!(s["flow"]["pkts_toclient"], 2, "{}", c.file);
-            assert_eq!(s["flow"]["state"], "closed", "{}", c.file);
+            assert_eq!(s.flow.pkts_toserver, 8, "{}", c.file);
+            assert_eq!(s.flow.pkts_toclient, 2, "{}", c.file);
+            assert_eq!(s.flow.state, "closed", "{}", c.file);
         }
     }
 }
@@ -218,30 +218,26 @@ fn timestamps_going_backwards_are_processed_in_file_order() {
     let by_port = |p: u16| {
         flows
             .iter()
-            .find(|f| f["src_port"] == p)
+            .find(|f| f.src_port == Some(p))
             .unwrap_or_else(|| panic!("flow from port {p}: {flows:?}"))
     };
     // each flow keeps its own packet times, even the one a minute in the past
     let late = by_port(40002);
-    assert_eq!(late["flow"]["start"], "2026-03-02T00:01:00.000000+0000");
-    assert_eq!(late["flow"]["pkts_toserver"], 6);
+    assert_eq!(late.flow.start, "2026-03-02T00:01:00.000000+0000");
+    assert_eq!(late.flow.pkts_toserver, 6);
     let early = by_port(40000);
-    assert_eq!(early["flow"]["start"], "2026-03-02T00:00:00.000000+0000");
-    assert_eq!(early["flow"]["end"], "2026-03-02T00:00:00.009000+0000");
-    assert_eq!(early["flow"]["state"], "closed");
-    assert_eq!(
-        early["flow"]["pkts_toserver"].as_u64().unwrap()
-            + early["flow"]["pkts_toclient"].as_u64().unwrap(),
-        10
-    );
-    assert_eq!(by_port(40001)["flow"]["pkts_toserver"], 1);
+    assert_eq!(early.flow.start, "2026-03-02T00:00:00.000000+0000");
+    assert_eq!(early.flow.end, "2026-03-02T00:00:00.009000+0000");
+    assert_eq!(early.flow.state, "closed");
+    assert_eq!(early.flow.pkts_toserver + early.flow.pkts_toclient, 10);
+    assert_eq!(by_port(40001).flow.pkts_toserver, 1);
 }
 
 /// The intentionally broken captures of the shared real-capture folder
 /// (README.md there): skipped when the folder is absent (CI).
 #[test]
 fn broken_real_captures() {
-    let dir = Path::new("/work/shared/pcaps/real");
+    let dir = &Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pcaps/real");
     if !dir.join("SOURCES.tsv").exists() {
         eprintln!("skipped: {} not present", dir.display());
         return;
@@ -288,7 +284,7 @@ fn broken_real_captures() {
         }
         if *file == "suricata-verify__http-mime-truncated_input.pcap" {
             // all 2696 complete records before the cut are in the flows
-            assert_eq!(total_pkts(&flows), 2696, "{file}");
+            assert_eq!(flow_pkts(&flows), 2696, "{file}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The classic-pcap fast reader (`capture::chunked`) hands out exactly the
 //! records libpcap does: same timestamps, lengths and bytes, same number of
 //! records before an error. Checked on every real capture in
-//! /work/shared/pcaps/real (skipped when absent), on the project's own
+//! ../shared/pcaps/real (skipped when absent), on the project's own
 //! captures, and on those cut and damaged at many points.
 
 use deguchi::capture::chunked::ChunkedFile;
@@ -75,7 +75,7 @@ fn captures(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn real_captures_read_as_libpcap_reads_them() {
-    let dir = Path::new("/work/shared/pcaps/real");
+    let dir = &Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pcaps/real");
     if !dir.join("SOURCES.tsv").exists() {
         eprintln!("skipped: {} not present", dir.display());
         return;

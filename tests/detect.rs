@@ -67,16 +67,10 @@ fn write(dir: &Path, name: &str, mut recs: Vec<Rec>) -> std::path::PathBuf {
     p
 }
 
-fn keys(alerts: &[serde_json::Value]) -> BTreeSet<(String, String, String)> {
+fn keys(alerts: &[Alert]) -> BTreeSet<(String, String, String)> {
     alerts
         .iter()
-        .map(|a| {
-            (
-                a["detector"].as_str().unwrap().to_owned(),
-                a["src_ip"].as_str().unwrap().to_owned(),
-                a["dest_ip"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|a| (a.detector.clone(), a.src_ip.clone(), a.dest_ip.clone()))
         .collect()
 }
 
@@ -155,7 +149,7 @@ fn office_beacons_found_and_nothing_else() {
     let p = write(d.path(), "office.pcap", office(start));
     let o = deguchi(&["replay", p.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let a = alert_lines(&o);
+    let a = alerts(&o);
     let want: BTreeSet<_> = [
         ("beacon", "10.0.1.20", "203.0.113.66"),
         ("beacon", "10.0.1.21", "198.18.0.9"),
@@ -165,21 +159,20 @@ fn office_beacons_found_and_nothing_else() {
     .collect();
     assert_eq!(keys(&a), want, "{a:#?}");
     for x in &a {
-        let e = &x["evidence"];
-        assert_eq!(x["event_type"], "alert");
-        assert!(x["community_id"].as_str().unwrap().starts_with("1:"));
-        assert!(x["timestamp"].as_str().unwrap().starts_with("2026-03-02T"));
-        let period = e["period_s"].as_f64().unwrap();
-        if x["dest_ip"] == "203.0.113.66" {
-            assert!((100.0..140.0).contains(&period), "{x}");
-            assert_eq!(x["proto"], "TCP");
-            assert_eq!(e["channel"], "connections");
+        let e: BeaconEvidence = x.evidence_as();
+        assert!(x.community_id.as_deref().unwrap().starts_with("1:"));
+        assert!(x.timestamp.starts_with("2026-03-02T"));
+        let period = e.period_s;
+        if x.dest_ip == "203.0.113.66" {
+            assert!((100.0..140.0).contains(&period), "{x:?}");
+            assert_eq!(x.proto, "TCP");
+            assert_eq!(e.channel, "connections");
             // the first alert within 20 beats
-            assert!(e["beats"].as_u64().unwrap() <= 20, "{x}");
+            assert!(e.beats <= 20, "{x:?}");
         } else {
-            assert!((38.0..52.0).contains(&period), "{x}");
-            assert_eq!(x["proto"], "UDP");
-            assert_eq!(e["channel"], "in_session");
+            assert!((38.0..52.0).contains(&period), "{x:?}");
+            assert_eq!(x.proto, "UDP");
+            assert_eq!(e.channel, "in_session");
         }
     }
     assert!(
@@ -203,7 +196,7 @@ fn restart_mid_scenario_keeps_what_was_learned() {
     let state = d.path().join("state.bin");
     let st = state.to_str().unwrap();
 
-    let whole = alert_lines(&deguchi(&["replay", full.to_str().unwrap()]));
+    let whole = alerts(&deguchi(&["replay", full.to_str().unwrap()]));
     let o1 = deguchi(&["replay", p1.to_str().unwrap(), "--state", st]);
     assert!(o1.status.success());
     assert!(state.exists(), "state written at exit");
@@ -211,21 +204,20 @@ fn restart_mid_scenario_keeps_what_was_learned() {
     assert!(o2.status.success());
     let log = String::from_utf8_lossy(&o2.stderr);
     assert!(log.contains("beacon restored"), "{log}");
-    let mut split = alert_lines(&o1);
-    split.extend(alert_lines(&o2));
+    let mut split = alerts(&o1);
+    split.extend(alerts(&o2));
     assert_eq!(keys(&split), keys(&whole));
     // the TCP beacon alerts at the same check-in as in one uninterrupted run
-    let first = |v: &[serde_json::Value]| {
+    let first = |v: &[Alert]| {
         v.iter()
-            .find(|x| x["dest_ip"] == "203.0.113.66")
-            .map(|x| x["timestamp"].clone())
+            .find(|x| x.dest_ip == "203.0.113.66")
+            .map(|x| x.timestamp.clone())
     };
     assert_eq!(first(&split), first(&whole));
 
     // without the state, the second half alone starts from nothing
-    let cold = alert_lines(&deguchi(&["replay", p2.to_str().unwrap()]));
-    let ts = |v: Option<serde_json::Value>| v.map(|x| x.as_str().unwrap().to_owned());
-    let (c, w) = (ts(first(&cold)), ts(first(&whole)));
+    let cold = alerts(&deguchi(&["replay", p2.to_str().unwrap()]));
+    let (c, w) = (first(&cold), first(&whole));
     assert!(c.is_none() || c > w, "{c:?} {w:?}");
 
     // a corrupt state file is reported, set aside, and the run goes on
@@ -338,7 +330,7 @@ fn exfil_found_and_benign_volume_is_quiet() {
     let p = write(d.path(), "exfil.pcap", recs);
     let o = deguchi(&["replay", p.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let a = alert_lines(&o);
+    let a = alerts(&o);
     let want: BTreeSet<_> = [
         ("exfil", "10.0.2.5", "203.0.113.77"),
         ("exfil", "10.0.2.8", "45.33.1.2"),
@@ -348,22 +340,22 @@ fn exfil_found_and_benign_volume_is_quiet() {
     .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
     .collect();
     assert_eq!(keys(&a), want, "{a:#?}");
-    let first = a.iter().find(|x| x["dest_ip"] == "203.0.113.77").unwrap();
+    let first = a.iter().find(|x| x.dest_ip == "203.0.113.77").unwrap();
     // within minutes of the upload starting (04:00 on day 2)
-    let ts = first["timestamp"].as_str().unwrap();
+    let ts = &first.timestamp;
     assert!(ts.starts_with("2026-03-03T04:0"), "{ts}");
     let burst = a
         .iter()
-        .find(|x| x["dest_ip"] == "203.0.113.77" && x["evidence"]["kind"] == "burst")
+        .find(|x| x.dest_ip == "203.0.113.77" && x.evidence_as::<ExfilEvidence>().kind == "burst")
         .unwrap_or_else(|| panic!("{a:#?}"));
-    assert!(burst["evidence"]["bytes_out_total"].as_u64().unwrap() >= 50 << 20);
+    assert!(burst.evidence_as::<ExfilEvidence>().bytes_out_total >= 50 << 20);
     let last = a
         .iter()
         .rev()
-        .find(|x| x["dest_ip"] == "203.0.113.77")
+        .find(|x| x.dest_ip == "203.0.113.77")
         .unwrap();
     assert!(
-        last["evidence"]["bytes_out_total"].as_u64().unwrap() >= 100 << 20,
+        last.evidence_as::<ExfilEvidence>().bytes_out_total >= 100 << 20,
         "running total updated"
     );
     assert!(a.len() <= 8, "no storm: {a:#?}");

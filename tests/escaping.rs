@@ -9,9 +9,9 @@ use common::*;
 fn hostile_names_stay_inside_their_json_strings() {
     let (c, s) = ([10, 0, 0, 5], [203, 0, 113, 9]);
     let sni = r#"evil"},{"event_type":"alert","x":"\"#;
-    let hello = deguchi::synth::packets::client_hello(sni, 1);
+    let hello = deguchi_synth::packets::client_hello(sni, 1);
     let http = b"GET /a\"b\\c%1b HTTP/1.1\r\nHost: h\"o\\st\x1b.example\r\n\r\n".to_vec();
-    let dns = deguchi::synth::packets::dns_query(7, "a\nb\"c.\u{1}x.example.com", 1);
+    let dns = deguchi_synth::packets::dns_query(7, "a\nb\"c.\u{1}x.example.com", 1);
     let mut frames = Vec::new();
     let mut t = T0;
     for (port, payload) in [(443u16, hello), (80, http)] {
@@ -33,26 +33,24 @@ fn hostile_names_stay_inside_their_json_strings() {
             !l.chars().any(char::is_control),
             "raw control character in {l:?}"
         );
-        let v: serde_json::Value = serde_json::from_str(l).expect("one whole JSON object");
-        assert_eq!(v["event_type"], "flow");
     }
-    let all: Vec<serde_json::Value> = lines
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let tls = all.iter().find(|v| v["dest_port"] == 443).unwrap();
+    // one whole flow record per line
+    let all: Vec<Flow> = lines.iter().map(|l| parse_flow(l)).collect();
+    let tls = all.iter().find(|v| v.dest_port == Some(443)).unwrap();
     assert_eq!(
-        tls["tls"]["sni"], sni,
+        tls.tls.as_ref().unwrap().sni,
+        sni,
         "the SNI comes back intact, as a string"
     );
-    let http = all.iter().find(|v| v["dest_port"] == 80).unwrap();
+    let http = all.iter().find(|v| v.dest_port == Some(80)).unwrap();
+    let h = http.http.as_ref().unwrap();
     // the request was parsed; its hostile bytes are escaped, not dropped
-    assert_eq!(http["http"]["http_method"], "GET", "{http}");
-    assert_eq!(http["http"]["url"], "/a\"b\\c%1b");
+    assert_eq!(h.http_method, "GET", "{http:?}");
+    assert_eq!(h.url.as_deref(), Some("/a\"b\\c%1b"));
     // a Host carrying a control character is not a host name: dropped
-    assert!(http["http"]["hostname"].is_null(), "{http}");
-    let dns = all.iter().find(|v| v["dest_port"] == 53).unwrap();
-    let q = dns["deguchi"]["dns"]["queries"][0].as_str().unwrap();
+    assert!(h.hostname.is_none(), "{http:?}");
+    let dns = all.iter().find(|v| v.dest_port == Some(53)).unwrap();
+    let q = &dns.deguchi.dns.as_ref().unwrap().queries[0];
     assert!(!q.chars().any(char::is_control), "{q:?}");
 }
 
@@ -62,7 +60,7 @@ fn hostile_names_stay_inside_their_json_strings() {
 /// again), each answer once, the last response's rcode.
 #[test]
 fn flow_records_carry_each_flows_hints() {
-    use deguchi::synth::packets::{client_hello, dns_query, dns_response};
+    use deguchi_synth::packets::{client_hello, dns_query, dns_response};
     use std::net::IpAddr;
     let (c, s, r) = ([10, 0, 0, 5], [203, 0, 113, 9], [10, 0, 0, 53]);
     let mut frames = Vec::new();
@@ -107,42 +105,38 @@ fn flow_records_carry_each_flows_hints() {
 
     let o = deguchi(&["replay", p.to_str().unwrap(), "--flows", "-"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let all: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+    let all: Vec<Flow> = String::from_utf8(o.stdout)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(parse_flow)
         .collect();
     assert_eq!(all.len(), 3, "{all:?}");
-    let port = |n: u16| all.iter().find(|v| v["dest_port"] == n).unwrap();
+    let port = |n: u16| all.iter().find(|v| v.dest_port == Some(n)).unwrap();
     let tls = port(443);
-    assert_eq!(tls["tls"]["sni"], "tls.example");
-    assert_eq!(sections(tls), ["tls"], "{tls}");
+    assert_eq!(tls.tls.as_ref().unwrap().sni, "tls.example");
+    assert_eq!(sections(tls), ["tls"], "{tls:?}");
     let http = port(80);
-    assert_eq!(
-        http["http"]["http_method"], "GET",
-        "the first request: {http}"
-    );
-    assert_eq!(http["http"]["url"], "/first?q=1");
-    assert_eq!(http["http"]["hostname"], "web.example");
-    assert_eq!(sections(http), ["http"], "{http}");
+    let h = http.http.as_ref().unwrap();
+    assert_eq!(h.http_method, "GET", "the first request: {http:?}");
+    assert_eq!(h.url.as_deref(), Some("/first?q=1"));
+    assert_eq!(h.hostname.as_deref(), Some("web.example"));
+    assert_eq!(sections(http), ["http"], "{http:?}");
     let dns = port(53);
-    assert_eq!(
-        dns["deguchi"]["dns"]["queries"],
-        serde_json::json!(["a.example.com", "b.example.com"])
-    );
-    assert_eq!(
-        dns["deguchi"]["dns"]["answers"],
-        serde_json::json!(["198.51.100.7", "2001:db8::7"])
-    );
-    assert_eq!(dns["deguchi"]["dns"]["rcode"], 0);
-    assert_eq!(sections(dns), ["dns"], "{dns}");
+    let q = dns.deguchi.dns.as_ref().unwrap();
+    assert_eq!(q.queries, ["a.example.com", "b.example.com"]);
+    assert_eq!(q.answers, ["198.51.100.7", "2001:db8::7"]);
+    assert_eq!(q.rcode, Some(0));
+    assert_eq!(sections(dns), ["dns"], "{dns:?}");
 }
 
-/// Which application sections (`tls`, `http`, `dns`) a flow record carries
-/// (`dns` under `deguchi`: Suricata's flow events have no `dns`).
-fn sections(v: &serde_json::Value) -> Vec<&'static str> {
-    ["tls", "http", "dns"]
-        .into_iter()
-        .filter(|k| v.get(k).is_some() || v["deguchi"].get(k).is_some())
-        .collect()
+/// Which application sections (`tls`, `http`, `dns`) a flow record carries.
+fn sections(v: &Flow) -> Vec<&'static str> {
+    [
+        ("tls", v.tls.is_some()),
+        ("http", v.http.is_some()),
+        ("dns", v.deguchi.dns.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+    .collect()
 }

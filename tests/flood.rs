@@ -3,7 +3,7 @@
 //! enters emergency mode, and the beacon inside the flood is still found.
 
 mod common;
-use common::{alert_lines, deguchi};
+use common::{alerts, deguchi};
 
 #[test]
 fn flood_stays_under_caps_and_the_beacon_is_still_found() {
@@ -49,11 +49,11 @@ fn flood_stays_under_caps_and_the_beacon_is_still_found() {
     let peak = field("peak") as usize;
     assert!(peak <= cap, "peak {peak} flows over the cap {cap}");
     assert!(field("emergency") >= 1, "emergency mode entered: {log}");
-    let a = alert_lines(&o);
+    let a = alerts(&o);
     assert!(
-        a.iter().any(|x| x["detector"] == "beacon"
-            && x["src_ip"] == "10.0.1.66"
-            && x["dest_ip"] == "203.0.113.66"),
+        a.iter().any(|x| x.detector == "beacon"
+            && x.src_ip == "10.0.1.66"
+            && x.dest_ip == "203.0.113.66"),
         "the beacon inside the flood: {a:#?}"
     );
     assert!(a.len() <= 3, "{a:#?}");

@@ -23,31 +23,29 @@ fn several_files_are_one_stream() {
         flows.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let f = read_lines(&flows);
+    let f = read_flows(&flows);
     assert_eq!(
         f.len(),
         1,
         "one session across two files is one flow: {f:?}"
     );
     let r = &f[0];
-    assert_eq!(r["event_type"], "flow");
-    assert_eq!(r["src_ip"], "10.0.0.5");
-    assert_eq!(r["src_port"], 40000);
-    assert_eq!(r["dest_ip"], "93.184.216.34");
-    assert_eq!(r["dest_port"], 443);
-    assert_eq!(r["proto"], "TCP");
-    assert_eq!(r["deguchi"]["direction"], "outbound");
-    assert_eq!(r["flow"]["pkts_toserver"], 8);
-    assert_eq!(r["flow"]["pkts_toclient"], 2);
-    assert_eq!(r["deguchi"]["payload_bytes_toserver"], 400);
-    assert_eq!(r["flow"]["state"], "closed");
-    assert_eq!(r["flow"]["reason"], "timeout");
-    assert_eq!(r["deguchi"]["end_reason"], "closed");
-    assert_eq!(r["flow"]["start"], "2026-03-02T00:00:00.000000+0000");
-    assert!(r["community_id"].as_str().unwrap().starts_with("1:"));
+    assert_eq!(r.src_ip, "10.0.0.5");
+    assert_eq!(r.src_port, Some(40000));
+    assert_eq!(r.dest_ip, "93.184.216.34");
+    assert_eq!(r.dest_port, Some(443));
+    assert_eq!(r.proto, "TCP");
+    assert_eq!(r.deguchi.direction, "outbound");
+    assert_eq!(r.flow.pkts_toserver, 8);
+    assert_eq!(r.flow.pkts_toclient, 2);
+    assert_eq!(r.deguchi.payload_bytes_toserver, 400);
+    assert_eq!(r.flow.state, "closed");
+    assert_eq!(r.flow.reason, "timeout");
+    assert_eq!(r.deguchi.end_reason, "closed");
+    assert_eq!(r.flow.start, "2026-03-02T00:00:00.000000+0000");
+    assert!(r.community_id.starts_with("1:"));
     let wire: u64 = s.iter().map(|(_, f)| f.len() as u64).sum();
-    let got = r["flow"]["bytes_toserver"].as_u64().unwrap()
-        + r["flow"]["bytes_toclient"].as_u64().unwrap();
+    let got = r.flow.bytes_toserver + r.flow.bytes_toclient;
     assert_eq!(got, wire);
 }
 
@@ -71,10 +69,10 @@ fn stdin_is_read_with_dash() {
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(total_pkts(&read_lines(&flows)), 8);
+    assert_eq!(flow_pkts(&read_flows(&flows)), 8);
 }
 
-fn broken(name: &str, bytes: &[u8], expect: &[&str]) -> (Vec<serde_json::Value>, String) {
+fn broken(name: &str, bytes: &[u8], expect: &[&str]) -> (Vec<Flow>, String) {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join(name);
     std::fs::write(&p, bytes).unwrap();
@@ -92,7 +90,7 @@ fn broken(name: &str, bytes: &[u8], expect: &[&str]) -> (Vec<serde_json::Value>,
         assert!(err.contains(e), "{name}: expected {e:?} in {err}");
     }
     assert!(!err.contains("panicked"), "{err}");
-    (read_lines(&flows), err)
+    (read_flows(&flows), err)
 }
 
 #[test]
@@ -103,15 +101,11 @@ fn truncated_file_keeps_records_before_the_fault() {
     // cut in the middle of the last record's data
     let cut = &full[..full.len() - last / 2];
     let (flows, _) = broken("cut.pcap", cut, &["record 12", "byte offset", "truncated"]);
-    assert_eq!(
-        total_pkts(&flows),
-        11,
-        "all 11 complete records are counted"
-    );
+    assert_eq!(flow_pkts(&flows), 11, "all 11 complete records are counted");
     // cut inside a record header
     let cut = &full[..full.len() - last - 8];
     let (flows, _) = broken("cuthdr.pcap", cut, &["record 12"]);
-    assert_eq!(total_pkts(&flows), 11);
+    assert_eq!(flow_pkts(&flows), 11);
 }
 
 #[test]
@@ -144,7 +138,7 @@ fn a_bad_file_does_not_stop_the_next() {
         flows.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(3));
-    assert_eq!(total_pkts(&read_lines(&flows)), 7);
+    assert_eq!(flow_pkts(&read_flows(&flows)), 7);
 }
 
 #[test]
@@ -186,12 +180,12 @@ fn udp_idle_timeout_in_packet_time_splits_flows() {
         flows.to_str().unwrap(),
     ]);
     assert!(o.status.success());
-    let mut f = read_lines(&flows);
-    f.sort_by_key(|r| r["flow"]["start"].as_str().unwrap().to_owned());
+    let mut f = read_flows(&flows);
+    f.sort_by_key(|r| r.flow.start.to_owned());
     assert_eq!(f.len(), 2);
-    assert_eq!(f[0]["flow"]["reason"], "timeout");
-    assert_eq!(f[0]["flow"]["pkts_toclient"], 1);
-    assert_eq!(f[1]["flow"]["reason"], "shutdown");
+    assert_eq!(f[0].flow.reason, "timeout");
+    assert_eq!(f[0].flow.pkts_toclient, 1);
+    assert_eq!(f[1].flow.reason, "shutdown");
 }
 
 /// Output failures: an unwritable path or a full disk is a message naming the
@@ -219,42 +213,28 @@ fn output_failures_are_clear_errors() {
 }
 
 /// SIGTERM while `replay -` waits on a pipe its writer keeps open: exit 0
-/// promptly, with the flows of what was read written.
+/// promptly, with the flows of what was read written. The signal comes once
+/// the session's record is out (a datagram 30 s of packet time later
+/// expires it), so everything was read by then.
 #[test]
 fn sigterm_on_stdin_left_open_stops_and_flushes() {
-    use std::io::Write;
-    let d = tempfile::tempdir().unwrap();
-    let flows = d.path().join("flows.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
-        .args(["replay", "-", "--flows", flows.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&pcap_bytes(&tcp_session(T0, 4))).unwrap();
-    stdin.flush().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let t = std::time::Instant::now();
-    let mut status = None;
-    while t.elapsed() < std::time::Duration::from_secs(5) {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let Some(status) = status else {
-        let _ = child.kill();
-        panic!("still running 5 s after SIGTERM with stdin open");
-    };
-    drop(stdin);
-    assert!(status.success(), "{status:?}");
-    let f = read_lines(&flows);
-    assert_eq!(total_pkts(&f), 10, "{f:?}");
+    let mut recs: Vec<_> = tcp_session(T0, 4)
+        .into_iter()
+        .map(|(t, f)| {
+            let w = u32::try_from(f.len()).unwrap();
+            (t, f, w)
+        })
+        .collect();
+    recs.push(clock_tick(T0 + 30_000_000));
+    let mut r = StdinReplay::start(&[], &pcap_records(&recs));
+    r.wait_for_line(60, |l| parse_flow(l).src_port == Some(40000));
+    let session = parse_flow(r.seen.last().unwrap());
+    assert_eq!(flow_pkts(&[session]), 10);
+    let (status, err, after) = r.sigterm(5);
+    assert!(status.success(), "{status:?}\n{err}");
+    // the datagram's flow was still open: written by the drain
+    let f: Vec<Flow> = after.iter().map(|l| parse_flow(l)).collect();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].flow.reason, "shutdown");
+    assert_eq!(f[0].flow.pkts_toserver, 1);
 }

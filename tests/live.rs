@@ -1,9 +1,10 @@
 //! `deguchi live` on the loopback interface with traffic this test generates
 //! itself (127.0.0.1 only). Skips cleanly when the capture cannot be opened
-//! (no CAP_NET_RAW), unless DEGUCHI_REQUIRE_LIVE=1.
+//! (no CAP_NET_RAW), unless DEGUCHI_REQUIRE_LIVE=1 (CI: `.ci/run` runs as
+//! root and sets it).
 
 mod common;
-use common::{Live, read_lines};
+use common::{Live, read_flows};
 use std::net::UdpSocket;
 use std::time::Duration;
 
@@ -15,7 +16,15 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     let port = rx_sock.local_addr().unwrap().port();
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sport = tx.local_addr().unwrap().port();
-    let bpf = format!("udp and host 127.0.0.1 and port {port} and port {sport}");
+    // and a marker: one TCP connection after the datagrams, whose record
+    // (closed timeout 1 s) says the capture has read everything before it
+    let marker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mport = marker.local_addr().unwrap().port();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, "[flow]\ntcp_closed_timeout = 1\n").unwrap();
+    let bpf = format!(
+        "(udp and host 127.0.0.1 and port {port} and port {sport}) or (tcp and port {mport})"
+    );
     let Some(live) = Live::start(&[
         "-i",
         "lo",
@@ -23,6 +32,8 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
         &bpf,
         "--flows",
         flows.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
         "--home-net",
         "127.0.0.0/8",
     ]) else {
@@ -41,8 +52,23 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     for _ in 0..5 {
         rx_sock.send_to(&[0x62; 40], ("127.0.0.1", sport)).unwrap();
     }
-    // let the capture see them, then stop it the way an operator does
-    std::thread::sleep(Duration::from_millis(700));
+    // the marker connection, then wait for its record: the capture has read
+    // every datagram by then; stop it the way an operator does
+    {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", mport)).unwrap();
+        let (mut s, _) = marker.accept().unwrap();
+        c.write_all(b"m").unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+    }
+    let marker_out = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        read_flows(&flows)
+            .iter()
+            .any(|f| f.proto == "TCP" && f.dest_port == Some(mport))
+    });
+    assert!(marker_out, "the marker connection's record within 20 s");
     let (status, log, took) = live.stop();
     assert!(
         took < Duration::from_secs(15),
@@ -54,19 +80,22 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
         "capture statistics at exit:\n{log}"
     );
 
-    let f = read_lines(&flows);
+    let f: Vec<_> = read_flows(&flows)
+        .into_iter()
+        .filter(|f| f.proto == "UDP")
+        .collect();
     assert_eq!(f.len(), 1, "{f:?}\n{log}");
     let r = &f[0];
-    assert_eq!(r["proto"], "UDP");
-    assert_eq!(r["src_port"], sport);
-    assert_eq!(r["dest_port"], port);
-    assert_eq!(r["flow"]["pkts_toserver"], 25);
-    assert_eq!(r["flow"]["pkts_toclient"], 5);
+    assert_eq!(r.proto, "UDP");
+    assert_eq!(r.src_port, Some(sport));
+    assert_eq!(r.dest_port, Some(port));
+    assert_eq!(r.flow.pkts_toserver, 25);
+    assert_eq!(r.flow.pkts_toclient, 5);
     // Ethernet (lo) 14 + IPv4 20 + UDP 8 + payload
-    assert_eq!(r["flow"]["bytes_toserver"], 25 * (42 + 100));
-    assert_eq!(r["flow"]["bytes_toclient"], 5 * (42 + 40));
-    assert_eq!(r["flow"]["reason"], "shutdown");
-    assert_eq!(r["deguchi"]["direction"], "internal");
+    assert_eq!(r.flow.bytes_toserver, 25 * (42 + 100));
+    assert_eq!(r.flow.bytes_toclient, 5 * (42 + 40));
+    assert_eq!(r.flow.reason, "shutdown");
+    assert_eq!(r.deguchi.direction, "internal");
 }
 
 /// SIGHUP reopens output files (logrotate moves the file, then signals).
@@ -107,28 +136,32 @@ fn live_sighup_reopens_flow_file() {
     let wait_for_lines = |p: &std::path::Path, n: usize| {
         (0..60).any(|_| {
             std::thread::sleep(Duration::from_millis(250));
-            read_lines(p).len() >= n
+            read_flows(p).len() >= n
         })
     };
     conn(b"first");
     assert!(wait_for_lines(&flows, 1), "first flow written");
     std::fs::rename(&flows, &rotated).unwrap();
     live.signal("-HUP");
-    std::thread::sleep(Duration::from_millis(1200));
+    // the writer logs the reopen once it has reopened: later records go to
+    // the new file
+    assert!(
+        live.wait_for("output files reopened", 20),
+        "SIGHUP served within 20 s"
+    );
     conn(b"second!");
     assert!(
         wait_for_lines(&flows, 1),
         "second flow written to the new file"
     );
-    let (status, log, _) = live.stop();
+    let (status, _, _) = live.stop();
     assert!(status.success());
-    assert!(log.contains("reopened"), "{log}");
-    let old = read_lines(&rotated);
-    let new = read_lines(&flows);
+    let old = read_flows(&rotated);
+    let new = read_flows(&flows);
     assert_eq!(old.len(), 1, "{old:?}");
-    assert_eq!(old[0]["deguchi"]["payload_bytes_toserver"], 5);
+    assert_eq!(old[0].deguchi.payload_bytes_toserver, 5);
     assert_eq!(new.len(), 1, "{new:?}");
-    assert_eq!(new[0]["deguchi"]["payload_bytes_toserver"], 7);
+    assert_eq!(new[0].deguchi.payload_bytes_toserver, 7);
 }
 
 /// `--user`: the capture opens as root, then the sensor runs as `nobody`.

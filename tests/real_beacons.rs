@@ -3,8 +3,8 @@
 //! absent (a user's clone does not have it).
 
 mod common;
-use common::deguchi;
-use std::path::PathBuf;
+use common::{Alert, BeaconEvidence, deguchi};
+use std::path::{Path, PathBuf};
 
 fn real(name: &str) -> Option<PathBuf> {
     let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pcaps/real")).join(name);
@@ -16,32 +16,37 @@ fn real(name: &str) -> Option<PathBuf> {
     }
 }
 
-fn alerts(file: &PathBuf, extra: &[&str]) -> Vec<serde_json::Value> {
+fn alerts(file: &Path, extra: &[&str]) -> Vec<Alert> {
     let mut args = vec!["replay", file.to_str().unwrap()];
     args.extend_from_slice(extra);
     let o = deguchi(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::alerts(&o)
 }
 
-fn beacons_to(a: &[serde_json::Value], src: &str, dst: &str, port: u64) -> Vec<serde_json::Value> {
+fn beacons_to(a: &[Alert], src: &str, dst: &str, port: u16) -> Vec<Alert> {
     a.iter()
         .filter(|x| {
-            x["detector"] == "beacon"
-                && x["src_ip"] == src
-                && x["dest_ip"] == dst
-                && x["dest_port"] == port
+            x.detector == "beacon"
+                && x.src_ip == src
+                && x.dest_ip == dst
+                && x.dest_port == Some(port)
         })
         .cloned()
         .collect()
 }
 
 /// (file, extra args, internal host, C2, port, period range)
-const FOUND: &[(&str, &[&str], &str, &str, u64, (f64, f64))] = &[
+type Found = (
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+    u16,
+    (f64, f64),
+);
+
+const FOUND: &[Found] = &[
     // STRRAT: client pings every 5 s inside one TCP session
     (
         "strrat__strrat-4423258f-59bc-4a88-bfec-d8ac08c88538.pcap",
@@ -81,12 +86,12 @@ fn real_c2_channels_are_found_with_their_period() {
         let b = beacons_to(&a, src, dst, *port);
         assert!(!b.is_empty(), "{file}: no beacon alert; got {a:?}");
         let last = b.last().unwrap();
-        let period = last["evidence"]["period_s"].as_f64().unwrap();
+        let period = last.evidence_as::<BeaconEvidence>().period_s;
         assert!(
             (*lo..=*hi).contains(&period),
             "{file}: period {period} not in {lo}..{hi}"
         );
-        assert!(last["community_id"].as_str().unwrap().starts_with("1:"));
+        assert!(last.community_id.as_deref().unwrap().starts_with("1:"));
         assert!(b.len() <= 2, "{file}: alert storm: {}", b.len());
         // only the C2 channel alerts
         assert_eq!(b.len(), a.len(), "{file}: other alerts: {a:?}");
@@ -155,11 +160,11 @@ fn real_stealers_and_dns_tunnels_are_found() {
         let a = alerts(&p, &[]);
         assert!(
             a.iter()
-                .any(|x| x["detector"] == detector && x["src_ip"] == src && x["dest_ip"] == dst),
+                .any(|x| x.detector == detector && x.src_ip == src && x.dest_ip == dst),
             "{file}: {a:#?}"
         );
         assert!(
-            a.iter().all(|x| x["src_ip"] == src),
+            a.iter().all(|x| x.src_ip == src),
             "{file}: only the infected host alerts: {a:#?}"
         );
         assert!(a.len() <= 3, "{file}: no storm: {}", a.len());

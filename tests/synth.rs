@@ -4,11 +4,11 @@
 //! beacons are found early. Seeds differ from the bundled sample's.
 
 mod common;
-use common::{alert_lines, deguchi};
-use deguchi::synth::GroundTruth;
+use common::{Alert, BeaconEvidence, alerts, deguchi};
+use deguchi_synth::GroundTruth;
 use std::collections::BTreeSet;
 
-fn gen_and_replay(args: &[&str], extra: &[&str]) -> (GroundTruth, Vec<serde_json::Value>) {
+fn gen_and_replay(args: &[&str], extra: &[&str]) -> (GroundTruth, Vec<Alert>) {
     let d = tempfile::tempdir().unwrap();
     let pcap = d.path().join("c.pcap");
     let truth = d.path().join("c.json");
@@ -27,11 +27,11 @@ fn gen_and_replay(args: &[&str], extra: &[&str]) -> (GroundTruth, Vec<serde_json
     r.extend_from_slice(extra);
     let o = deguchi(&r);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    (gt, alert_lines(&o))
+    (gt, alerts(&o))
 }
 
 /// Host/destination keys that alerted but are in no malicious ground truth.
-fn false_keys(gt: &GroundTruth, alerts: &[serde_json::Value]) -> Vec<(String, String)> {
+fn false_keys(gt: &GroundTruth, alerts: &[Alert]) -> Vec<(String, String)> {
     let bad: BTreeSet<(String, String)> = gt
         .malicious
         .iter()
@@ -39,12 +39,7 @@ fn false_keys(gt: &GroundTruth, alerts: &[serde_json::Value]) -> Vec<(String, St
         .collect();
     let mut v: Vec<_> = alerts
         .iter()
-        .map(|a| {
-            (
-                a["src_ip"].as_str().unwrap().to_owned(),
-                a["dest_ip"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|a| (a.src_ip.clone(), a.dest_ip.clone()))
         .filter(|k| !bad.contains(k))
         .collect();
     v.sort();
@@ -61,19 +56,18 @@ fn office_every_beacon_found_early_and_office_noise_quiet() {
     assert_eq!(gt.malicious.len(), 11);
     let mut beats_to_alert = Vec::new();
     for m in &gt.malicious {
-        let hit = alerts.iter().find(|a| {
-            a["detector"] == "beacon"
-                && a["src_ip"] == m.src_ip.as_str()
-                && a["dest_ip"] == m.dest_ip.as_str()
-        });
+        let hit = alerts
+            .iter()
+            .find(|a| a.detector == "beacon" && a.src_ip == m.src_ip && a.dest_ip == m.dest_ip);
         let a = hit.unwrap_or_else(|| panic!("beacon not found: {m:?}"));
-        let period = a["evidence"]["period_s"].as_f64().unwrap();
+        let ev: BeaconEvidence = a.evidence_as();
+        let period = ev.period_s;
         let want = m.period_s.unwrap();
         assert!(
             (period - want).abs() <= want * 0.25,
             "{m:?}: period {period}"
         );
-        beats_to_alert.push(a["evidence"]["beats"].as_u64().unwrap());
+        beats_to_alert.push(ev.beats);
     }
     beats_to_alert.sort_unstable();
     let median = beats_to_alert[beats_to_alert.len() / 2];
@@ -88,7 +82,7 @@ fn office_every_beacon_found_early_and_office_noise_quiet() {
         assert!(
             !alerts
                 .iter()
-                .any(|a| a["src_ip"] == b.src_ip.as_str() && a["dest_ip"] == b.dest_ip.as_str()),
+                .any(|a| a.src_ip == b.src_ip && a.dest_ip == b.dest_ip),
             "benign {} {} -> {} alerted",
             b.kind,
             b.src_ip,
@@ -107,15 +101,11 @@ fn exfil_office_every_exfiltration_and_tunnel_found_backup_quiet() {
     for m in &gt.malicious {
         let a = alerts
             .iter()
-            .find(|a| {
-                a["detector"] == m.kind.as_str()
-                    && a["src_ip"] == m.src_ip.as_str()
-                    && a["dest_ip"] == m.dest_ip.as_str()
-            })
+            .find(|a| a.detector == m.kind && a.src_ip == m.src_ip && a.dest_ip == m.dest_ip)
             .unwrap_or_else(|| panic!("not found: {m:?}\n{alerts:#?}"));
         // within minutes of the activity starting
         let first = chrono::DateTime::parse_from_rfc3339(&m.first_ts).unwrap();
-        let at = common::eve_time(a["timestamp"].as_str().unwrap());
+        let at = common::eve_time(&a.timestamp);
         let lag = (at - first).num_seconds();
         let limit = if m.variant == "low_slow" {
             24 * 3600
@@ -142,16 +132,10 @@ fn bundled_sample_gives_its_documented_alerts() {
     let p = concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/sample.pcap");
     let o = deguchi(&["replay", p]);
     assert!(o.status.success());
-    let a = alert_lines(&o);
+    let a = alerts(&o);
     let keys: BTreeSet<(String, String, String)> = a
         .iter()
-        .map(|x| {
-            (
-                x["detector"].as_str().unwrap().to_owned(),
-                x["src_ip"].as_str().unwrap().to_owned(),
-                x["dest_ip"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|x| (x.detector.clone(), x.src_ip.clone(), x.dest_ip.clone()))
         .collect();
     let want: BTreeSet<(String, String, String)> = [
         ("beacon", "10.0.1.13", "203.0.113.45"),
@@ -191,13 +175,7 @@ fn mix_uplink_alerts_only_the_injected_activities_and_is_deterministic() {
     assert_eq!(gt.malicious.len(), 3);
     let keys: BTreeSet<(String, String, String)> = alerts
         .iter()
-        .map(|x| {
-            (
-                x["detector"].as_str().unwrap().to_owned(),
-                x["src_ip"].as_str().unwrap().to_owned(),
-                x["dest_ip"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|x| (x.detector.clone(), x.src_ip.clone(), x.dest_ip.clone()))
         .collect();
     // The 40 MiB upload to port 4443 cannot alert in minutes of packet time:
     // the exfil detector's raw-TCP and producer-shift findings need an hour
@@ -336,14 +314,11 @@ fn analysis_partitions_and_threads_give_the_output_of_one() {
         (o.stdout, std::fs::read(flows).unwrap())
     };
     let (one, one_flows) = run(1, 1, 0);
-    let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&one)
+    let alerts: Vec<Alert> = String::from_utf8_lossy(&one)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(common::parse_alert)
         .collect();
-    let detectors: BTreeSet<&str> = alerts
-        .iter()
-        .map(|a| a["detector"].as_str().unwrap())
-        .collect();
+    let detectors: BTreeSet<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
     assert!(detectors.len() >= 2, "{detectors:?}");
     let layouts = [(2, 1), (2, 2), (4, 1), (4, 2), (16, 3)];
     for (parts, threads) in layouts {

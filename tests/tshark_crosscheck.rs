@@ -27,6 +27,8 @@
 //! tshark is required when `DEGUCHI_REQUIRE_TSHARK=1` (CI); otherwise the test
 //! is skipped with a message when tshark is not installed.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -174,13 +176,13 @@ fn deguchi(file: &Path) -> (Pairs, i32, String) {
     let code = out.status.code().unwrap_or(-1);
     let mut pairs = Pairs::new();
     for line in std::fs::read_to_string(&flows).unwrap_or_default().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("flow line is JSON");
-        let s: IpAddr = v["src_ip"].as_str().unwrap().parse().unwrap();
-        let d: IpAddr = v["dest_ip"].as_str().unwrap().parse().unwrap();
-        let f = &v["flow"];
+        let v = common::parse_flow(line);
+        let s: IpAddr = v.src_ip.parse().unwrap();
+        let d: IpAddr = v.dest_ip.parse().unwrap();
+        let f = &v.flow;
         let e = pairs.entry(pair(s, d)).or_default();
-        e.0 += f["pkts_toserver"].as_u64().unwrap() + f["pkts_toclient"].as_u64().unwrap();
-        e.1 += f["bytes_toserver"].as_u64().unwrap() + f["bytes_toclient"].as_u64().unwrap();
+        e.0 += f.pkts_toserver + f.pkts_toclient;
+        e.1 += f.bytes_toserver + f.bytes_toclient;
     }
     (
         pairs,

@@ -25,16 +25,6 @@
 //! bounded: a chunk is reused once every batch that points into it has been
 //! processed, so the buffers in use are bounded by the batches in flight.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
-
 use super::CaptureError;
 use crate::decode::LinkType;
 use crate::time::Ts;

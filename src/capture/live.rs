@@ -9,7 +9,7 @@ use super::{CaptureError, Frame, Next, link_type, ts_of};
 use crate::config::CaptureConfig;
 use crate::decode::LinkType;
 use pcap::{Active, Capture};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 pub struct LiveSource {
     cap: Capture<Active>,
@@ -73,6 +73,8 @@ impl LiveSource {
     ///
     /// # Errors
     /// A capture failure (interface gone, ...).
+    // a lending reader (the frame borrows the source), so not an Iterator
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Next<'_>, CaptureError> {
         let link = self.link;
         match self.cap.next_packet() {
@@ -92,7 +94,7 @@ impl LiveSource {
 
     /// Waits until a packet is readable or the read timeout elapses.
     pub fn wait(&self) {
-        poll_readable(self.cap.as_raw_fd(), self.poll_ms);
+        poll_readable(self.cap.as_fd(), self.poll_ms);
     }
 
     /// Kernel capture statistics.
@@ -112,16 +114,8 @@ impl LiveSource {
 }
 
 /// Waits until `fd` is readable or `ms` elapse.
-#[allow(unsafe_code)]
-fn poll_readable(fd: i32, ms: i32) {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `p` is a valid, initialised pollfd that lives across the call,
-    // and we pass a count of exactly one entry.
-    unsafe {
-        libc::poll(&raw mut p, 1, ms);
-    }
+fn poll_readable(fd: BorrowedFd<'_>, ms: i32) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+    let _ = poll(&mut [PollFd::new(fd, PollFlags::POLLIN)], timeout);
 }

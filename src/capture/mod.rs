@@ -2,8 +2,10 @@
 //! through libpcap. A source hands out borrowed [`Frame`]s, valid until the
 //! next read; nothing is copied here.
 
-pub mod chunked;
-pub mod file;
+panic_free! {
+    pub mod chunked;
+    pub mod file;
+}
 pub mod live;
 pub mod privdrop;
 
@@ -64,9 +66,9 @@ pub(crate) fn link_type(input: &str, dlt: pcap::Linktype) -> Result<LinkType, Ca
 
 /// Packet timestamp from a libpcap header opened with nanosecond precision.
 pub(crate) fn ts_of(h: &pcap::PacketHeader, nanos: bool) -> Ts {
-    let sec = i64::from(h.ts.tv_sec);
+    // time_t and suseconds_t are i64 here, narrower on other targets
     #[allow(clippy::useless_conversion)]
-    let frac = i64::from(h.ts.tv_usec);
+    let (sec, frac) = (i64::from(h.ts.tv_sec), i64::from(h.ts.tv_usec));
     if nanos {
         crate::time::from_parts(sec, frac)
     } else {

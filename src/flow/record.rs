@@ -203,7 +203,7 @@ impl FlowRecord {
             icmp_type: icmp.then_some(self.icmp.0),
             icmp_code: icmp.then_some(self.icmp.1),
             community_id: self.community_id(),
-            vlan: (self.vlan != 0).then(|| [self.vlan]),
+            vlan: (self.vlan != 0).then_some([self.vlan]),
             flow: EveFlowBody {
                 pkts_toserver: self.pkts[0],
                 pkts_toclient: self.pkts[1],

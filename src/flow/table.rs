@@ -561,24 +561,26 @@ fn apply_hint(e: &mut Entry, m: &PacketMeta, from_orig: bool, bytes: &[u8]) -> O
     match m.hint.kind {
         HintKind::None => None,
         HintKind::TlsClientHello => {
-            if from_orig && e.hints.as_ref().is_none_or(|h| h.sni.is_none()) {
-                if let Some(sni) = hints::tls::client_hello_sni(bytes) {
-                    e.hints.get_or_insert_default().sni = Some(lossy(sni).into());
-                }
+            if from_orig
+                && e.hints.as_ref().is_none_or(|h| h.sni.is_none())
+                && let Some(sni) = hints::tls::client_hello_sni(bytes)
+            {
+                e.hints.get_or_insert_default().sni = Some(lossy(sni).into());
             }
             None
         }
         HintKind::HttpRequest => {
             // the first request only (its method is recorded even without a Host)
-            if from_orig && e.hints.as_ref().is_none_or(|h| h.http.is_none()) {
-                if let Some(req) = hints::http::parse_request(bytes) {
-                    let h = e.hints.get_or_insert_default();
-                    h.http = Some(Box::new(HttpHint {
-                        method: lossy(req.method),
-                        uri: lossy(&req.uri[..req.uri.len().min(256)]),
-                    }));
-                    h.http_host = req.host.map(|h| lossy(h).into());
-                }
+            if from_orig
+                && e.hints.as_ref().is_none_or(|h| h.http.is_none())
+                && let Some(req) = hints::http::parse_request(bytes)
+            {
+                let h = e.hints.get_or_insert_default();
+                h.http = Some(Box::new(HttpHint {
+                    method: lossy(req.method),
+                    uri: lossy(&req.uri[..req.uri.len().min(256)]),
+                }));
+                h.http_host = req.host.map(|h| lossy(h).into());
             }
             None
         }

@@ -1,29 +1,233 @@
-//! Shared test helpers: build small captures with etherparse and run deguchi.
+//! Shared test helpers: build small captures with etherparse and run
+//! deguchi; deguchi's output lines parsed into typed structs ([`Alert`],
+//! [`Flow`]), so a renamed or missing field fails to parse instead of reading
+//! as `null`.
 #![allow(dead_code)]
 
 use etherparse::PacketBuilder;
+use serde::Deserialize;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// A classic pcap (µs, little-endian, Ethernet) from (ts_us, frame) pairs.
-pub fn pcap_bytes(frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
+/// One alert line (EVE `event_type` "alert"). Every field the sensor always
+/// writes is required; the ones it leaves out for some alerts (no ports, no
+/// single flow) are `Option`. Unknown fields are accepted: EVE is an open
+/// schema that grows (Suricata's readers ignore what they do not know).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Alert {
+    pub timestamp: String,
+    pub event_type: String,
+    pub flow_id: Option<u64>,
+    pub src_ip: String,
+    pub src_port: Option<u16>,
+    pub dest_ip: String,
+    pub dest_port: Option<u16>,
+    pub proto: String,
+    pub community_id: Option<String>,
+    pub detector: String,
+    pub alert: Signature,
+    pub score: f64,
+    pub severity: String,
+    /// Per detector; see the README's alert schema.
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Alert {
+    /// The evidence as a detector's evidence struct ([`BeaconEvidence`],
+    /// [`ExfilEvidence`], ...).
+    pub fn evidence_as<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_value(serde_json::Value::Object(self.evidence.clone()))
+            .unwrap_or_else(|e| panic!("{} evidence: {e}: {:?}", self.detector, self.evidence))
+    }
+}
+
+/// The evidence fields every beacon alert carries (those the tests read).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BeaconEvidence {
+    pub beats: u64,
+    pub period_s: f64,
+    pub jitter: f64,
+    pub channel: String,
+    pub dest_name: Option<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+/// The evidence fields every exfil alert carries (those the tests read).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ExfilEvidence {
+    pub kind: String,
+    pub kinds: Vec<String>,
+    /// only with an `unusual_channel` finding
+    pub channel: Option<String>,
+    pub bytes_out_total: u64,
+    pub update: bool,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+/// The Suricata-style `alert` object of an [`Alert`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Signature {
+    pub action: String,
+    pub gid: u32,
+    pub signature_id: u32,
+    pub rev: u32,
+    pub signature: String,
+    pub category: String,
+    pub severity: u8,
+}
+
+/// One flow record (EVE `event_type` "flow", `--flows`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Flow {
+    pub timestamp: String,
+    pub flow_id: u64,
+    pub event_type: String,
+    pub src_ip: String,
+    pub src_port: Option<u16>,
+    pub dest_ip: String,
+    pub dest_port: Option<u16>,
+    pub proto: String,
+    pub icmp_type: Option<u8>,
+    pub icmp_code: Option<u8>,
+    pub community_id: String,
+    pub vlan: Option<Vec<u16>>,
+    pub flow: FlowBody,
+    pub tcp: Option<FlowTcp>,
+    pub tls: Option<FlowTls>,
+    pub http: Option<FlowHttp>,
+    /// What Suricata has no name for.
+    pub deguchi: FlowExt,
+}
+
+/// The `flow` object of a [`Flow`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowBody {
+    pub pkts_toserver: u64,
+    pub pkts_toclient: u64,
+    pub bytes_toserver: u64,
+    pub bytes_toclient: u64,
+    pub start: String,
+    pub end: String,
+    pub age: i64,
+    pub state: String,
+    /// Suricata's: `timeout`, `forced`, `shutdown`.
+    pub reason: String,
+    pub alerted: bool,
+}
+
+/// The `deguchi` object of a [`Flow`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowExt {
+    pub direction: String,
+    pub duration: f64,
+    pub payload_bytes_toserver: u64,
+    pub payload_bytes_toclient: u64,
+    pub bursts: u32,
+    pub tunnel: Option<String>,
+    /// deguchi's own: `closed`, `timeout`, `evicted`, `shutdown`.
+    pub end_reason: String,
+    pub dns: Option<FlowDns>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowTcp {
+    pub tcp_flags: String,
+    pub tcp_flags_ts: String,
+    pub tcp_flags_tc: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowTls {
+    pub sni: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowHttp {
+    pub hostname: Option<String>,
+    pub http_method: String,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowDns {
+    pub queries: Vec<String>,
+    pub answers: Vec<String>,
+    pub rcode: Option<u8>,
+}
+
+/// Parses one output line as `T`, checking its `event_type`.
+fn parse_event<T: serde::de::DeserializeOwned>(line: &str, event_type: &str) -> T {
+    #[derive(Deserialize)]
+    struct Tag {
+        event_type: String,
+    }
+    let tag: Tag = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("not a JSON line with an event_type ({e}): {line}"));
+    assert_eq!(tag.event_type, event_type, "{line}");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// Parses an alert line.
+pub fn parse_alert(line: &str) -> Alert {
+    parse_event(line, "alert")
+}
+
+/// Parses a flow-record line.
+pub fn parse_flow(line: &str) -> Flow {
+    parse_event(line, "flow")
+}
+
+/// The alerts a run wrote on stdout.
+pub fn alerts(out: &Output) -> Vec<Alert> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(parse_alert)
+        .collect()
+}
+
+/// The flow records of a `--flows` file (none when it does not exist).
+pub fn read_flows(p: &Path) -> Vec<Flow> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(parse_flow)
+        .collect()
+}
+
+/// Packets of both directions over `flows`.
+pub fn flow_pkts(flows: &[Flow]) -> u64 {
+    flows
+        .iter()
+        .map(|f| f.flow.pkts_toserver + f.flow.pkts_toclient)
+        .sum()
+}
+
+/// The records of a classic little-endian µs pcap (as [`pcap_records`]
+/// writes them): (ts_us, captured bytes, wire length).
+pub fn read_pcap(bytes: &[u8]) -> Vec<(u64, Vec<u8>, u32)> {
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    assert_eq!(u32_at(0), 0xa1b2_c3d4, "a classic little-endian µs pcap");
     let mut v = Vec::new();
-    v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&4u16.to_le_bytes());
-    v.extend_from_slice(&0i32.to_le_bytes());
-    v.extend_from_slice(&0u32.to_le_bytes());
-    v.extend_from_slice(&65535u32.to_le_bytes());
-    v.extend_from_slice(&1u32.to_le_bytes());
-    for (ts, f) in frames {
-        v.extend_from_slice(&u32::try_from(ts / 1_000_000).unwrap().to_le_bytes());
-        v.extend_from_slice(&u32::try_from(ts % 1_000_000).unwrap().to_le_bytes());
-        let n = u32::try_from(f.len()).unwrap();
-        v.extend_from_slice(&n.to_le_bytes());
-        v.extend_from_slice(&n.to_le_bytes());
-        v.extend_from_slice(f);
+    let mut i = 24;
+    while i + 16 <= bytes.len() {
+        let ts = u64::from(u32_at(i)) * 1_000_000 + u64::from(u32_at(i + 4));
+        let cap = u32_at(i + 8) as usize;
+        v.push((ts, bytes[i + 16..i + 16 + cap].to_vec(), u32_at(i + 12)));
+        i += 16 + cap;
     }
     v
+}
+
+/// A classic pcap (µs, little-endian, Ethernet) from (ts_us, frame) pairs,
+/// every frame whole.
+pub fn pcap_bytes(frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    deguchi_synth::pcap::pcap_bytes(
+        frames
+            .iter()
+            .map(|(ts, f)| (*ts, f.as_slice(), u32::try_from(f.len()).unwrap())),
+    )
 }
 
 pub const T0: u64 = 1_772_409_600_000_000; // 2026-03-02T00:00:00Z in µs
@@ -112,36 +316,10 @@ pub fn deguchi(args: &[&str]) -> Output {
         .unwrap()
 }
 
-pub fn read_lines(p: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every line is one JSON object"))
-        .collect()
-}
-
-pub fn total_pkts(flows: &[serde_json::Value]) -> u64 {
-    flows
-        .iter()
-        .map(|f| {
-            f["flow"]["pkts_toserver"].as_u64().unwrap()
-                + f["flow"]["pkts_toclient"].as_u64().unwrap()
-        })
-        .sum()
-}
-
 /// A classic pcap from (ts_us, captured bytes, wire length) records: records
 /// may be cut short, as a mirror-port capture with a small snaplen cuts them.
 pub fn pcap_records(recs: &[(u64, Vec<u8>, u32)]) -> Vec<u8> {
-    let mut v = pcap_bytes(&[]);
-    for (ts, f, wire) in recs {
-        v.extend_from_slice(&u32::try_from(ts / 1_000_000).unwrap().to_le_bytes());
-        v.extend_from_slice(&u32::try_from(ts % 1_000_000).unwrap().to_le_bytes());
-        v.extend_from_slice(&u32::try_from(f.len()).unwrap().to_le_bytes());
-        v.extend_from_slice(&wire.to_le_bytes());
-        v.extend_from_slice(f);
-    }
-    v
+    deguchi_synth::pcap::pcap_bytes(recs.iter().map(|(ts, f, wire)| (*ts, f.as_slice(), *wire)))
 }
 
 /// A TCP segment carrying `len` payload bytes, captured up to the TCP header
@@ -217,11 +395,106 @@ impl Rng {
     }
 }
 
-pub fn alert_lines(out: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every alert line is one JSON object"))
-        .collect()
+/// A clock datagram: one UDP packet 10.0.1.250:40001 -> 192.0.2.99:9 at
+/// `ts_us`, to move the packet clock (and with it flow expiry) forward.
+pub fn clock_tick(ts_us: u64) -> (u64, Vec<u8>, u32) {
+    let f = udp([10, 0, 1, 250], 40001, [192, 0, 2, 99], 9, b"tick");
+    let w = u32::try_from(f.len()).unwrap();
+    (ts_us, f, w)
+}
+
+/// `deguchi replay - --workers 1 --flows - ARGS` reading a pipe the test
+/// keeps open, so the replay cannot end by itself: it stops on a signal
+/// only. Alerts and flow records (both on stdout) arrive line by line.
+pub struct StdinReplay {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+    /// The output lines read so far.
+    pub seen: Vec<String>,
+}
+
+impl StdinReplay {
+    /// Starts the replay and writes `input` to its stdin (left open).
+    pub fn start(extra: &[&str], input: &[u8]) -> Self {
+        use std::io::{BufRead, Read, Write};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+            .args(["replay", "-", "--workers", "1", "--flows", "-"])
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(stdout).lines() {
+                let _ = tx.send(l.expect("UTF-8 lines"));
+            }
+        });
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        stdin.flush().unwrap();
+        Self {
+            child,
+            stdin: Some(stdin),
+            lines,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most `secs` seconds) for an output line `pred` accepts;
+    /// panics (after killing the replay) when none comes.
+    pub fn wait_for_line(&mut self, secs: u64, pred: impl Fn(&str) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(l) = self.lines.recv_timeout(left) else {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("no awaited line within {secs} s; got {:?}", self.seen);
+            };
+            let hit = pred(&l);
+            self.seen.push(l);
+            if hit {
+                return;
+            }
+        }
+    }
+
+    /// SIGTERM, stdin still open; waits (at most `secs` seconds) for the
+    /// exit: (exit status, stderr, the lines written after the signal).
+    pub fn sigterm(mut self, secs: u64) -> (std::process::ExitStatus, String, Vec<String>) {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let t = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if t.elapsed() > std::time::Duration::from_secs(secs) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("still running {secs} s after SIGTERM with stdin open");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop(self.stdin.take());
+        let err = self.stderr.join().unwrap();
+        (status, err, self.lines.iter().collect())
+    }
 }
 
 /// An EVE timestamp (`2024-03-03T22:57:40.556097+0000`) or RFC 3339.
@@ -300,6 +573,8 @@ fn terminate(c: &mut Child) {
 pub struct Live {
     child: Option<Child>,
     reader: Option<std::thread::JoinHandle<String>>,
+    /// stderr lines as they come
+    lines: mpsc::Receiver<String>,
 }
 
 impl Live {
@@ -333,6 +608,7 @@ impl Live {
                     return Some(Self {
                         child: Some(child),
                         reader: Some(reader),
+                        lines: lrx,
                     });
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -343,11 +619,24 @@ impl Live {
         let _ = child.wait();
         let log = reader.join().unwrap();
         assert!(
-            std::env::var("DEGUCHI_REQUIRE_LIVE").is_err(),
+            std::env::var_os("DEGUCHI_REQUIRE_LIVE").is_none_or(|v| v == "0"),
             "live capture did not start:\n{log}"
         );
         eprintln!("skipping: cannot capture on lo here:\n{log}");
         None
+    }
+
+    /// Waits (at most `secs` seconds) for a stderr line containing `needle`.
+    pub fn wait_for(&self, needle: &str, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     /// The process id.

@@ -392,7 +392,7 @@ fn due_for_scoring(n: u64, window: usize) -> bool {
     let floor_pow2 = |x: u64| 1u64 << (63 - x.max(1).leading_zeros());
     let window = floor_pow2(u64::try_from(window).unwrap_or(u64::MAX).max(4));
     let step = floor_pow2(n / 8).clamp(4, window);
-    n % step == 0
+    n.is_multiple_of(step)
 }
 
 fn periodicity_min(min_beats: usize) -> usize {

@@ -110,7 +110,7 @@ impl<const N: usize> Ring<N> {
         let first = slot - steps;
         for s in first..slot {
             let i = s.rem_euclid(self.n()) as usize;
-            if s >= self.head - self.n() + 1 && s <= self.head {
+            if s > self.head - self.n() && s <= self.head {
                 done(self.v[i]);
             } else {
                 done(0);
@@ -220,7 +220,7 @@ impl Host {
         let (h5, h1) = (&mut self.hist5, &mut self.hist1h);
         let rec = |h: &mut Option<Histogram<u16>>, empty: &Histogram<u16>, v: u64| {
             let h = h.get_or_insert_with(|| empty.clone());
-            let _ = h.saturating_record((v / 1024).max(1));
+            h.saturating_record((v / 1024).max(1));
         };
         self.out5
             .advance(ts.div_euclid(SLOT5), |v| rec(h5, &templates.0, v));
@@ -1107,7 +1107,12 @@ mod tests {
                     // top that moves from 256 KiB to 16 GiB over the rounds,
                     // so the p99 falls in every octave around the floors
                     let top = (1u64 << (8 + round % 16)) * (4 + round % 5) / 4;
-                    let v = if x % 4 == 0 { x % 64 } else { (x >> 8) % top }.max(1);
+                    let v = if x.is_multiple_of(4) {
+                        x % 64
+                    } else {
+                        (x >> 8) % top
+                    }
+                    .max(1);
                     full.saturating_record(v);
                     ours.saturating_record(v);
                 }

@@ -1,13 +1,14 @@
 //! `deguchi gen SCENARIO -o FILE [--truth FILE] [--seed N] [--hosts N] [--days D] [--packets N] [--snaplen N]`.
 
-use super::scenario::{self, EPOCH_US, OfficeOpts};
+use crate::scenario::{self, EPOCH_US, OfficeOpts};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct GenArgs {
-    /// sample | office | exfil | bench | mix | flood
+    /// sample | office | exfil | bench | mix | stress | flood
     /// (mix: an office uplink of many overlapping flows for the replay
-    /// benchmark, with an injected beacon, upload and DNS tunnel)
+    /// benchmark, with an injected beacon, upload and DNS tunnel; stress:
+    /// 100 k flows in random order, Zipf popularity, IMIX sizes)
     #[arg(value_name = "SCENARIO")]
     pub scenario: String,
     /// Capture to write (classic pcap)
@@ -27,13 +28,13 @@ pub struct GenArgs {
     /// Background only, no injected beacons or exfiltration
     #[arg(long = "no-malicious")]
     pub no_malicious: bool,
-    /// Packets (bench, mix)
+    /// Packets (bench, mix, stress)
     #[arg(long, default_value_t = 2_000_000)]
     pub packets: u64,
     /// Unique flows (flood)
     #[arg(long, default_value_t = 2_000_000)]
     pub flows: u64,
-    /// Snapshot length of bulk records (mix, bench): 0 = whole frames, as a
+    /// Snapshot length of bulk records (mix, bench, stress): 0 = whole frames, as a
     /// mirror-port capture holds them; N = cut at N bytes (handshakes,
     /// ClientHellos, HTTP requests and DNS messages stay whole)
     #[arg(long, default_value_t = 0)]
@@ -54,7 +55,7 @@ pub fn run(a: &GenArgs) -> Result<String, (u8, String)> {
     let io = |e: std::io::Error| (1u8, format!("{}: {e}", a.output.display()));
     let gt = match a.scenario.as_str() {
         "bench" => scenario::bench(&a.output, a.packets, a.seed, a.snaplen).map_err(io)?,
-        "mix" => super::mix::mix(
+        "mix" => crate::mix::mix(
             &a.output,
             a.packets,
             a.seed,
@@ -63,6 +64,7 @@ pub fn run(a: &GenArgs) -> Result<String, (u8, String)> {
         )
         .map_err(io)?,
         "flood" => scenario::flood(&a.output, a.flows, a.seed).map_err(io)?,
+        "stress" => crate::stress::stress(&a.output, a.packets, a.seed, a.snaplen).map_err(io)?,
         name => scenario::build(name, &o, !a.no_malicious)
             .map_err(|e| (2u8, e))?
             .write(&a.output)

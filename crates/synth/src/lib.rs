@@ -1,6 +1,13 @@
-//! Synthetic captures with ground truth (`deguchi gen`): offices with
-//! browsing, DNS, NTP, update checks, chat heartbeats, telemetry, downloads,
-//! video calls and a nightly backup, plus injected beacons and exfiltration.
+//! deguchi-synth: synthetic captures with ground truth (`deguchi gen`,
+//! [`cli`]), built from [`scenario`]s (offices, attacks, the benchmark
+//! models and [`mix`]) of [`packets`], written by the project's one pcap
+//! writer ([`pcap`]). A crate of its own: the sensor ships it only behind its
+//! default `gen` feature, and its tests, benches, examples and fuzz smoke
+//! use it to build their inputs. It depends on nothing of the sensor.
+//!
+//! The models: offices with browsing, DNS, NTP, update checks, chat
+//! heartbeats, telemetry, downloads, video calls and a nightly backup, plus
+//! injected beacons and exfiltration.
 //!
 //! Generation streams in time: every activity is a small state machine that
 //! emits the records of the events starting in a window; windows of one hour
@@ -12,21 +19,21 @@
 pub mod cli;
 pub mod mix;
 pub mod packets;
+pub mod pcap;
 pub mod scenario;
+pub mod stress;
 
-use crate::time::Ts;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use std::io::{BufWriter, Write};
-use std::path::Path;
 
 /// One record: time (µs), captured bytes, wire length.
-pub struct Rec {
+pub struct Record {
     pub ts_us: u64,
     pub frame: Vec<u8>,
     pub wire: u32,
 }
 
-impl Rec {
+impl Record {
     /// A record the model built short (headers and a few payload bytes of a
     /// longer packet) made whole (`snaplen` 0) or cut at `snaplen` bytes;
     /// the payload bytes the model does not carry are filler. A record
@@ -41,56 +48,6 @@ impl Rec {
             };
             self.frame.resize(n, 0x5a);
         }
-    }
-}
-
-/// Classic pcap writer (µs, little-endian, Ethernet).
-pub struct PcapWriter {
-    w: BufWriter<std::fs::File>,
-    pub records: u64,
-    pub bytes: u64,
-}
-
-impl PcapWriter {
-    /// # Errors
-    /// The file cannot be created or written.
-    pub fn create(path: &Path) -> std::io::Result<Self> {
-        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-        w.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
-        w.write_all(&2u16.to_le_bytes())?;
-        w.write_all(&4u16.to_le_bytes())?;
-        w.write_all(&0i32.to_le_bytes())?;
-        w.write_all(&0u32.to_le_bytes())?;
-        w.write_all(&65535u32.to_le_bytes())?;
-        w.write_all(&1u32.to_le_bytes())?;
-        Ok(Self {
-            w,
-            records: 0,
-            bytes: 24,
-        })
-    }
-
-    /// # Errors
-    /// The write fails.
-    pub fn write(&mut self, r: &Rec) -> std::io::Result<()> {
-        let secs = u32::try_from(r.ts_us / 1_000_000).unwrap_or(u32::MAX);
-        let us = (r.ts_us % 1_000_000) as u32;
-        let cap = u32::try_from(r.frame.len()).unwrap_or(u32::MAX);
-        self.w.write_all(&secs.to_le_bytes())?;
-        self.w.write_all(&us.to_le_bytes())?;
-        self.w.write_all(&cap.to_le_bytes())?;
-        self.w.write_all(&r.wire.max(cap).to_le_bytes())?;
-        self.w.write_all(&r.frame)?;
-        self.records += 1;
-        self.bytes += 16 + u64::from(cap);
-        Ok(())
-    }
-
-    /// # Errors
-    /// The flush fails.
-    pub fn finish(mut self) -> std::io::Result<(u64, u64)> {
-        self.w.flush()?;
-        Ok((self.records, self.bytes))
     }
 }
 
@@ -186,6 +143,30 @@ pub struct GroundTruth {
     pub benign_periodic: Vec<Truth>,
 }
 
-pub(crate) fn us_to_ts(us: u64) -> Ts {
-    i64::try_from(us).unwrap_or(i64::MAX / 1000) * 1000
+/// RFC 3339 with microseconds and a `Z` suffix, e.g.
+/// `2026-03-02T08:00:00.000001Z`, of a time in µs since the Unix epoch: the
+/// sensor's timestamp format (`deguchi::time::rfc3339`), so ground truth and
+/// alerts compare as strings.
+#[must_use]
+pub fn rfc3339_us(us: u64) -> String {
+    const SEC: i64 = 1_000_000_000;
+    let ns = i64::try_from(us).unwrap_or(i64::MAX / 1000) * 1000;
+    let dt = DateTime::<Utc>::from_timestamp(ns.div_euclid(SEC), 0)
+        .map(|d| d + chrono::Duration::nanoseconds(ns.rem_euclid(SEC)));
+    match dt {
+        Some(d) => d.to_rfc3339_opts(SecondsFormat::Micros, true),
+        None => "1970-01-01T00:00:00.000000Z".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_us_formats_as_the_sensor_does() {
+        assert_eq!(super::rfc3339_us(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            super::rfc3339_us(1_772_409_600_000_001),
+            "2026-03-02T00:00:00.000001Z"
+        );
+    }
 }

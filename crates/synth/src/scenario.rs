@@ -1,9 +1,9 @@
 //! Scenarios: activities (state machines emitting records per time window)
 //! and the offices they make up.
 
-use super::packets::{self, Conv, Ep, L4, bulk, full, tcp_conv, tcp_pair};
-use super::{GroundTruth, PcapWriter, Rec, Rng, Truth, us_to_ts};
-use crate::time::rfc3339;
+use crate::packets::{self, Conv, Ep, L4, bulk, full, tcp_conv, tcp_pair};
+use crate::pcap::PcapWriter;
+use crate::{GroundTruth, Record, Rng, Truth, rfc3339_us};
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
 
@@ -14,7 +14,7 @@ const DAY: u64 = 24 * H;
 pub const EPOCH_US: u64 = 1_772_409_600 * S;
 
 /// Shared world: sites, resolver, port and id counters.
-pub struct Ctx {
+pub struct GenCtx {
     pub rng: Rng,
     pub start: u64,
     pub sites: Vec<(String, Vec<IpAddr>)>,
@@ -23,7 +23,7 @@ pub struct Ctx {
     dns_id: u16,
 }
 
-impl Ctx {
+impl GenCtx {
     fn new(seed: u64, start: u64) -> Self {
         let mut rng = Rng::new(seed);
         let words = [
@@ -89,7 +89,7 @@ impl Ctx {
     }
 
     /// DNS lookup through the resolver, answering `ips`.
-    fn lookup(&mut self, out: &mut Vec<Rec>, t: u64, host: &Ep, name: &str, ips: &[IpAddr]) {
+    fn lookup(&mut self, out: &mut Vec<Record>, t: u64, host: &Ep, name: &str, ips: &[IpAddr]) {
         let v6 = host.ip.is_ipv6();
         let res = if v6 {
             Ep {
@@ -127,9 +127,10 @@ impl Ctx {
     }
 
     /// A TLS connection with SNI: `up` bytes out, `down` back.
+    #[allow(clippy::too_many_arguments)] // one connection's parameters, named at the call
     fn tls(
         &mut self,
-        out: &mut Vec<Rec>,
+        out: &mut Vec<Record>,
         t: u64,
         c: &Ep,
         s: &Ep,
@@ -161,7 +162,7 @@ impl Ctx {
 /// Something that happens on the network, emitted window by window.
 pub trait Activity {
     /// Records of the events that start in `[t0, t1)`.
-    fn emit(&mut self, cx: &mut Ctx, t0: u64, t1: u64, out: &mut Vec<Rec>);
+    fn emit(&mut self, cx: &mut GenCtx, t0: u64, t1: u64, out: &mut Vec<Record>);
     /// Ground truth: (malicious?, entry), filled as events are emitted.
     fn truth(&self) -> Option<(bool, Truth)> {
         None
@@ -183,7 +184,7 @@ pub struct Browse {
 }
 
 impl Activity for Browse {
-    fn emit(&mut self, cx: &mut Ctx, t0: u64, t1: u64, out: &mut Vec<Rec>) {
+    fn emit(&mut self, cx: &mut GenCtx, t0: u64, t1: u64, out: &mut Vec<Record>) {
         if self.next == 0 {
             self.next = t0 + (cx.rng.exp(300.0) * S as f64) as u64;
         }
@@ -268,7 +269,8 @@ impl Tally {
     }
 }
 
-fn truth(
+#[allow(clippy::too_many_arguments)] // the ground-truth fields, named at the call
+pub(crate) fn truth(
     kind: &str,
     variant: &str,
     host: &Ep,
@@ -290,8 +292,8 @@ fn truth(
         dest_name: name.map(str::to_owned),
         period_s: period,
         jitter,
-        first_ts: rfc3339(us_to_ts(t.first)),
-        last_ts: rfc3339(us_to_ts(t.last)),
+        first_ts: rfc3339_us(t.first),
+        last_ts: rfc3339_us(t.last),
         events: t.events,
         bytes_out: t.bytes_out,
     }
@@ -329,7 +331,7 @@ impl Periodic {
 }
 
 impl Activity for Periodic {
-    fn emit(&mut self, cx: &mut Ctx, t0: u64, t1: u64, out: &mut Vec<Rec>) {
+    fn emit(&mut self, cx: &mut GenCtx, t0: u64, t1: u64, out: &mut Vec<Record>) {
         if self.next == 0 {
             self.next = t0 + (cx.rng.f() * self.period_s * S as f64) as u64;
         }
@@ -424,7 +426,7 @@ impl Heartbeat {
 }
 
 impl Activity for Heartbeat {
-    fn emit(&mut self, cx: &mut Ctx, t0: u64, t1: u64, out: &mut Vec<Rec>) {
+    fn emit(&mut self, cx: &mut GenCtx, t0: u64, t1: u64, out: &mut Vec<Record>) {
         let d = ep_for(&self.host, self.dest);
         let mut t = t0.max(self.next);
         while t < t1 {
@@ -517,7 +519,7 @@ impl Media {
 }
 
 impl Activity for Media {
-    fn emit(&mut self, cx: &mut Ctx, t0: u64, t1: u64, out: &mut Vec<Rec>) {
+    fn emit(&mut self, cx: &mut GenCtx, t0: u64, t1: u64, out: &mut Vec<Record>) {
         if self.next_dl == 0 {
             self.next_dl = t0 + (cx.rng.exp(20.0 * 3600.0) * S as f64) as u64;
             self.next_call = t0 + (cx.rng.exp(30.0 * 3600.0) * S as f64) as u64;
@@ -600,7 +602,7 @@ pub struct Backup {
 }
 
 impl Activity for Backup {
-    fn emit(&mut self, cx: &mut Ctx, t0: u64, t1: u64, out: &mut Vec<Rec>) {
+    fn emit(&mut self, cx: &mut GenCtx, t0: u64, t1: u64, out: &mut Vec<Record>) {
         if self.next == 0 {
             self.next = t0 - (t0 % DAY) + 2 * H + (cx.rng.f() * 600.0) as u64 * S;
             if self.next < t0 {
@@ -668,7 +670,7 @@ impl Variant {
 }
 
 /// A C2 implant checking in.
-pub struct Beacon {
+pub struct BeaconPlan {
     pub host: Ep,
     pub dest: IpAddr,
     pub port: u16,
@@ -685,7 +687,7 @@ pub struct Beacon {
     tr: Tally,
 }
 
-impl Beacon {
+impl BeaconPlan {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         host: Ep,
@@ -715,8 +717,8 @@ impl Beacon {
     }
 }
 
-impl Activity for Beacon {
-    fn emit(&mut self, cx: &mut Ctx, t0: u64, t1: u64, out: &mut Vec<Rec>) {
+impl Activity for BeaconPlan {
+    fn emit(&mut self, cx: &mut GenCtx, t0: u64, t1: u64, out: &mut Vec<Record>) {
         if self.next == 0 {
             self.next = self.start.max(t0);
         }
@@ -846,7 +848,7 @@ pub enum ExfilKind {
     DnsTunnel,
 }
 
-pub struct Exfil {
+pub struct ExfilPlan {
     pub host: Ep,
     pub dest: IpAddr,
     pub port: u16,
@@ -858,7 +860,7 @@ pub struct Exfil {
     tr: Tally,
 }
 
-impl Exfil {
+impl ExfilPlan {
     pub fn new(
         host: Ep,
         dest: IpAddr,
@@ -896,8 +898,8 @@ impl Exfil {
     }
 }
 
-impl Activity for Exfil {
-    fn emit(&mut self, cx: &mut Ctx, _t0: u64, t1: u64, out: &mut Vec<Rec>) {
+impl Activity for ExfilPlan {
+    fn emit(&mut self, cx: &mut GenCtx, _t0: u64, t1: u64, out: &mut Vec<Record>) {
         let d = ep_for(&self.host, self.dest);
         while self.done < self.steps() && self.step_at(self.done) < t1 {
             let t = self.step_at(self.done)
@@ -1088,7 +1090,7 @@ pub struct Scenario {
     pub start: u64,
     pub end: u64,
     pub acts: Vec<Box<dyn Activity>>,
-    pub cx: Ctx,
+    pub cx: GenCtx,
 }
 
 impl Scenario {
@@ -1099,7 +1101,7 @@ impl Scenario {
             start,
             end,
             acts: Vec::new(),
-            cx: Ctx::new(seed, start),
+            cx: GenCtx::new(seed, start),
         }
     }
 
@@ -1109,7 +1111,7 @@ impl Scenario {
     /// Writing fails.
     pub fn write(mut self, path: &Path) -> std::io::Result<GroundTruth> {
         let mut w = PcapWriter::create(path)?;
-        let mut pending: Vec<Rec> = Vec::new();
+        let mut pending: Vec<Record> = Vec::new();
         let step = H;
         let mut t = self.start;
         while t < self.end {
@@ -1132,8 +1134,8 @@ impl Scenario {
         let mut gt = GroundTruth {
             scenario: self.name.clone(),
             seed: self.seed,
-            start: rfc3339(us_to_ts(self.start)),
-            end: rfc3339(us_to_ts(self.end)),
+            start: rfc3339_us(self.start),
+            end: rfc3339_us(self.end),
             packets,
             ..GroundTruth::default()
         };
@@ -1404,7 +1406,7 @@ pub fn office_beacons(sc: &mut Scenario, o: &OfficeOpts) {
         ),
     ];
     for (hi, dest, port, name, variant, period, jitter, hour, miss, sleep) in specs {
-        let mut b = Beacon::new(
+        let mut b = BeaconPlan::new(
             host(hi % n),
             dest,
             port,
@@ -1497,7 +1499,7 @@ pub fn exfil_set(sc: &mut Scenario, o: &OfficeOpts) {
         ),
     ];
     for (hi, dest, port, name, kind, day, hour, bytes) in specs {
-        sc.acts.push(Box::new(Exfil::new(
+        sc.acts.push(Box::new(ExfilPlan::new(
             host(hi % n),
             v4(dest),
             port,
@@ -1527,7 +1529,7 @@ pub fn build(name: &str, o: &OfficeOpts, beacons: bool) -> Result<Scenario, Stri
             };
             office_background(&mut sc, &oo);
             sc.acts.retain(|_| true);
-            sc.acts.push(Box::new(Beacon::new(
+            sc.acts.push(Box::new(BeaconPlan::new(
                 host(3),
                 IpAddr::from([203, 0, 113, 45]),
                 443,
@@ -1537,7 +1539,7 @@ pub fn build(name: &str, o: &OfficeOpts, beacons: bool) -> Result<Scenario, Stri
                 0.2,
                 s + 300 * S,
             )));
-            sc.acts.push(Box::new(Exfil::new(
+            sc.acts.push(Box::new(ExfilPlan::new(
                 host(2),
                 IpAddr::from([198, 51, 100, 77]),
                 4443,
@@ -1546,7 +1548,7 @@ pub fn build(name: &str, o: &OfficeOpts, beacons: bool) -> Result<Scenario, Stri
                 s + 75 * 60 * S,
                 40 << 20,
             )));
-            sc.acts.push(Box::new(Exfil::new(
+            sc.acts.push(Box::new(ExfilPlan::new(
                 host(1),
                 IpAddr::from([10, 0, 0, 53]),
                 53,
@@ -1570,7 +1572,7 @@ pub fn build(name: &str, o: &OfficeOpts, beacons: bool) -> Result<Scenario, Stri
         }
         _ => {
             return Err(format!(
-                "unknown scenario {name:?} (sample, office, exfil, bench, mix, flood)"
+                "unknown scenario {name:?} (sample, office, exfil, bench, mix, stress, flood)"
             ));
         }
     }
@@ -1579,7 +1581,7 @@ pub fn build(name: &str, o: &OfficeOpts, beacons: bool) -> Result<Scenario, Stri
 
 /// `bench`, the replay benchmark's stress pattern: `packets` records, tens
 /// of thousands of flows, realistic sizes, a TCP/UDP/IPv6/VLAN mix, in time
-/// order; `snaplen` as for [`super::mix::mix`] (0 = whole frames, else
+/// order; `snaplen` as for [`crate::mix::mix`] (0 = whole frames, else
 /// records cut at `snaplen` bytes).
 ///
 /// # Errors
@@ -1593,7 +1595,7 @@ pub fn bench(path: &Path, packets: u64, seed: u64, snaplen: usize) -> std::io::R
     while n < packets {
         let f = r.below(flows);
         let host = Ep {
-            ip: if f % 7 == 0 {
+            ip: if f.is_multiple_of(7) {
                 IpAddr::V6(Ipv6Addr::new(
                     0xfd00,
                     0,
@@ -1607,10 +1609,10 @@ pub fn bench(path: &Path, packets: u64, seed: u64, snaplen: usize) -> std::io::R
             } else {
                 IpAddr::from([10, 1, (f >> 8) as u8, f as u8])
             },
-            vlan: (f % 5 == 0).then_some(100),
+            vlan: f.is_multiple_of(5).then_some(100),
         };
         let peer = Ep {
-            ip: if f % 7 == 0 {
+            ip: if f.is_multiple_of(7) {
                 IpAddr::V6(Ipv6Addr::new(
                     0x2a00,
                     0x1450,
@@ -1627,7 +1629,7 @@ pub fn bench(path: &Path, packets: u64, seed: u64, snaplen: usize) -> std::io::R
             vlan: host.vlan,
         };
         let sport = 20_000 + (f % 40_000) as u16;
-        let udp = f % 4 == 0;
+        let udp = f.is_multiple_of(4);
         let len = if r.f() < 0.4 { 0 } else { 200 + r.below(1260) };
         let up = r.f() < 0.3;
         let (a, b) = if up { (&host, &peer) } else { (&peer, &host) };
@@ -1679,7 +1681,7 @@ pub fn flood(path: &Path, flows: u64, seed: u64) -> std::io::Result<GroundTruth>
         span: u64,
     }
     impl Activity for Flood {
-        fn emit(&mut self, cx: &mut Ctx, _t0: u64, t1: u64, out: &mut Vec<Rec>) {
+        fn emit(&mut self, cx: &mut GenCtx, _t0: u64, t1: u64, out: &mut Vec<Record>) {
             let server = Ep::v4([10, 0, 0, 80]);
             while self.n < self.total {
                 let t = self.start + self.n * self.span / self.total;
@@ -1739,7 +1741,7 @@ pub fn flood(path: &Path, flows: u64, seed: u64) -> std::io::Result<GroundTruth>
         start,
         span: end - start,
     }));
-    sc.acts.push(Box::new(Beacon::new(
+    sc.acts.push(Box::new(BeaconPlan::new(
         Ep::v4([10, 0, 1, 66]),
         IpAddr::from([203, 0, 113, 66]),
         443,

@@ -51,10 +51,10 @@
 //! `--hosts N` scales the population (and so the packet rate): fewer hosts
 //! make a small capture that still spans minutes.
 
-use super::packets::{self, ACK, Ep, FIN, L4, PSH, SYN, bulk, full};
-use super::scenario::{EPOCH_US, Tally};
-use super::{GroundTruth, PcapWriter, Rec, Rng, Truth, us_to_ts};
-use crate::time::rfc3339;
+use crate::packets::{self, ACK, Ep, FIN, L4, PSH, SYN, bulk, full};
+use crate::pcap::PcapWriter;
+use crate::scenario::{self, EPOCH_US, Tally};
+use crate::{GroundTruth, Record, Rng, rfc3339_us};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
@@ -131,7 +131,7 @@ struct Fb {
     cport: u16,
     sport: u16,
     mss: usize,
-    recs: Vec<Rec>,
+    recs: Vec<Record>,
 }
 
 impl Fb {
@@ -225,7 +225,7 @@ impl Fb {
         }
         t
     }
-    fn finish(mut self) -> VecDeque<Rec> {
+    fn finish(mut self) -> VecDeque<Record> {
         self.recs.sort_by_key(|r| r.ts_us);
         self.recs.into()
     }
@@ -287,7 +287,7 @@ fn tcp_flow(
     http: Option<&[u8]>,
     ex: &[Ex],
     keep_open: u64,
-) -> VecDeque<Rec> {
+) -> VecDeque<Record> {
     let (rtt, gap) = path(r);
     let mut f = Fb::new(c, s, cport, sport);
     let mss = f.mss;
@@ -345,7 +345,7 @@ fn tcp_flow(
 }
 
 /// QUIC-like: an Initial, then datagrams both ways; no handshake semantics.
-fn quic_flow(r: &mut Rng, t0: u64, c: Ep, s: Ep, cport: u16, ex: &[Ex]) -> VecDeque<Rec> {
+fn quic_flow(r: &mut Rng, t0: u64, c: Ep, s: Ep, cport: u16, ex: &[Ex]) -> VecDeque<Record> {
     let (rtt, gap) = path(r);
     let mut f = Fb::new(c, s, cport, 443);
     let near = |r: &mut Rng| 20 + r.below(80) as u64;
@@ -383,7 +383,7 @@ enum Tag {
 }
 
 struct Active {
-    recs: VecDeque<Rec>,
+    recs: VecDeque<Record>,
     tag: Tag,
 }
 
@@ -410,7 +410,7 @@ impl Mix {
         *p
     }
 
-    fn add(&mut self, recs: VecDeque<Rec>, tag: Tag) {
+    fn add(&mut self, recs: VecDeque<Record>, tag: Tag) {
         let Some(t) = recs.front().map(|r| r.ts_us) else {
             return;
         };
@@ -656,29 +656,26 @@ pub fn mix(
     let truth = |kind: &str, variant: &str, h: usize, dest: IpAddr, port: u16, udp: bool| {
         let (name, period, jitter, t) = match kind {
             "beacon" => (
-                Some(BEACON_NAME.to_owned()),
+                Some(BEACON_NAME),
                 Some(BEACON_PERIOD_S),
                 Some(BEACON_JITTER),
                 &m.tally[0],
             ),
             "exfil" => (None, None, None, &m.tally[1]),
-            _ => (Some(TUNNEL_DOMAIN.to_owned()), None, None, &m.tally[2]),
+            _ => (Some(TUNNEL_DOMAIN), None, None, &m.tally[2]),
         };
-        Truth {
-            kind: kind.into(),
-            variant: variant.into(),
-            src_ip: host(h).ip.to_string(),
-            dest_ip: dest.to_string(),
-            dest_port: port,
-            proto: if udp { "UDP" } else { "TCP" }.into(),
-            dest_name: name,
-            period_s: period,
+        scenario::truth(
+            kind,
+            variant,
+            &host(h),
+            dest,
+            port,
+            udp,
+            name,
+            period,
             jitter,
-            first_ts: rfc3339(us_to_ts(t.first)),
-            last_ts: rfc3339(us_to_ts(t.last)),
-            events: t.events,
-            bytes_out: t.bytes_out,
-        }
+            t,
+        )
     };
     let mut malicious = vec![truth(
         "beacon",
@@ -710,8 +707,8 @@ pub fn mix(
     Ok(GroundTruth {
         scenario: "mix".into(),
         seed,
-        start: rfc3339(us_to_ts(start)),
-        end: rfc3339(us_to_ts(last_ts)),
+        start: rfc3339_us(start),
+        end: rfc3339_us(last_ts),
         packets,
         malicious,
         benign_periodic: Vec::new(),

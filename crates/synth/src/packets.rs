@@ -2,7 +2,7 @@
 //! TCP/UDP via etherparse; application payloads the sensor parses (TLS
 //! ClientHello with SNI, HTTP request with Host, DNS query/response).
 
-use super::Rec;
+use crate::Record;
 use etherparse::PacketBuilder;
 use std::net::IpAddr;
 
@@ -165,17 +165,17 @@ fn patch_lengths(v: &mut [u8], vlan: bool, extra: usize) {
 
 /// A record with `len` payload bytes of which only [`KEEP`] are captured.
 #[must_use]
-pub fn bulk(ts_us: u64, src: &Ep, dst: &Ep, l4: L4, len: usize) -> Rec {
+pub fn bulk(ts_us: u64, src: &Ep, dst: &Ep, l4: L4, len: usize) -> Record {
     let keep = len.min(KEEP);
     let (frame, wire) = self::frame(src, dst, l4, &[0x5a; KEEP][..keep], len);
-    Rec { ts_us, frame, wire }
+    Record { ts_us, frame, wire }
 }
 
 /// A fully captured record.
 #[must_use]
-pub fn full(ts_us: u64, src: &Ep, dst: &Ep, l4: L4, payload: &[u8]) -> Rec {
+pub fn full(ts_us: u64, src: &Ep, dst: &Ep, l4: L4, payload: &[u8]) -> Record {
     let (frame, wire) = self::frame(src, dst, l4, payload, payload.len());
-    Rec { ts_us, frame, wire }
+    Record { ts_us, frame, wire }
 }
 
 /// A TLS 1.2/1.3 ClientHello record naming `sni`.
@@ -280,7 +280,7 @@ pub struct Conv<'a> {
 
 /// Emits a TCP conversation starting at `t0`; returns when it ended.
 pub fn tcp_conv(
-    out: &mut Vec<Rec>,
+    out: &mut Vec<Record>,
     t0: u64,
     c: &Ep,
     cport: u16,
