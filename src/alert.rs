@@ -1,7 +1,7 @@
 //! Alerts: owned, rare, serialised as Suricata-EVE-compatible JSON lines.
 
 use crate::flow::record::proto_name;
-use crate::time::{Ts, rfc3339};
+use crate::time::{Ts, eve};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -90,7 +90,7 @@ impl Alert {
         serde_json::to_writer(
             w,
             &EveAlert {
-                timestamp: rfc3339(self.ts),
+                timestamp: eve(self.ts),
                 flow_id: self.flow_id,
                 event_type: "alert",
                 src_ip: self.src_ip,

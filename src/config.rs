@@ -45,6 +45,10 @@ pub struct OutputConfig {
     pub alerts: Option<PathBuf>,
     /// Flow records (JSON lines); `None` = not written.
     pub flows: Option<PathBuf>,
+    /// EVE `stats` events into the alert stream every this many seconds (0 = none).
+    pub stats_interval_s: u64,
+    /// Syslog outputs (`--syslog` URLs, see `outputs`).
+    pub syslog: Vec<String>,
 }
 
 /// Cores this process may run on (1 if unknown).
@@ -308,7 +312,7 @@ impl Config {
             burst_gap_ms: c.int(f, "flow", "burst_gap_ms", d.flow.burst_gap_ms, 100, 600_000),
         };
 
-        let o = c.section(&root, "output", &["alerts", "flows"]);
+        let o = c.section(&root, "output", &["alerts", "flows", "stats_interval"]);
         let output = OutputConfig {
             alerts: c
                 .string(o, "output", "alerts")
@@ -318,6 +322,8 @@ impl Config {
                 .string(o, "output", "flows")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
+            stats_interval_s: c.int(o, "output", "stats_interval", 0, 0, 86_400),
+            syslog: Vec::new(),
         };
 
         let detectors = Detectors::parse(&mut c, &root);

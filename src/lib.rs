@@ -38,6 +38,8 @@ pub mod config;
 pub mod detect;
 pub mod flow;
 pub mod homenet;
+pub mod metrics;
+pub mod outputs;
 pub mod pipeline;
 pub mod report;
 pub mod settings;

@@ -117,6 +117,14 @@ struct Common {
     /// Keep detector state (baselines, beacon series) in FILE across runs
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<String>,
+    /// Also send alerts and stats events to syslog (RFC 5424):
+    /// udp://HOST:PORT, tcp://HOST:PORT or unix:///dev/log, options
+    /// ?facility=local5&app_name=deguchi&queue=4096&flows=1; repeatable
+    #[arg(long, value_name = "URL")]
+    syslog: Vec<String>,
 }
 
 fn build_config(c: &Common) -> anyhow::Result<Config> {
@@ -140,6 +148,10 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
     if let Some(s) = &c.state {
         cfg.state.path = Some(s.clone());
     }
+    for u in &c.syslog {
+        deguchi::outputs::SyslogSpec::parse(u).map_err(|e| anyhow::anyhow!("--syslog {e}"))?;
+    }
+    cfg.output.syslog.clone_from(&c.syslog);
     if let Some(w) = c.workers {
         anyhow::ensure!(
             (1..=256).contains(&w),
@@ -257,6 +269,12 @@ fn main() -> ExitCode {
         cfg.output.alerts = Some(f.clone());
         spool = Some(f);
     }
+    if let Some(addr) = &common.metrics
+        && let Err(e) = deguchi::metrics::serve(addr)
+    {
+        eprintln!("deguchi: --metrics {addr}: {e}");
+        return ExitCode::from(2);
+    }
     let code = match run(&cfg, &input) {
         Ok(code) => code,
         Err(e) => {
@@ -301,7 +319,18 @@ fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {
         .context("installing SIGHUP handler")?;
     pipeline::EXIT_AFTER_RUN.store(true, Ordering::Relaxed);
     let summary = pipeline::run(cfg, input, &stop)?;
+    if summary
+        .output_error
+        .as_ref()
+        .is_some_and(deguchi::sink::SinkError::is_stdout_closed)
+    {
+        // the reader of stdout has what it wanted (`| head`): end quietly
+        return Ok(ExitCode::SUCCESS);
+    }
     eprint!("{}", summary.render());
+    for l in deguchi::outputs::summary() {
+        eprintln!("deguchi: output {l}");
+    }
     if let Some(e) = &summary.output_error {
         eprintln!("deguchi: error: {e}");
         return Ok(ExitCode::from(1));

@@ -268,6 +268,7 @@ fn shard_thread(
     let mut decoded = 0u64;
     let mut events = Vec::new();
     let mut clock = i64::MIN;
+    let mut published = crate::metrics::ShardDelta::default();
     for mut b in rx {
         for f in &b.frames {
             if queued == AHEAD {
@@ -300,6 +301,7 @@ fn shard_thread(
         }
         clock = clock.max(b.clock);
         table.expire(clock, &mut events);
+        published.publish(decoded, &decoder.counters, &table.counters);
         if !tx.send(&mut events) {
             break;
         }
@@ -314,6 +316,7 @@ fn shard_thread(
             break;
         }
     }
+    published.publish(decoded, &decoder.counters, &table.counters);
     let out = ShardOut {
         cpu_s: thread_cpu_s(),
         counters: table.counters.clone(),
@@ -563,6 +566,7 @@ fn writer_thread(
     let mut error = None;
     let (mut flows, mut alerts) = (0, 0);
     loop {
+        sinks.stats_if_due(false);
         if reopen.swap(false, Ordering::SeqCst) {
             match sinks.reopen() {
                 Ok(()) => tracing::info!("SIGHUP: output files reopened"),
@@ -596,6 +600,7 @@ fn writer_thread(
             }
             continue;
         }
+        sinks.note_alerts(&batch);
         for o in &batch {
             if let Err(e) = sinks.write(o) {
                 error = Some(e);
@@ -609,10 +614,11 @@ fn writer_thread(
             }
         }
     }
-    if error.is_none()
-        && let Err(e) = sinks.flush()
-    {
-        error = Some(e);
+    if error.is_none() {
+        sinks.stats_if_due(true);
+        if let Err(e) = sinks.flush() {
+            error = Some(e);
+        }
     }
     WriterOut {
         cpu_s: thread_cpu_s(),
@@ -646,6 +652,7 @@ impl Feeder {
     }
 
     fn send(&mut self, s: usize) {
+        crate::metrics::m().capture(self.packets, self.wire_bytes, self.shed, self.clock);
         let fresh = self.fresh();
         let mut b = std::mem::replace(&mut self.pending[s], fresh);
         b.clock = self.clock;
@@ -799,6 +806,8 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     let started = Instant::now();
     let mut sinks = Sinks::open(cfg.output.alerts.as_ref(), cfg.output.flows.as_ref())?;
     sinks.state.clone_from(&cfg.state.path);
+    sinks.stats_every = cfg.output.stats_interval_s;
+    sinks.add_syslog(&cfg.output.syslog)?;
     let shards = cfg.shard_count();
     let tcfg = cfg.table_config(shards);
     let depth = cfg.channel_batches;
@@ -1079,6 +1088,9 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
         if last_flush.elapsed() >= flush_every {
             last_flush = Instant::now();
             feeder.tick();
+            if let Some(s) = src.stats() {
+                crate::metrics::m().kernel(s.received, s.dropped, s.if_dropped);
+            }
         }
         if last_stats.elapsed() >= stats_every {
             last_stats = Instant::now();

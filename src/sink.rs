@@ -8,9 +8,11 @@
 
 use crate::alert::Alert;
 use crate::flow::record::FlowRecord;
+use prometheus_client::metrics::counter::Counter;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// What the writer receives.
 #[derive(Debug)]
@@ -26,6 +28,9 @@ pub struct JsonLines {
     name: String,
     w: BufWriter<Box<dyn Write + Send>>,
     pub lines: u64,
+    /// `deguchi_output_lines_total` and `deguchi_output_write_errors_total` of this output.
+    lines_c: Counter,
+    errors_c: Counter,
     /// The file behind it (`None`: stdout), for reopening on SIGHUP.
     path: Option<PathBuf>,
 }
@@ -41,16 +46,20 @@ pub struct SinkError {
     pub err: io::Error,
 }
 
+impl SinkError {
+    /// Standard output was closed by its reader (`deguchi replay ... | head`):
+    /// the end of the run, not a failure, as for `grep | head`.
+    #[must_use]
+    pub fn is_stdout_closed(&self) -> bool {
+        self.name == "stdout" && self.err.kind() == io::ErrorKind::BrokenPipe
+    }
+}
+
 impl JsonLines {
     /// Standard output.
     #[must_use]
     pub fn stdout() -> Self {
-        Self {
-            name: "stdout".to_owned(),
-            w: BufWriter::with_capacity(1 << 16, Box::new(io::stdout())),
-            lines: 0,
-            path: None,
-        }
+        Self::new("stdout".to_owned(), Box::new(io::stdout()), None)
     }
 
     /// Creates (truncates) a file.
@@ -63,12 +72,28 @@ impl JsonLines {
             what: "cannot create",
             err,
         })?;
-        Ok(Self {
-            name: path.display().to_string(),
-            w: BufWriter::with_capacity(1 << 16, Box::new(f)),
+        Ok(Self::new(
+            path.display().to_string(),
+            Box::new(f),
+            Some(path.to_owned()),
+        ))
+    }
+
+    fn new(name: String, w: Box<dyn Write + Send>, path: Option<PathBuf>) -> Self {
+        let label = crate::metrics::OutputLabel {
+            output: name.clone(),
+        };
+        let m = crate::metrics::m();
+        // an output nothing is dropped from (yet) still shows its zero
+        let _ = m.lines_dropped.get_or_create(&label);
+        Self {
+            lines_c: m.lines.get_or_create_owned(&label),
+            errors_c: m.write_errors.get_or_create_owned(&label),
+            name,
+            w: BufWriter::with_capacity(1 << 16, w),
             lines: 0,
-            path: Some(path.to_owned()),
-        })
+            path,
+        }
     }
 
     /// Flushes, then opens the path again (appending; created if logrotate
@@ -91,6 +116,7 @@ impl JsonLines {
     }
 
     fn err(&self, err: io::Error) -> SinkError {
+        self.errors_c.inc();
         SinkError {
             name: self.name.clone(),
             what: "write failed",
@@ -102,12 +128,13 @@ impl JsonLines {
     ///
     /// # Errors
     /// The I/O error of the output.
-    pub fn flow(&mut self, r: &FlowRecord) -> Result<(), SinkError> {
-        serde_json::to_writer(&mut self.w, &r.to_eve())
+    pub fn flow(&mut self, r: &FlowRecord, alerted: bool) -> Result<(), SinkError> {
+        serde_json::to_writer(&mut self.w, &r.to_eve(alerted))
             .map_err(io::Error::from)
             .and_then(|()| self.w.write_all(b"\n"))
             .map_err(|e| self.err(e))?;
         self.lines += 1;
+        self.lines_c.inc();
         Ok(())
     }
 
@@ -121,6 +148,21 @@ impl JsonLines {
             .and_then(|()| self.w.write_all(b"\n"))
             .map_err(|e| self.err(e))?;
         self.lines += 1;
+        self.lines_c.inc();
+        Ok(())
+    }
+
+    /// Writes one line as it is (a newline follows).
+    ///
+    /// # Errors
+    /// The I/O error of the output.
+    pub fn raw(&mut self, line: &str) -> Result<(), SinkError> {
+        self.w
+            .write_all(line.as_bytes())
+            .and_then(|()| self.w.write_all(b"\n"))
+            .map_err(|e| self.err(e))?;
+        self.lines += 1;
+        self.lines_c.inc();
         Ok(())
     }
 
@@ -143,6 +185,14 @@ pub struct Sinks {
     /// Flow records go to the alert stream (both on stdout: one writer, so
     /// lines never interleave).
     flows_with_alerts: bool,
+    /// Flows named by alerts whose records are still to come.
+    pub alerted: Alerted,
+    /// Seconds between EVE `stats` events into the alert stream (0: none).
+    pub stats_every: u64,
+    started: Instant,
+    last_stats: Instant,
+    /// Outputs with a queue and thread of their own (syslog).
+    queued: Vec<crate::outputs::Queued>,
 }
 
 impl Sinks {
@@ -172,6 +222,11 @@ impl Sinks {
             state: None,
             state_errors: 0,
             flows_with_alerts,
+            alerted: Alerted::new(Alerted::CAP),
+            stats_every: 0,
+            started: Instant::now(),
+            last_stats: Instant::now(),
+            queued: Vec::new(),
         })
     }
 
@@ -181,12 +236,29 @@ impl Sinks {
     /// The I/O error of the output it went to.
     pub fn write(&mut self, o: &Out) -> Result<(), SinkError> {
         match o {
-            Out::Flow(r) => match self.flows.as_mut() {
-                Some(f) => f.flow(r),
-                None if self.flows_with_alerts => self.alerts.flow(r),
-                None => Ok(()),
-            },
-            Out::Alert(a) => self.alerts.alert(a),
+            Out::Flow(r) => {
+                let alerted = self.alerted.take(r.flow_id);
+                self.forward(true, 6, "flow", r.end, || {
+                    serde_json::to_string(&r.to_eve(alerted))
+                        .ok()
+                        .map(Into::into)
+                });
+                match self.flows.as_mut() {
+                    Some(f) => f.flow(r, alerted),
+                    None if self.flows_with_alerts => self.alerts.flow(r, alerted),
+                    None => Ok(()),
+                }
+            }
+            Out::Alert(a) => {
+                crate::metrics::m().alert(a.detector, a.severity.as_str());
+                let sev = crate::outputs::alert_severity(a.severity);
+                self.forward(false, sev, "alert", a.ts, || {
+                    let mut v = Vec::new();
+                    a.write_json(&mut v).ok()?;
+                    String::from_utf8(v).ok().map(Into::into)
+                });
+                self.alerts.alert(a)
+            }
             Out::State(bytes) => {
                 if let Some(p) = &self.state {
                     match crate::state::write_atomic(p, bytes) {
@@ -203,6 +275,95 @@ impl Sinks {
                     }
                 }
                 Ok(())
+            }
+        }
+    }
+
+    /// Writes an EVE `stats` event into the alert stream when one is due
+    /// (every `stats_every` seconds; `last`: the one at the end of the run).
+    /// A failure is counted and logged, never fatal: the next alert finds
+    /// a broken output as well.
+    pub fn stats_if_due(&mut self, last: bool) {
+        if self.stats_every == 0
+            || !last && self.last_stats.elapsed() < Duration::from_secs(self.stats_every)
+        {
+            return;
+        }
+        self.last_stats = Instant::now();
+        let m = crate::metrics::m();
+        let clock = m.clock.load(std::sync::atomic::Ordering::Relaxed).max(0);
+        let (stats, ext) = m.stats(self.started.elapsed().as_secs());
+        let line = serde_json::to_string(&StatsLine {
+            timestamp: crate::time::eve(clock),
+            event_type: "stats",
+            stats: &stats,
+            deguchi: &ext,
+        })
+        .unwrap_or_default();
+        if let Err(e) = self.alerts.raw(&line) {
+            tracing::debug!("stats event: {e}");
+        }
+        self.forward(false, 6, "stats", clock, || Some(line.into()));
+    }
+
+    /// Hands a line to the queued outputs (never blocks); `json` is made
+    /// only if one of them takes the line.
+    fn forward(
+        &self,
+        flow: bool,
+        severity: u8,
+        msgid: &'static str,
+        ts: crate::time::Ts,
+        json: impl FnOnce() -> Option<std::sync::Arc<str>>,
+    ) {
+        let mut to = self.queued.iter().filter(|q| !flow || q.flows).peekable();
+        if to.peek().is_none() {
+            return;
+        }
+        let Some(json) = json() else { return };
+        for q in to {
+            q.send(crate::outputs::Line {
+                severity,
+                msgid,
+                ts,
+                json: std::sync::Arc::clone(&json),
+            });
+        }
+    }
+
+    /// Starts a queued syslog output per `--syslog` URL.
+    ///
+    /// # Errors
+    /// A URL does not parse, or its thread cannot start.
+    pub fn add_syslog(&mut self, urls: &[String]) -> Result<(), SinkError> {
+        for u in urls {
+            let bad = |err| SinkError {
+                name: u.clone(),
+                what: "cannot start syslog output",
+                err,
+            };
+            let spec = crate::outputs::SyslogSpec::parse(u)
+                .map_err(|e| bad(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+            self.queued
+                .push(crate::outputs::Queued::syslog(spec).map_err(bad)?);
+        }
+        Ok(())
+    }
+
+    /// Notes the flows that a batch's alerts name, before any of the
+    /// batch is written: the analysis stage passes a flow's record on
+    /// before the alerts its end raised (both in one batch), and alerts
+    /// raised by a flow's bursts or progress before its record. Either
+    /// way the record, when written, says `"alerted": true`.
+    pub fn note_alerts(&mut self, batch: &[Out]) {
+        if !self.writes_flows() {
+            return;
+        }
+        for o in batch {
+            if let Out::Alert(a) = o
+                && let Some(id) = a.flow_id
+            {
+                self.alerted.insert(id);
             }
         }
     }
@@ -235,5 +396,106 @@ impl Sinks {
             f.flush()?;
         }
         Ok(())
+    }
+}
+
+/// An EVE `stats` event, its keys in EVE's order.
+#[derive(serde::Serialize)]
+struct StatsLine<'a> {
+    timestamp: String,
+    event_type: &'static str,
+    stats: &'a serde_json::Value,
+    deguchi: &'a serde_json::Value,
+}
+
+/// Flow ids named by alerts, until the flow's record is written: a set
+/// bounded by `cap` (the oldest forgotten first, and counted in
+/// `forgotten`). Every detector names the flow of the event that raised
+/// the alert, a flow still open or ending in that batch, so an entry
+/// lives only as long as an alerted flow stays open.
+pub struct Alerted {
+    ids: std::collections::HashSet<u64, ahash::RandomState>,
+    order: std::collections::VecDeque<u64>,
+    cap: usize,
+    /// Ids dropped for the cap before their record came.
+    pub forgotten: u64,
+}
+
+impl Alerted {
+    /// Open flows named by alerts that are remembered at once (8 MiB at most).
+    pub const CAP: usize = 1 << 18;
+
+    #[must_use]
+    pub fn new(cap: usize) -> Self {
+        Self {
+            ids: std::collections::HashSet::default(),
+            order: std::collections::VecDeque::new(),
+            cap: cap.max(1),
+            forgotten: 0,
+        }
+    }
+
+    /// Remembers `id` (no-op if it already is).
+    pub fn insert(&mut self, id: u64) {
+        if !self.ids.insert(id) {
+            return;
+        }
+        self.order.push_back(id);
+        while self.ids.len() > self.cap {
+            match self.order.pop_front() {
+                Some(old) => {
+                    if self.ids.remove(&old) {
+                        self.forgotten += 1;
+                    }
+                }
+                None => break,
+            }
+        }
+        // ids taken since leave stale entries in `order`: compact when they dominate
+        if self.order.len() > 2 * self.cap.max(self.ids.len()) {
+            let ids = &self.ids;
+            self.order.retain(|x| ids.contains(x));
+        }
+    }
+
+    /// Whether `id` was named by an alert; forgets it.
+    pub fn take(&mut self, id: u64) -> bool {
+        self.ids.remove(&id)
+    }
+
+    /// Ids remembered now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Alerted;
+
+    #[test]
+    fn alerted_ids_are_taken_once_and_bounded() {
+        let mut a = Alerted::new(3);
+        a.insert(1);
+        a.insert(1);
+        assert!(a.take(1));
+        assert!(!a.take(1));
+        for i in 10..15 {
+            a.insert(i);
+        }
+        assert_eq!((a.len(), a.forgotten), (3, 2));
+        assert!(!a.take(10) && !a.take(11) && a.take(14));
+        // take-then-insert churn keeps the queue bounded too
+        for i in 100..10_000 {
+            a.insert(i);
+            assert!(a.take(i));
+        }
+        assert!(a.order.len() <= 2 * 3 + 1);
     }
 }

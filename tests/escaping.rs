@@ -50,7 +50,7 @@ fn hostile_names_stay_inside_their_json_strings() {
     // a Host carrying a control character is not a host name: dropped
     assert!(h.hostname.is_none(), "{http:?}");
     let dns = all.iter().find(|v| v.dest_port == Some(53)).unwrap();
-    let q = &dns.dns.as_ref().unwrap().queries[0];
+    let q = &dns.deguchi.dns.as_ref().unwrap().queries[0];
     assert!(!q.chars().any(char::is_control), "{q:?}");
 }
 
@@ -122,7 +122,7 @@ fn flow_records_carry_each_flows_hints() {
     assert_eq!(h.hostname.as_deref(), Some("web.example"));
     assert_eq!(sections(http), ["http"], "{http:?}");
     let dns = port(53);
-    let q = dns.dns.as_ref().unwrap();
+    let q = dns.deguchi.dns.as_ref().unwrap();
     assert_eq!(q.queries, ["a.example.com", "b.example.com"]);
     assert_eq!(q.answers, ["198.51.100.7", "2001:db8::7"]);
     assert_eq!(q.rcode, Some(0));
@@ -134,7 +134,7 @@ fn sections(v: &Flow) -> Vec<&'static str> {
     [
         ("tls", v.tls.is_some()),
         ("http", v.http.is_some()),
-        ("dns", v.dns.is_some()),
+        ("dns", v.deguchi.dns.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, on)| on.then_some(k))

@@ -35,13 +35,14 @@ fn several_files_are_one_stream() {
     assert_eq!(r.dest_ip, "93.184.216.34");
     assert_eq!(r.dest_port, Some(443));
     assert_eq!(r.proto, "TCP");
-    assert_eq!(r.direction, "outbound");
+    assert_eq!(r.deguchi.direction, "outbound");
     assert_eq!(r.flow.pkts_toserver, 8);
     assert_eq!(r.flow.pkts_toclient, 2);
-    assert_eq!(r.flow.payload_bytes_toserver, 400);
+    assert_eq!(r.deguchi.payload_bytes_toserver, 400);
     assert_eq!(r.flow.state, "closed");
-    assert_eq!(r.flow.reason, "closed");
-    assert_eq!(r.flow.start, "2026-03-02T00:00:00.000000Z");
+    assert_eq!(r.flow.reason, "timeout");
+    assert_eq!(r.deguchi.end_reason, "closed");
+    assert_eq!(r.flow.start, "2026-03-02T00:00:00.000000+0000");
     assert!(r.community_id.starts_with("1:"));
     let wire: u64 = s.iter().map(|(_, f)| f.len() as u64).sum();
     let got = r.flow.bytes_toserver + r.flow.bytes_toclient;

@@ -4,99 +4,9 @@
 //! root and sets it).
 
 mod common;
-use common::read_flows;
-use std::io::{BufRead, BufReader};
+use common::{Live, read_flows};
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-/// A running `deguchi live`, its stderr collected line by line.
-struct Live {
-    child: std::process::Child,
-    reader: std::thread::JoinHandle<String>,
-    /// stderr lines as they come
-    lines: mpsc::Receiver<String>,
-}
-
-impl Live {
-    /// Starts `deguchi live ARGS` and waits for "capturing on lo"; `None`
-    /// (after a note) when capture is not permitted here, unless
-    /// DEGUCHI_REQUIRE_LIVE is set.
-    fn start(args: &[&str]) -> Option<Self> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
-            .arg("live")
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (ltx, lrx) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = ltx.send(line.clone());
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            match lrx.recv_timeout(Duration::from_millis(200)) {
-                Ok(l) if l.contains("capturing on lo") => {
-                    return Some(Self {
-                        child,
-                        reader,
-                        lines: lrx,
-                    });
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                _ => {}
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        let log = reader.join().unwrap();
-        assert!(
-            std::env::var_os("DEGUCHI_REQUIRE_LIVE").is_none_or(|v| v == "0"),
-            "live capture did not start:\n{log}"
-        );
-        eprintln!("skipping: cannot capture on lo here:\n{log}");
-        None
-    }
-
-    /// Waits (at most `secs` seconds) for a stderr line containing `needle`.
-    fn wait_for(&self, needle: &str, secs: u64) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return true,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-
-    fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-
-    /// SIGTERM, then (exit status, stderr, how long the stop took).
-    fn stop(mut self) -> (std::process::ExitStatus, String, Duration) {
-        self.signal("-TERM");
-        let t = Instant::now();
-        let status = self.child.wait().unwrap();
-        (status, self.reader.join().unwrap(), t.elapsed())
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn live_loopback_udp_counts_and_clean_sigterm() {
@@ -185,7 +95,7 @@ fn live_loopback_udp_counts_and_clean_sigterm() {
     assert_eq!(r.flow.bytes_toserver, 25 * (42 + 100));
     assert_eq!(r.flow.bytes_toclient, 5 * (42 + 40));
     assert_eq!(r.flow.reason, "shutdown");
-    assert_eq!(r.direction, "internal");
+    assert_eq!(r.deguchi.direction, "internal");
 }
 
 /// SIGHUP reopens output files (logrotate moves the file, then signals).
@@ -249,9 +159,9 @@ fn live_sighup_reopens_flow_file() {
     let old = read_flows(&rotated);
     let new = read_flows(&flows);
     assert_eq!(old.len(), 1, "{old:?}");
-    assert_eq!(old[0].flow.payload_bytes_toserver, 5);
+    assert_eq!(old[0].deguchi.payload_bytes_toserver, 5);
     assert_eq!(new.len(), 1, "{new:?}");
-    assert_eq!(new[0].flow.payload_bytes_toserver, 7);
+    assert_eq!(new[0].deguchi.payload_bytes_toserver, 7);
 }
 
 /// `--user`: the capture opens as root, then the sensor runs as `nobody`.
@@ -272,7 +182,7 @@ fn live_drops_privileges_after_opening_the_capture() {
     let Some(live) = Live::start(&["-i", "lo", "--bpf", "udp port 9", "--user", "nobody"]) else {
         return;
     };
-    let status = std::fs::read_to_string(format!("/proc/{}/status", live.child.id())).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", live.id())).unwrap();
     let uid = status
         .lines()
         .find(|l| l.starts_with("Uid:"))

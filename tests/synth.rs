@@ -105,7 +105,7 @@ fn exfil_office_every_exfiltration_and_tunnel_found_backup_quiet() {
             .unwrap_or_else(|| panic!("not found: {m:?}\n{alerts:#?}"));
         // within minutes of the activity starting
         let first = chrono::DateTime::parse_from_rfc3339(&m.first_ts).unwrap();
-        let at = chrono::DateTime::parse_from_rfc3339(&a.timestamp).unwrap();
+        let at = common::eve_time(&a.timestamp);
         let lag = (at - first).num_seconds();
         let limit = if m.variant == "low_slow" {
             24 * 3600

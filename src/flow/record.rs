@@ -6,7 +6,7 @@ use super::tcp::state_name as tcp_state_name;
 use crate::community_id::community_id_v1;
 use crate::decode::Tunnel;
 use crate::homenet::Direction;
-use crate::time::{Ts, rfc3339, secs_f64};
+use crate::time::{Ts, eve, secs_f64};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -176,9 +176,11 @@ impl FlowRecord {
         community_id_v1(0, self.src_ip, self.dest_ip, self.proto, cs, cd)
     }
 
-    /// EVE-style JSON view.
+    /// The record as a Suricata EVE `flow` event. `alerted`: an alert named
+    /// this flow (the writer knows; see `sink::Alerted`). Fields Suricata
+    /// has no name for go into the top-level `deguchi` object.
     #[must_use]
-    pub fn to_eve(&self) -> EveFlow<'_> {
+    pub fn to_eve(&self, alerted: bool) -> EveFlow<'_> {
         let ports = self.has_ports();
         let icmp = matches!(self.proto, 1 | 58);
         let state = if self.proto == 6 {
@@ -190,7 +192,7 @@ impl FlowRecord {
         };
         let h = self.hints.as_deref();
         EveFlow {
-            timestamp: rfc3339(self.end),
+            timestamp: eve(self.end),
             flow_id: self.flow_id,
             event_type: "flow",
             src_ip: self.src_ip,
@@ -202,23 +204,17 @@ impl FlowRecord {
             icmp_code: icmp.then_some(self.icmp.1),
             community_id: self.community_id(),
             vlan: (self.vlan != 0).then_some([self.vlan]),
-            tunnel: (self.tunnel != Tunnel::None).then(|| self.tunnel.as_str()),
-            direction: self.direction.as_str(),
             flow: EveFlowBody {
                 pkts_toserver: self.pkts[0],
                 pkts_toclient: self.pkts[1],
                 bytes_toserver: self.bytes[0],
                 bytes_toclient: self.bytes[1],
-                payload_bytes_toserver: self.payload[0],
-                payload_bytes_toclient: self.payload[1],
-                start: rfc3339(self.start),
-                end: rfc3339(self.end),
+                start: eve(self.start),
+                end: eve(self.end),
                 age: secs_f64(self.end - self.start).round() as i64,
-                duration: secs_f64(self.end - self.start),
                 state,
-                reason: self.reason,
-                alerted: false,
-                bursts: self.bursts,
+                reason: self.reason.as_eve(),
+                alerted,
             },
             tcp: (self.proto == 6).then(|| EveTcp {
                 tcp_flags: format!("{:02x}", self.tcp_flags[0] | self.tcp_flags[1]),
@@ -233,31 +229,202 @@ impl FlowRecord {
                     url: Some(&r.uri),
                 })
             }),
-            dns: h.and_then(|h| h.dns.as_deref()).and_then(|d| {
-                (!d.queries.is_empty()).then(|| EveDns {
-                    queries: &d.queries,
-                    answers: &d.answers,
-                    rcode: d.rcode,
-                })
-            }),
+            deguchi: EveFlowExt {
+                direction: self.direction.as_str(),
+                duration: secs_f64(self.end - self.start),
+                payload_bytes_toserver: self.payload[0],
+                payload_bytes_toclient: self.payload[1],
+                bursts: self.bursts,
+                tunnel: (self.tunnel != Tunnel::None).then(|| self.tunnel.as_str()),
+                end_reason: self.reason,
+                dns: h.and_then(|h| h.dns.as_deref()).and_then(|d| {
+                    (!d.queries.is_empty()).then(|| EveDns {
+                        queries: &d.queries,
+                        answers: &d.answers,
+                        rcode: d.rcode,
+                    })
+                }),
+            },
         }
     }
 }
 
-/// Protocol name as EVE writes it.
-#[must_use]
-pub fn proto_name(p: u8) -> std::borrow::Cow<'static, str> {
-    match p {
-        6 => "TCP".into(),
-        17 => "UDP".into(),
-        1 => "ICMP".into(),
-        58 => "IPv6-ICMP".into(),
-        47 => "GRE".into(),
-        50 => "ESP".into(),
-        132 => "SCTP".into(),
-        n => n.to_string().into(),
+impl EndReason {
+    /// Suricata's `flow.reason`: a flow closed by FIN/RST ends, as in
+    /// Suricata, when its closed-state timeout expires (`timeout`, with
+    /// `flow.state` `closed`); one ended early for the memory cap is
+    /// `forced`.
+    #[must_use]
+    pub fn as_eve(self) -> &'static str {
+        match self {
+            Self::Closed | Self::Timeout => "timeout",
+            Self::Evicted => "forced",
+            Self::Shutdown => "shutdown",
+        }
     }
 }
+
+/// Protocol name as EVE writes it: IANA's keyword for the protocol
+/// number (`TCP`, `UDP`, `ICMP`, `IPv6-ICMP`, `GRE`, ...), the number
+/// itself for one IANA has not assigned (as Suricata does).
+#[must_use]
+pub fn proto_name(p: u8) -> std::borrow::Cow<'static, str> {
+    match IANA_PROTOCOLS.get(usize::from(p)) {
+        Some(name) if !name.is_empty() => (*name).into(),
+        _ => p.to_string().into(),
+    }
+}
+
+/// IANA protocol-number keywords, 0..=145 (assigned numbers only; `""`
+/// for those without a keyword).
+const IANA_PROTOCOLS: [&str; 146] = [
+    "HOPOPT",
+    "ICMP",
+    "IGMP",
+    "GGP",
+    "IPv4",
+    "ST",
+    "TCP",
+    "CBT",
+    "EGP",
+    "IGP", // 0
+    "BBN-RCC-MON",
+    "NVP-II",
+    "PUP",
+    "ARGUS",
+    "EMCON",
+    "XNET",
+    "CHAOS",
+    "UDP",
+    "MUX",
+    "DCN-MEAS", // 10
+    "HMP",
+    "PRM",
+    "XNS-IDP",
+    "TRUNK-1",
+    "TRUNK-2",
+    "LEAF-1",
+    "LEAF-2",
+    "RDP",
+    "IRTP",
+    "ISO-TP4", // 20
+    "NETBLT",
+    "MFE-NSP",
+    "MERIT-INP",
+    "DCCP",
+    "3PC",
+    "IDPR",
+    "XTP",
+    "DDP",
+    "IDPR-CMTP",
+    "TP++", // 30
+    "IL",
+    "IPv6",
+    "SDRP",
+    "IPv6-Route",
+    "IPv6-Frag",
+    "IDRP",
+    "RSVP",
+    "GRE",
+    "DSR",
+    "BNA", // 40
+    "ESP",
+    "AH",
+    "I-NLSP",
+    "SWIPE",
+    "NARP",
+    "Min-IPv4",
+    "TLSP",
+    "SKIP",
+    "IPv6-ICMP",
+    "IPv6-NoNxt", // 50
+    "IPv6-Opts",
+    "",
+    "CFTP",
+    "",
+    "SAT-EXPAK",
+    "KRYPTOLAN",
+    "RVD",
+    "IPPC",
+    "",
+    "SAT-MON", // 60
+    "VISA",
+    "IPCV",
+    "CPNX",
+    "CPHB",
+    "WSN",
+    "PVP",
+    "BR-SAT-MON",
+    "SUN-ND",
+    "WB-MON",
+    "WB-EXPAK", // 70
+    "ISO-IP",
+    "VMTP",
+    "SECURE-VMTP",
+    "VINES",
+    "IPTM",
+    "NSFNET-IGP",
+    "DGP",
+    "TCF",
+    "EIGRP",
+    "OSPFIGP", // 80
+    "Sprite-RPC",
+    "LARP",
+    "MTP",
+    "AX.25",
+    "IPIP",
+    "MICP",
+    "SCC-SP",
+    "ETHERIP",
+    "ENCAP",
+    "", // 90
+    "GMTP",
+    "IFMP",
+    "PNNI",
+    "PIM",
+    "ARIS",
+    "SCPS",
+    "QNX",
+    "A/N",
+    "IPComp",
+    "SNP", // 100
+    "Compaq-Peer",
+    "IPX-in-IP",
+    "VRRP",
+    "PGM",
+    "",
+    "L2TP",
+    "DDX",
+    "IATP",
+    "STP",
+    "SRP", // 110
+    "UTI",
+    "SMP",
+    "SM",
+    "PTP",
+    "ISIS",
+    "FIRE",
+    "CRTP",
+    "CRUDP",
+    "SSCOPMCE",
+    "IPLT", // 120
+    "SPS",
+    "PIPE",
+    "SCTP",
+    "FC",
+    "RSVP-E2E-IGNORE",
+    "Mobility Header",
+    "UDPLite",
+    "MPLS-in-IP",
+    "manet",
+    "HIP", // 130
+    "Shim6",
+    "WESP",
+    "ROHC",
+    "Ethernet",
+    "AGGFRAG",
+    "NSH", // 140
+];
 
 #[derive(Serialize)]
 pub struct EveFlow<'a> {
@@ -278,9 +445,6 @@ pub struct EveFlow<'a> {
     pub community_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vlan: Option<[u16; 1]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tunnel: Option<&'static str>,
-    pub direction: &'static str,
     pub flow: EveFlowBody,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp: Option<EveTcp>,
@@ -288,27 +452,42 @@ pub struct EveFlow<'a> {
     pub tls: Option<EveTls<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<EveHttp<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dns: Option<EveDns<'a>>,
+    pub deguchi: EveFlowExt<'a>,
 }
 
+/// EVE's `flow` object: only the keys Suricata writes.
 #[derive(Serialize)]
 pub struct EveFlowBody {
     pub pkts_toserver: u64,
     pub pkts_toclient: u64,
     pub bytes_toserver: u64,
     pub bytes_toclient: u64,
-    pub payload_bytes_toserver: u64,
-    pub payload_bytes_toclient: u64,
     pub start: String,
     pub end: String,
     pub age: i64,
-    pub duration: f64,
     pub state: &'static str,
-    pub reason: EndReason,
+    pub reason: &'static str,
     pub alerted: bool,
-    /// deguchi extension: bursts of payload exchange after silence.
+}
+
+/// The flow event's `deguchi` object: what Suricata has no name for.
+#[derive(Serialize)]
+pub struct EveFlowExt<'a> {
+    /// Inferred from `general.home_net`: outbound, inbound, internal, external.
+    pub direction: &'static str,
+    /// Seconds from first to last packet (EVE's `flow.age` rounds it).
+    pub duration: f64,
+    pub payload_bytes_toserver: u64,
+    pub payload_bytes_toclient: u64,
+    /// Bursts of payload exchange after silence.
     pub bursts: u32,
+    /// The encapsulation the flow was found in (`vxlan`, `gre`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<&'static str>,
+    /// deguchi's own end reason: `closed`, `timeout`, `evicted`, `shutdown`.
+    pub end_reason: EndReason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<EveDns<'a>>,
 }
 
 #[derive(Serialize)]

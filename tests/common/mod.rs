@@ -93,13 +93,12 @@ pub struct Flow {
     pub icmp_code: Option<u8>,
     pub community_id: String,
     pub vlan: Option<Vec<u16>>,
-    pub tunnel: Option<String>,
-    pub direction: String,
     pub flow: FlowBody,
     pub tcp: Option<FlowTcp>,
     pub tls: Option<FlowTls>,
     pub http: Option<FlowHttp>,
-    pub dns: Option<FlowDns>,
+    /// What Suricata has no name for.
+    pub deguchi: FlowExt,
 }
 
 /// The `flow` object of a [`Flow`].
@@ -109,16 +108,27 @@ pub struct FlowBody {
     pub pkts_toclient: u64,
     pub bytes_toserver: u64,
     pub bytes_toclient: u64,
-    pub payload_bytes_toserver: u64,
-    pub payload_bytes_toclient: u64,
     pub start: String,
     pub end: String,
     pub age: i64,
-    pub duration: f64,
     pub state: String,
+    /// Suricata's: `timeout`, `forced`, `shutdown`.
     pub reason: String,
     pub alerted: bool,
+}
+
+/// The `deguchi` object of a [`Flow`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowExt {
+    pub direction: String,
+    pub duration: f64,
+    pub payload_bytes_toserver: u64,
+    pub payload_bytes_toclient: u64,
     pub bursts: u32,
+    pub tunnel: Option<String>,
+    /// deguchi's own: `closed`, `timeout`, `evicted`, `shutdown`.
+    pub end_reason: String,
+    pub dns: Option<FlowDns>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -498,4 +508,182 @@ pub fn real_capture(name: &str) -> Option<std::path::PathBuf> {
         eprintln!("skipping: {} not present", p.display());
         None
     }
+}
+
+/// An EVE timestamp (`2024-03-03T22:57:40.556097+0000`) or RFC 3339.
+pub fn eve_time(s: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(s))
+        .unwrap_or_else(|e| panic!("{s:?}: {e}"))
+}
+
+// ---- processes and HTTP for the live tests (metrics, syslog) ----
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:port: (status line, body).
+pub fn get(port: u16, path: &str) -> Option<(String, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_owned(), body.to_owned()))
+}
+
+/// The value of `query` in Prometheus (first series), if any.
+pub fn query(prom: u16, q: &str) -> Option<f64> {
+    let (_, body) = get(prom, &format!("/api/v1/query?query={q}"))?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+/// A child process ended (SIGTERM, then SIGKILL after 10 s) when dropped.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        terminate(&mut self.0);
+    }
+}
+
+/// SIGTERM, up to 10 s to exit, then SIGKILL.
+fn terminate(c: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if matches!(c.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// A running `deguchi live`, its stderr collected line by line; ended
+/// (SIGTERM) when dropped, so a failing test leaves no capture running.
+pub struct Live {
+    child: Option<Child>,
+    reader: Option<std::thread::JoinHandle<String>>,
+    /// stderr lines as they come
+    lines: mpsc::Receiver<String>,
+}
+
+impl Live {
+    /// Starts `deguchi live ARGS` and waits for "capturing on lo"; `None`
+    /// (after a note) when capture is not permitted here, unless
+    /// DEGUCHI_REQUIRE_LIVE is set.
+    pub fn start(args: &[&str]) -> Option<Self> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+            .arg("live")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (ltx, lrx) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = ltx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match lrx.recv_timeout(Duration::from_millis(200)) {
+                Ok(l) if l.contains("capturing on lo") => {
+                    return Some(Self {
+                        child: Some(child),
+                        reader: Some(reader),
+                        lines: lrx,
+                    });
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                _ => {}
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = reader.join().unwrap();
+        assert!(
+            std::env::var_os("DEGUCHI_REQUIRE_LIVE").is_none_or(|v| v == "0"),
+            "live capture did not start:\n{log}"
+        );
+        eprintln!("skipping: cannot capture on lo here:\n{log}");
+        None
+    }
+
+    /// Waits (at most `secs` seconds) for a stderr line containing `needle`.
+    pub fn wait_for(&self, needle: &str, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let id = self.id();
+        let st = Command::new("kill")
+            .args([sig, &id.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// SIGTERM, then (exit status, stderr, how long the stop took).
+    pub fn stop(mut self) -> (std::process::ExitStatus, String, Duration) {
+        self.signal("-TERM");
+        let t = Instant::now();
+        let status = self.child.take().unwrap().wait().unwrap();
+        let log = self.reader.take().unwrap().join().unwrap();
+        (status, log, t.elapsed())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            terminate(c);
+        }
+    }
+}
+
+pub fn have(bin: &str) -> bool {
+    Path::new(bin).exists()
 }

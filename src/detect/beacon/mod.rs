@@ -234,11 +234,14 @@ impl Beacon {
         p.bytes_in += b.inb;
         if b.ts >= p.last_seen {
             p.last_seen = b.ts;
-            p.dest_ip = b.dest_ip;
-            p.src_port = b.src_port;
-            p.flow_id = b.flow_id;
-            p.vlan = b.vlan;
         }
+        // an alert names the flow of the beat that raised it (its EVE flow
+        // record, still to be written, then says `alerted`), even a beat
+        // that arrived late
+        p.dest_ip = b.dest_ip;
+        p.src_port = b.src_port;
+        p.flow_id = b.flow_id;
+        p.vlan = b.vlan;
         p.in_session |= b.in_session;
         let t = ds(b.ts - p.origin);
         let beat = Beat {

@@ -572,12 +572,14 @@ impl Exfil {
         let last_before = p.last_seen;
         if u.ts >= p.last_seen {
             p.last_seen = u.ts;
-            p.dest_ip = u.dest_ip;
-            p.port = u.port;
-            p.proto = u.proto;
-            p.src_port = u.src_port;
-            p.flow_id = u.flow_id;
         }
+        // an alert names the flow of the update that raised it (its EVE flow
+        // record, still to be written, then says `alerted`), even a late one
+        p.dest_ip = u.dest_ip;
+        p.port = u.port;
+        p.proto = u.proto;
+        p.src_port = u.src_port;
+        p.flow_id = u.flow_id;
         p.total_out = p.total_out.saturating_add(u.out);
         p.total_in = p.total_in.saturating_add(u.inb);
         let s5 = u.ts.div_euclid(SLOT5);

@@ -1,0 +1,562 @@
+//! Run-time counters: Prometheus metrics (`--metrics ADDR:PORT` serves
+//! `/metrics`) and the EVE `stats` events (`output.stats_interval`).
+//!
+//! One process-wide set ([`m`]) of `prometheus-client` counters, which are
+//! plain atomics: the capture thread publishes its totals per batch, each
+//! flow shard the change of its counters per batch ([`ShardDelta`]), the
+//! writer its lines, alerts and errors as it writes them. Reading them (a
+//! scrape, a stats event) never stops the pipeline.
+
+use crate::decode::{DecodeCounters, DecodeError};
+use crate::flow::table::TableCounters;
+use crate::time::Ts;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropBy {
+    /// `kernel` (buffer full) or `interface`.
+    pub by: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    pub detector: &'static str,
+    pub severity: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ThreadLabel {
+    /// The thread's name: `capture` (the main thread), `shard-N`,
+    /// `analysis`, `analysis-N`, `writer`, `syslog`, `metrics`.
+    pub thread: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutputLabel {
+    pub output: String,
+}
+
+/// Every counter deguchi keeps for metrics and stats events.
+pub struct Metrics {
+    pub packets: Counter,
+    pub bytes: Counter,
+    pub decoded: Counter,
+    pub undecoded: Family<Reason, Counter>,
+    pub capture_dropped: Family<DropBy, Counter>,
+    pub shed: Counter,
+    pub flows_active: Gauge,
+    pub flows_ended: Counter,
+    pub flows_evicted: Counter,
+    pub emergencies: Counter,
+    pub alerts: Family<AlertLabels, Counter>,
+    pub lines: Family<OutputLabel, Counter>,
+    pub lines_dropped: Family<OutputLabel, Counter>,
+    pub write_errors: Family<OutputLabel, Counter>,
+    /// Lines waiting in a queued output's queue (syslog).
+    pub queued: Family<OutputLabel, Gauge>,
+    /// Packet clock (nanoseconds; `i64::MIN` before the first packet).
+    pub clock: AtomicI64,
+    /// Alerts written, all detectors.
+    alerts_all: AtomicU64,
+    /// Kernel totals as last read from libpcap (they are absolute).
+    kernel: [AtomicU64; 3],
+    /// CPU seconds per pipeline thread, read from /proc at each scrape.
+    thread_cpu: Family<ThreadLabel, Counter<f64, AtomicU64>>,
+    /// The process's CPU seconds and resident memory, read at each scrape.
+    process_cpu: Counter<f64, AtomicU64>,
+    process_rss: Gauge,
+    registry: Registry,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process-wide metrics.
+#[must_use]
+pub fn m() -> &'static Metrics {
+    &METRICS
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut r = Registry::with_prefix("deguchi");
+        let m = Self {
+            packets: Counter::default(),
+            bytes: Counter::default(),
+            decoded: Counter::default(),
+            undecoded: Family::default(),
+            capture_dropped: Family::default(),
+            shed: Counter::default(),
+            flows_active: Gauge::default(),
+            flows_ended: Counter::default(),
+            flows_evicted: Counter::default(),
+            emergencies: Counter::default(),
+            alerts: Family::default(),
+            lines: Family::default(),
+            lines_dropped: Family::default(),
+            write_errors: Family::default(),
+            queued: Family::default(),
+            clock: AtomicI64::new(i64::MIN),
+            alerts_all: AtomicU64::new(0),
+            kernel: Default::default(),
+            thread_cpu: Family::default(),
+            process_cpu: Counter::default(),
+            process_rss: Gauge::default(),
+            registry: Registry::default(),
+        };
+        // (name, help, metric): counters get `_total`, the prefix `deguchi_`
+        macro_rules! register {
+            ($(($name:literal, $help:literal, $metric:expr)),* $(,)?) => {
+                $(r.register($name, $help, $metric.clone());)*
+            };
+        }
+        register!(
+            (
+                "packets",
+                "Packets captured or read (seen by the capture thread)",
+                m.packets
+            ),
+            ("packets_decoded", "Packets decoded to a flow", m.decoded),
+            (
+                "packets_undecoded",
+                "Packets not decoded, by reason",
+                m.undecoded
+            ),
+            (
+                "capture_dropped_packets",
+                "Packets the kernel or the interface dropped (live capture)",
+                m.capture_dropped
+            ),
+            (
+                "packets_shed",
+                "Packets shed by deguchi because a flow shard was behind (live capture)",
+                m.shed
+            ),
+            ("flows_active", "Flows in the flow tables", m.flows_active),
+            ("flows_ended", "Flows ended", m.flows_ended),
+            (
+                "flows_evicted",
+                "Flows ended early for the flow memory cap",
+                m.flows_evicted
+            ),
+            (
+                "flow_emergencies",
+                "Times a flow table entered emergency mode",
+                m.emergencies
+            ),
+            (
+                "alerts",
+                "Alerts written, by detector and severity",
+                m.alerts
+            ),
+            ("output_lines", "Lines written, by output", m.lines),
+            (
+                "output_dropped_lines",
+                "Lines dropped because their output could not take them, by output",
+                m.lines_dropped
+            ),
+            (
+                "output_write_errors",
+                "Write errors, by output",
+                m.write_errors
+            ),
+            (
+                "output_queue_lines",
+                "Lines waiting in a queued output's queue, by output",
+                m.queued
+            ),
+            (
+                "thread_cpu_seconds",
+                "CPU seconds (user and system) used by each pipeline thread",
+                m.thread_cpu
+            ),
+            (
+                "process_cpu_seconds",
+                "CPU seconds used by the process",
+                m.process_cpu
+            ),
+        );
+        r.register_with_unit(
+            "process_resident_memory",
+            "Resident memory of the process",
+            Unit::Bytes,
+            m.process_rss.clone(),
+        );
+        r.register_with_unit(
+            "wire",
+            "Wire bytes of the packets seen",
+            Unit::Bytes,
+            m.bytes.clone(),
+        );
+        for e in DecodeError::ALL {
+            let _ = m.undecoded.get_or_create(&Reason { reason: e.as_str() });
+        }
+        for by in ["kernel", "interface"] {
+            let _ = m.capture_dropped.get_or_create(&DropBy { by });
+        }
+        Self { registry: r, ..m }
+    }
+
+    /// CPU per thread and the process's CPU and memory, from /proc (Linux).
+    fn read_proc(&self) {
+        let mut total = 0.0;
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for t in tasks.flatten() {
+                let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+                    continue;
+                };
+                let Some((name, secs)) = task_cpu(&stat) else {
+                    continue;
+                };
+                total += secs;
+                // the main thread bears the program's name: it is the capture stage
+                let thread = if name == "deguchi" { "capture" } else { name };
+                let c = self.thread_cpu.get_or_create(&ThreadLabel {
+                    thread: thread.to_owned(),
+                });
+                // a later thread of the same name (shards of a second run)
+                // never moves the counter back
+                let prev = f64::from_bits(c.inner().load(Ordering::Relaxed));
+                c.inner().store(secs.max(prev).to_bits(), Ordering::Relaxed);
+            }
+        }
+        let prev = f64::from_bits(self.process_cpu.inner().load(Ordering::Relaxed));
+        self.process_cpu
+            .inner()
+            .store(total.max(prev).to_bits(), Ordering::Relaxed);
+        let rss_kb = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            })
+            .unwrap_or(0);
+        self.process_rss.set(rss_kb.saturating_mul(1024));
+    }
+
+    /// The capture thread's totals (they only grow within a run).
+    pub fn capture(&self, packets: u64, bytes: u64, shed: u64, clock: Ts) {
+        self.packets.inner().fetch_max(packets, Ordering::Relaxed);
+        self.bytes.inner().fetch_max(bytes, Ordering::Relaxed);
+        self.shed.inner().fetch_max(shed, Ordering::Relaxed);
+        self.clock.fetch_max(clock, Ordering::Relaxed);
+    }
+
+    /// libpcap's totals: received, dropped by the kernel, by the interface.
+    pub fn kernel(&self, received: u64, dropped: u64, if_dropped: u64) {
+        self.kernel[0].store(received, Ordering::Relaxed);
+        for (i, (by, v)) in [("kernel", dropped), ("interface", if_dropped)]
+            .into_iter()
+            .enumerate()
+        {
+            self.kernel[i + 1].store(v, Ordering::Relaxed);
+            self.capture_dropped
+                .get_or_create(&DropBy { by })
+                .inner()
+                .fetch_max(v, Ordering::Relaxed);
+        }
+    }
+
+    /// One alert written.
+    pub fn alert(&self, detector: &'static str, severity: &'static str) {
+        self.alerts
+            .get_or_create(&AlertLabels { detector, severity })
+            .inc();
+        self.alerts_all.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The `/metrics` page in OpenMetrics text (what Prometheus asks for).
+    #[must_use]
+    pub fn encode(&self) -> String {
+        self.read_proc();
+        let mut s = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut s, &self.registry);
+        s
+    }
+
+    /// The `/metrics` page in Prometheus' classic text format (0.0.4), for
+    /// clients that do not ask for OpenMetrics (curl, `promtool check
+    /// metrics`): a counter's `HELP` and `TYPE` name its `_total` series,
+    /// and there is no `UNIT` or `EOF` line.
+    #[must_use]
+    pub fn encode_prometheus(&self) -> String {
+        classic_text(&self.encode())
+    }
+
+    /// The body of an EVE `stats` event: Suricata's names where it has
+    /// them; the rest for the event's `deguchi` object.
+    #[must_use]
+    pub fn stats(&self, uptime_s: u64) -> (serde_json::Value, serde_json::Value) {
+        let c = |x: &Counter| x.get();
+        let k = |i: usize| self.kernel[i].load(Ordering::Relaxed);
+        let undecoded: u64 = DecodeError::ALL
+            .iter()
+            .map(|e| {
+                self.undecoded
+                    .get(&Reason { reason: e.as_str() })
+                    .map_or(0, |x| x.get())
+            })
+            .sum();
+        let alerts = self.alerts_all.load(Ordering::Relaxed);
+        let active = u64::try_from(self.flows_active.get()).unwrap_or(0);
+        let mut capture = serde_json::Map::new();
+        if k(0) > 0 {
+            capture.insert("kernel_packets".into(), k(0).into());
+            capture.insert("kernel_drops".into(), k(1).into());
+            capture.insert("kernel_ifdrops".into(), k(2).into());
+        }
+        let mut stats = serde_json::json!({
+            "uptime": uptime_s,
+            "decoder": {
+                "pkts": c(&self.packets),
+                "bytes": c(&self.bytes),
+                "invalid": undecoded,
+            },
+            "flow": {
+                "active": active,
+                "total": c(&self.flows_ended) + active,
+                "emerg_mode_entered": c(&self.emergencies),
+            },
+            "detect": { "alert": alerts },
+        });
+        if !capture.is_empty() {
+            stats["capture"] = capture.into();
+        }
+        let ext = serde_json::json!({
+            "packets_decoded": c(&self.decoded),
+            "packets_shed": c(&self.shed),
+            "flows_ended": c(&self.flows_ended),
+            "flows_evicted": c(&self.flows_evicted),
+        });
+        (stats, ext)
+    }
+}
+
+/// A thread's name and CPU seconds from its `/proc/.../stat` line
+/// (utime and stime, fields 14 and 15, in USER_HZ = 100 ticks a second).
+fn task_cpu(stat: &str) -> Option<(&str, f64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?;
+    let mut f = stat.get(close + 1..)?.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    #[allow(clippy::cast_precision_loss)]
+    Some((name, (utime + stime) as f64 / 100.0))
+}
+
+/// OpenMetrics text to Prometheus' classic text format (see
+/// [`Metrics::encode_prometheus`]).
+fn classic_text(om: &str) -> String {
+    let counters: std::collections::HashSet<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(om.len() + 256);
+    for l in om.lines() {
+        if l.starts_with("# UNIT ") || l == "# EOF" {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| l.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((p, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                out.push_str(p);
+                out.push_str(name);
+                if counters.contains(name) {
+                    out.push_str("_total");
+                }
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(l),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A flow shard's counters as last published, to publish the change.
+#[derive(Default)]
+pub struct ShardDelta {
+    decoded: u64,
+    errors: [u64; DecodeError::ALL.len()],
+    created: u64,
+    ended: u64,
+    evicted: u64,
+    emergencies: u64,
+}
+
+impl ShardDelta {
+    /// Adds what changed since the last call to the process-wide counters.
+    pub fn publish(&mut self, decoded: u64, d: &DecodeCounters, t: &TableCounters) {
+        let m = m();
+        let up = |last: &mut u64, now: u64, c: &Counter| {
+            if now > *last {
+                c.inc_by(now - *last);
+                *last = now;
+            }
+        };
+        up(&mut self.decoded, decoded, &m.decoded);
+        for (i, e) in DecodeError::ALL.iter().enumerate() {
+            if let (Some(last), Some(&now)) = (self.errors.get_mut(i), d.errors.get(i))
+                && now > *last
+            {
+                m.undecoded
+                    .get_or_create(&Reason { reason: e.as_str() })
+                    .inc_by(now - *last);
+                *last = now;
+            }
+        }
+        let created = t.flows_created.saturating_sub(self.created);
+        let ended = t.flows_ended.saturating_sub(self.ended);
+        m.flows_active
+            .inc_by(i64::try_from(created).unwrap_or(i64::MAX));
+        m.flows_active.dec_by(i64::try_from(ended).unwrap_or(0));
+        self.created = t.flows_created;
+        up(&mut self.ended, t.flows_ended, &m.flows_ended);
+        up(&mut self.evicted, t.evicted, &m.flows_evicted);
+        up(&mut self.emergencies, t.emergencies, &m.emergencies);
+    }
+}
+
+/// Serves `GET /metrics` on `addr` from a thread of its own (one request
+/// per connection; a client gets 5 s to send its request).
+///
+/// # Errors
+/// The address cannot be bound.
+pub fn serve(addr: &str) -> std::io::Result<SocketAddr> {
+    let l = TcpListener::bind(addr)?;
+    let local = l.local_addr()?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for s in l.incoming().flatten() {
+                if let Err(e) = answer(s) {
+                    tracing::debug!("metrics: {e}");
+                }
+            }
+        })?;
+    tracing::info!("metrics on http://{local}/metrics");
+    Ok(local)
+}
+
+fn answer(s: TcpStream) -> std::io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut r = BufReader::new(s.try_clone()?);
+    let mut line = String::new();
+    r.by_ref().take(8192).read_line(&mut line)?;
+    // the headers, up to the blank line (bounded)
+    let mut h = String::new();
+    let mut openmetrics = false;
+    for _ in 0..100 {
+        h.clear();
+        if r.by_ref().take(8192).read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            openmetrics |= k.trim().eq_ignore_ascii_case("accept")
+                && v.contains("application/openmetrics-text");
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or("");
+    let (status, ctype, body) = match (method, path) {
+        ("GET" | "HEAD", "/metrics") if openmetrics => (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            m().encode(),
+        ),
+        ("GET" | "HEAD", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            m().encode_prometheus(),
+        ),
+        ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "method not allowed\n".to_owned(),
+        ),
+    };
+    let mut w = s;
+    write!(
+        w,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    if method != "HEAD" {
+        w.write_all(body.as_bytes())?;
+    }
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn classic_text_names_counters_by_their_total_series() {
+        let om = "# HELP x_packets Packets.\n# TYPE x_packets counter\nx_packets_total 3\n\
+                  # HELP x_wire Bytes.\n# TYPE x_wire counter\n# UNIT x_wire bytes\nx_wire_total 9\n\
+                  # HELP x_active Active.\n# TYPE x_active gauge\nx_active 1\n# EOF\n";
+        assert_eq!(
+            super::classic_text(om),
+            "# HELP x_packets_total Packets.\n# TYPE x_packets_total counter\nx_packets_total 3\n\
+             # HELP x_wire_total Bytes.\n# TYPE x_wire_total counter\nx_wire_total 9\n\
+             # HELP x_active Active.\n# TYPE x_active gauge\nx_active 1\n"
+        );
+    }
+
+    #[test]
+    fn reads_thread_cpu_from_proc_stat() {
+        let stat = "1234 (shard-0) S 1 1234 1234 0 -1 4194368 100 0 0 0 250 50 0 0 20 0 3 0";
+        assert_eq!(super::task_cpu(stat), Some(("shard-0", 3.0)));
+        assert_eq!(
+            super::task_cpu("1 (a) b) R 0 0 0 0 0 0 0 0 0 0 7 3"),
+            Some(("a) b", 0.1))
+        );
+        assert_eq!(super::task_cpu("garbage"), None);
+        let page = super::m().encode_prometheus();
+        assert!(
+            page.contains("deguchi_process_cpu_seconds_total "),
+            "{page}"
+        );
+        assert!(
+            page.contains("deguchi_process_resident_memory_bytes "),
+            "{page}"
+        );
+        assert!(
+            page.contains("deguchi_thread_cpu_seconds_total{thread="),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn the_page_names_every_counter_with_total() {
+        let page = super::m().encode_prometheus();
+        for l in page.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let mut w = l.split(' ').skip(2);
+            let (name, kind) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
+            assert!(name.starts_with("deguchi_"), "{l}");
+            assert_eq!(kind == "counter", name.ends_with("_total"), "{l}");
+        }
+    }
+}
