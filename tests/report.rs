@@ -293,10 +293,11 @@ fn report_ja(d: &Path) -> PathBuf {
 /// text), in page order.
 fn column(dom: &str, col: usize) -> Vec<f64> {
     let t = section(dom, "overview");
+    // the table's chunks to the end of the overview; rows, not headings
     let t = &t[t.find("id=\"alerts\"").unwrap()..];
-    let body = &t[t.find("<tbody>").unwrap()..t.find("</tbody>").unwrap()];
-    body.split("<tr>")
+    t.split("<tr>")
         .skip(1)
+        .filter(|row| row.starts_with("<td"))
         .map(|row| {
             let cell = row.split("<td").nth(col + 1).unwrap();
             // data-v, else the text

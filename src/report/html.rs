@@ -13,6 +13,10 @@ use std::fmt::Write as _;
 
 /// Flows listed under one alert at most (the rest are counted).
 const FLOWS_LISTED: usize = 50;
+/// Rows of the alert table (and lines of the summary) per chunk: each
+/// chunk is laid out only when on screen (`content-visibility`), which
+/// keeps a page of 10,000 rows quick to open.
+const CHUNK: usize = 250;
 /// Histogram bins of the interval chart.
 const BINS: usize = 24;
 
@@ -79,20 +83,22 @@ ul.ev{margin:4px 0 8px 18px;padding:0}
 ul.flows{columns:2 26em;font-size:12px;margin:4px 0;padding-left:18px}
 details pre{white-space:pre-wrap;font-size:12px;background:#f6f6f6;padding:6px}
 nav.toc a{margin-right:12px}
-#alerts{table-layout:fixed}
-#alerts td{overflow-wrap:anywhere}
-#alerts td:nth-child(7){text-align:right;font-variant-numeric:tabular-nums}
+div.chunk{content-visibility:auto;contain-intrinsic-size:auto 6000px}
+ul.groups{content-visibility:auto;contain-intrinsic-size:auto 5000px}
+table.alerts{table-layout:fixed}
+table.alerts td{overflow-wrap:anywhere}
+table.alerts td:nth-child(7){text-align:right;font-variant-numeric:tabular-nums}
 td.s1,td.s2,td.s3{font-weight:600;white-space:nowrap}
 td.s1{background:#c62828;color:#fff;outline:2px solid #000;outline-offset:-3px}
 td.s2{background:#fff3c4;outline:2px dashed #000;outline-offset:-3px}
 td.s3{outline:2px dotted #000;outline-offset:-3px}
 p.capped{border:2px solid #000;padding:6px 10px;background:#fffde7}
-section#rest{content-visibility:auto;contain-intrinsic-size:auto 4000px}
 ul.groups{list-style:none;padding:0;margin:4px 0;font-size:13px;overflow-wrap:anywhere}
 ul.groups li{padding:1px 4px;border-bottom:1px solid #e4e4e4}
 ul.groups li:target{background:#fffde7;outline:2px solid #000}
 @media print{
  body{max-width:none;padding:0;font-size:11px}
+ div.chunk,ul.groups{content-visibility:visible}
  section.alert{content-visibility:visible;break-inside:avoid;page-break-inside:avoid}
  nav.toc,.noprint,a.back{display:none}
  a{color:inherit;text-decoration:none}
@@ -101,14 +107,20 @@ ul.groups li:target{background:#fffde7;outline:2px solid #000}
 }
 ";
 
-/// Sorts the overview table by the clicked column (cells carry `data-v`);
-/// `#sort=N` (`#sort=N-`: descending) in the address sorts by column N on
-/// load; marks `<html data-js>` once set up (the sort cues show only then).
+/// Sorts the overview table by the clicked column (cells carry `data-v`,
+/// else their text sorts); a table with `data-group="C"` sorts the rows of
+/// every `table.C` (the chunks of the alert table) as one and deals them
+/// back, as many to each as it had; `#sort=N` (`#sort=N-`: descending) in
+/// the address sorts by column N on load; marks `<html data-js>` once set
+/// up (the sort cues show only then).
 const JS: &str = r"(function(){var d=document;
-var ts=d.querySelectorAll('table.sortable');for(var k=0;k<ts.length;k++)(function(t){var hs=t.tHead.rows[0].cells;
-for(var i=0;i<hs.length;i++)(function(h,i){h.tabIndex=0;function go(){var b=t.tBodies[0],r=[].slice.call(b.rows),dir=h.getAttribute('data-dir')==='a'?-1:1;
+var ts=d.querySelectorAll('table.sortable');for(var k=0;k<ts.length;k++)(function(t){var hs=t.tHead.rows[0].cells,g=t.getAttribute('data-group'),
+bs=g?[].slice.call(d.querySelectorAll('table.'+g+'>tbody')):[t.tBodies[0]];
+for(var i=0;i<hs.length;i++)(function(h,i){h.tabIndex=0;function go(){var r=[],n=[],dir=h.getAttribute('data-dir')==='a'?-1:1;
+bs.forEach(function(b){n.push(b.rows.length);r.push.apply(r,[].slice.call(b.rows))});
 h.setAttribute('data-dir',dir>0?'a':'d');r.sort(function(x,y){var p=x.cells[i].getAttribute('data-v')||x.cells[i].textContent,q=y.cells[i].getAttribute('data-v')||y.cells[i].textContent,
-a=parseFloat(p),c=parseFloat(q);return dir*(isNaN(a)||isNaN(c)?p.localeCompare(q):a-c)});var f=d.createDocumentFragment();r.forEach(function(e){f.appendChild(e)});b.appendChild(f)}
+a=parseFloat(p),c=parseFloat(q);return dir*(isNaN(a)||isNaN(c)?p.localeCompare(q):a-c)});
+var p=0;bs.forEach(function(b,j){var f=d.createDocumentFragment();for(var e=p+n[j];p<e;p++)f.appendChild(r[p]);b.appendChild(f)})}
 h.addEventListener('click',go);h.addEventListener('keydown',function(e){if(e.key==='Enter')go()})})(hs[i],i)})(ts[k]);
 var m=/^#sort=(\d+)(-?)$/.exec(location.hash),t=d.getElementById('alerts'),h=m&&t&&t.tHead.rows[0].cells[+m[1]];if(h){h.click();if(m[2])h.click()}
 d.documentElement.setAttribute('data-js','1')})();";
@@ -379,15 +391,19 @@ fn overview(o: &mut String, r: &Report, lang: Lang, order: &[usize], plan: &Plan
             ))
         );
     }
-    // the alerts table: one light row per alert (severity as a cell class,
-    // column styles from the CSS), fixed layout
-    let _ = write!(
-        o,
-        r#"<h3>{}</h3><p class="meta noprint">{}</p><table class="sortable" id="alerts"><colgroup><col style="width:6%"><col style="width:{}%"><col style="width:8%"><col style="width:9%"><col style="width:10%"><col style="width:{}%"><col style="width:6%"><col></colgroup><thead><tr><th class="n">#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class="n">{}</th><th>{}</th></tr></thead><tbody>"#,
-        esc(l.alerts),
-        esc(l.sort_hint),
+    let cols = format!(
+        r#"<colgroup><col style="width:6%"><col style="width:{}%"><col style="width:8%"><col style="width:9%"><col style="width:10%"><col style="width:{}%"><col style="width:6%"><col></colgroup>"#,
         if lang == Lang::Ja { 16 } else { 11 },
         if lang == Lang::Ja { 18 } else { 22 },
+    );
+    // the alerts table: one light row per alert (severity as a cell class,
+    // column styles from the CSS, the end tags HTML lets a parser imply
+    // left out; the time column sorts by the rows' time order), fixed layout
+    let _ = write!(
+        o,
+        r#"<h3>{}</h3><p class="meta noprint">{}</p><div class="chunk"><table class="sortable alerts" id="alerts" data-group="alerts">{cols}<thead><tr><th class="n">#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class="n">{}</th><th>{}</th></tr></thead><tbody>"#,
+        esc(l.alerts),
+        esc(l.sort_hint),
         esc(l.time),
         esc(l.severity),
         esc(l.detector),
@@ -403,6 +419,12 @@ fn overview(o: &mut String, r: &Report, lang: Lang, order: &[usize], plan: &Plan
         .map(|a| (a.detector.as_str(), esc(&lang.detector(&a.detector))))
         .collect();
     for (n, &i) in order.iter().enumerate() {
+        if n > 0 && n % CHUNK == 0 {
+            let _ = write!(
+                o,
+                r#"</tbody></table></div><div class="chunk"><table class="alerts">{cols}<tbody>"#
+            );
+        }
         let a = &r.alerts[i];
         let t = esc(&lang.short_time(a.ts));
         let s = a.severity.clamp(1, 3);
@@ -418,9 +440,9 @@ fn overview(o: &mut String, r: &Report, lang: Lang, order: &[usize], plan: &Plan
         };
         let _ = write!(
             o,
-            r##"<tr><td class="n"><a href="#{link}">{}</a></td><td data-v="{}">{t}</td><td class="s{s}" data-v="{s}">{}</td><td>{}</td><td>{}</td><td>{}</td><td{exact}>{score}</td><td>{}</td></tr>"##,
+            r##"<tr><td class="n"><a href="#{link}">{}</a><td data-v="{}">{t}<td class="s{s}" data-v="{s}">{}<td>{}<td>{}<td>{}<td{exact}>{score}<td>{}"##,
             n + 1,
-            a.ts.unwrap_or(0).div_euclid(1_000_000_000),
+            n + 1,
             sev_txt[usize::from(s - 1)],
             det_txt[a.detector.as_str()],
             esc(&a.src_ip),
@@ -428,7 +450,7 @@ fn overview(o: &mut String, r: &Report, lang: Lang, order: &[usize], plan: &Plan
             esc(&i18n::signature(a, lang))
         );
     }
-    o.push_str("</tbody></table></section>");
+    o.push_str("</tbody></table></div></section>");
 }
 
 fn section(o: &mut String, cx: &mut Ctx<'_>, i: usize) {
@@ -512,6 +534,9 @@ fn groups(o: &mut String, r: &Report, lang: Lang, plan: &Plan) {
         .join(" · ")),
     );
     for (g, members) in plan.groups.iter().enumerate() {
+        if g > 0 && g % CHUNK == 0 {
+            o.push_str(r#"</ul><ul class="groups">"#);
+        }
         let first = &r.alerts[members[0]];
         let mut sev = [0usize; 3];
         let mut dests: Vec<String> = Vec::new();
@@ -545,8 +570,7 @@ fn groups(o: &mut String, r: &Report, lang: Lang, plan: &Plan) {
         };
         let _ = write!(
             o,
-            r#"<li id="g-{g}" data-n="{}"><b>{}</b> · {} · {} ({}) · {top:.2} · {} · {}{}</li>"#,
-            members.len(),
+            r#"<li id="g-{g}"><b>{}</b> · {} · {} ({}) · {top:.2} · {} · {}{}"#,
             esc(&first.src_ip),
             esc(&lang.detector(&first.detector)),
             members.len(),
