@@ -602,6 +602,9 @@ fn sections_cap_and_filters() {
     }
     assert!(p.contains("data-without=\"26\""));
     assert_eq!(p.matches("<li id=\"g-").count(), 26);
+    // the note in Japanese
+    let p = page(&["--max-sections", "4", "--lang", "ja"]);
+    assert!(p.contains("残り26件") && p.contains("--max-sections 0"));
     // 0: every alert
     let p = page(&["--max-sections", "0"]);
     assert_eq!(sections(&p), 30);
@@ -613,6 +616,21 @@ fn sections_cap_and_filters() {
     assert_eq!(rows(&p), 2);
     let p = page(&["--host", "10.0.0.4", "--detector", "beacon"]);
     assert_eq!(rows(&p), 0);
+    // one summary line per (host, detector): a host with four exfiltration
+    // alerts, the highest score of them shown
+    let mut text = std::fs::read_to_string(&alerts).unwrap();
+    let line = text.lines().nth(4).unwrap().to_owned();
+    for score in ["0.5", "0.95", "0.7"] {
+        text.push_str(&line.replace("\"score\":0.8", &format!("\"score\":{score}")));
+        text.push('\n');
+    }
+    std::fs::write(&alerts, text).unwrap();
+    let p = page(&["--max-sections", "1"]);
+    assert_eq!((rows(&p), sections(&p)), (33, 1));
+    let g = &p[p.find("<b>10.0.0.4</b>").expect("the host's line")..];
+    let g = &g[..g.find("<li").unwrap_or(g.len())];
+    assert!(g.contains(" · 4 (◆4) · 0.95 · "), "{g}");
+    assert_eq!(p.matches("<li id=\"g-").count(), 29);
 }
 
 /// Names and URIs come from the network: nothing in them becomes markup.
