@@ -392,7 +392,7 @@ fn overview(o: &mut String, r: &Report, lang: Lang, order: &[usize], plan: &Plan
         );
     }
     let cols = format!(
-        r#"<colgroup><col style="width:6%"><col style="width:{}%"><col style="width:8%"><col style="width:9%"><col style="width:10%"><col style="width:{}%"><col style="width:6%"><col></colgroup>"#,
+        r#"<colgroup><col style="width:6%"><col style="width:{}%"><col style="width:9%"><col style="width:9%"><col style="width:10%"><col style="width:{}%"><col style="width:7%"><col></colgroup>"#,
         if lang == Lang::Ja { 16 } else { 11 },
         if lang == Lang::Ja { 18 } else { 22 },
     );
