@@ -47,6 +47,9 @@ enum Cmd {
         /// Language of the --report page: en or ja
         #[arg(long = "report-lang", value_name = "LANG", default_value = "en")]
         report_lang: deguchi::report::Lang,
+        /// Full sections (charts) in the --report page for the N most severe alerts (0: all)
+        #[arg(long = "report-max-sections", value_name = "N", default_value_t = deguchi::report::DEFAULT_MAX_SECTIONS)]
+        report_max_sections: usize,
     },
     /// Write a self-contained HTML report of alerts (EVE JSON lines)
     Report {
@@ -62,6 +65,17 @@ enum Cmd {
         /// Language: en or ja
         #[arg(long, value_name = "LANG", default_value = "en")]
         lang: deguchi::report::Lang,
+        /// Full sections (evidence, charts, flows) for the N most severe alerts
+        /// (severity, then score); the rest are rows in the table and lines in
+        /// a summary by host and detector. 0: a section for every alert
+        #[arg(long = "max-sections", value_name = "N", default_value_t = deguchi::report::DEFAULT_MAX_SECTIONS)]
+        max_sections: usize,
+        /// Only alerts of this internal host (src_ip; repeatable)
+        #[arg(long = "host", value_name = "IP")]
+        hosts: Vec<String>,
+        /// Only alerts of this detector (beacon, exfil, dns_tunnel, ...; repeatable)
+        #[arg(long = "detector", value_name = "NAME")]
+        detectors: Vec<String>,
     },
     /// Write a synthetic capture with ground truth (sample, office, exfil, bench, mix, stress, flood)
     #[cfg(feature = "gen")]
@@ -193,9 +207,18 @@ fn main() -> ExitCode {
         flows,
         output,
         lang,
+        max_sections,
+        hosts,
+        detectors,
     } = &cli.cmd
     {
-        return match deguchi::report::run(alerts, flows.as_deref(), output, *lang) {
+        let opts = deguchi::report::Options {
+            lang: *lang,
+            max_sections: *max_sections,
+            hosts: hosts.clone(),
+            detectors: detectors.clone(),
+        };
+        return match deguchi::report::run(alerts, flows.as_deref(), output, &opts) {
             Ok(n) => {
                 eprintln!("deguchi report: {n} alerts -> {}", output.display());
                 ExitCode::SUCCESS
@@ -259,8 +282,16 @@ fn main() -> ExitCode {
         Cmd::Replay {
             report: Some(r),
             report_lang,
+            report_max_sections,
             ..
-        } => Some((r.clone(), *report_lang)),
+        } => Some((
+            r.clone(),
+            deguchi::report::Options {
+                lang: *report_lang,
+                max_sections: *report_max_sections,
+                ..deguchi::report::Options::default()
+            },
+        )),
         _ => None,
     };
     let mut spool = None;
@@ -290,9 +321,9 @@ fn main() -> ExitCode {
         let _ = std::fs::remove_file(f);
         return ExitCode::from(1);
     }
-    if let (Some((out, lang)), Some(alerts)) = (report, &cfg.output.alerts) {
+    if let (Some((out, opts)), Some(alerts)) = (report, &cfg.output.alerts) {
         let flows = cfg.output.flows.as_deref().filter(|f| f.as_os_str() != "-");
-        let done = deguchi::report::run(alerts, flows, &out, lang);
+        let done = deguchi::report::run(alerts, flows, &out, &opts);
         if let Some(f) = &spool {
             let _ = std::fs::remove_file(f);
         }

@@ -1,17 +1,22 @@
-//! The page: overview, one section per alert with its charts, the flows
-//! the alerts link to. Plain HTML with inline CSS and SVG; a few lines of
+//! The page: overview, one section per alert with its charts (the most
+//! severe alerts, up to `--max-sections`; the rest summarised by host and
+//! detector), the flows the alerts link to. Plain HTML with inline CSS and SVG; a few lines of
 //! script only sort the overview table (without script it stays in time
 //! order).
 
 use super::i18n::{self, Lang};
 use super::svg::{self, Plot};
-use super::{Alert, Flow, FlowIndex, Ns, Report, entropy_bits, parse_ts, secs, subdomain};
+use super::{Alert, Flow, FlowIndex, Ns, Options, Report, entropy_bits, parse_ts, secs, subdomain};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 /// Flows listed under one alert at most (the rest are counted).
 const FLOWS_LISTED: usize = 50;
+/// Rows of the alert table (and lines of the summary) per chunk: each
+/// chunk is laid out only when on screen (`content-visibility`), which
+/// keeps a page of 10,000 rows quick to open.
+const CHUNK: usize = 250;
 /// Histogram bins of the interval chart.
 const BINS: usize = 24;
 
@@ -78,8 +83,22 @@ ul.ev{margin:4px 0 8px 18px;padding:0}
 ul.flows{columns:2 26em;font-size:12px;margin:4px 0;padding-left:18px}
 details pre{white-space:pre-wrap;font-size:12px;background:#f6f6f6;padding:6px}
 nav.toc a{margin-right:12px}
+div.chunk{content-visibility:auto;contain-intrinsic-size:auto 6000px}
+ul.groups{content-visibility:auto;contain-intrinsic-size:auto 5000px}
+table.alerts{table-layout:fixed}
+table.alerts td{overflow-wrap:anywhere}
+table.alerts td:nth-child(7){text-align:right;font-variant-numeric:tabular-nums}
+td.s1,td.s2,td.s3{font-weight:600;white-space:nowrap}
+td.s1{background:#c62828;color:#fff;outline:2px solid #000;outline-offset:-3px}
+td.s2{background:#fff3c4;outline:2px dashed #000;outline-offset:-3px}
+td.s3{outline:2px dotted #000;outline-offset:-3px}
+p.capped{border:2px solid #000;padding:6px 10px;background:#fffde7}
+ul.groups{list-style:none;padding:0;margin:4px 0;font-size:13px;overflow-wrap:anywhere}
+ul.groups li{padding:1px 4px;border-bottom:1px solid #e4e4e4}
+ul.groups li:target{background:#fffde7;outline:2px solid #000}
 @media print{
  body{max-width:none;padding:0;font-size:11px}
+ div.chunk,ul.groups{content-visibility:visible}
  section.alert{content-visibility:visible;break-inside:avoid;page-break-inside:avoid}
  nav.toc,.noprint,a.back{display:none}
  a{color:inherit;text-decoration:none}
@@ -88,26 +107,36 @@ nav.toc a{margin-right:12px}
 }
 ";
 
-/// Sorts the overview table by the clicked column (cells carry `data-v`);
-/// `#sort=N` (`#sort=N-`: descending) in the address sorts by column N on
-/// load; marks `<html data-js>` once set up (the sort cues show only then).
+/// Sorts the overview table by the clicked column (cells carry `data-v`,
+/// else their text sorts); a table with `data-group="C"` sorts the rows of
+/// every `table.C` (the chunks of the alert table) as one and deals them
+/// back, as many to each as it had; `#sort=N` (`#sort=N-`: descending) in
+/// the address sorts by column N on load; marks `<html data-js>` once set
+/// up (the sort cues show only then).
 const JS: &str = r"(function(){var d=document;
-var ts=d.querySelectorAll('table.sortable');for(var k=0;k<ts.length;k++)(function(t){var hs=t.tHead.rows[0].cells;
-for(var i=0;i<hs.length;i++)(function(h,i){h.tabIndex=0;function go(){var b=t.tBodies[0],r=[].slice.call(b.rows),dir=h.getAttribute('data-dir')==='a'?-1:1;
+var ts=d.querySelectorAll('table.sortable');for(var k=0;k<ts.length;k++)(function(t){var hs=t.tHead.rows[0].cells,g=t.getAttribute('data-group'),
+bs=g?[].slice.call(d.querySelectorAll('table.'+g+'>tbody')):[t.tBodies[0]];
+for(var i=0;i<hs.length;i++)(function(h,i){h.tabIndex=0;function go(){var r=[],n=[],dir=h.getAttribute('data-dir')==='a'?-1:1;
+bs.forEach(function(b){n.push(b.rows.length);r.push.apply(r,[].slice.call(b.rows))});
 h.setAttribute('data-dir',dir>0?'a':'d');r.sort(function(x,y){var p=x.cells[i].getAttribute('data-v')||x.cells[i].textContent,q=y.cells[i].getAttribute('data-v')||y.cells[i].textContent,
-a=parseFloat(p),c=parseFloat(q);return dir*(isNaN(a)||isNaN(c)?p.localeCompare(q):a-c)});var f=d.createDocumentFragment();r.forEach(function(e){f.appendChild(e)});b.appendChild(f)}
+a=parseFloat(p),c=parseFloat(q);return dir*(isNaN(a)||isNaN(c)?p.localeCompare(q):a-c)});
+var p=0;bs.forEach(function(b,j){var f=d.createDocumentFragment();for(var e=p+n[j];p<e;p++)f.appendChild(r[p]);b.appendChild(f)})}
 h.addEventListener('click',go);h.addEventListener('keydown',function(e){if(e.key==='Enter')go()})})(hs[i],i)})(ts[k]);
 var m=/^#sort=(\d+)(-?)$/.exec(location.hash),t=d.getElementById('alerts'),h=m&&t&&t.tHead.rows[0].cells[+m[1]];if(h){h.click();if(m[2])h.click()}
 d.documentElement.setAttribute('data-js','1')})();";
 
-fn sev_badge(s: u8, lang: Lang) -> String {
-    let shape = match s {
+fn sev_shape(s: u8) -> &'static str {
+    match s {
         1 => "▲",
         2 => "◆",
         _ => "●",
-    };
+    }
+}
+
+fn sev_badge(s: u8, lang: Lang) -> String {
     format!(
-        r#"<span class="sev s{s}">{shape} {}</span>"#,
+        r#"<span class="sev s{s}">{} {}</span>"#,
+        sev_shape(s),
         esc(lang.severity(s))
     )
 }
@@ -151,8 +180,56 @@ struct Ctx<'a> {
     linked: BTreeSet<usize>,
 }
 
+/// Which alerts get a full section, and the summary of the others.
+struct Plan {
+    /// By alert index: a full section.
+    detailed: Vec<bool>,
+    /// Alerts without a section by (host, detector), worst first.
+    groups: Vec<Vec<usize>>,
+    /// By alert index: its group (alerts without a section).
+    group_of: HashMap<usize, usize>,
+}
+
+/// The `max` most severe alerts (severity, then score, then time) get a
+/// section; 0: every alert.
+fn plan(r: &Report, max: usize) -> Plan {
+    let a = &r.alerts;
+    let n = a.len();
+    let mut rank: Vec<usize> = (0..n).collect();
+    rank.sort_by(|&x, &y| {
+        a[x].severity
+            .cmp(&a[y].severity)
+            .then(a[y].score.total_cmp(&a[x].score))
+            .then((a[x].ts, x).cmp(&(a[y].ts, y)))
+    });
+    let cap = if max == 0 { n } else { max.min(n) };
+    let mut detailed = vec![false; n];
+    for &i in &rank[..cap] {
+        detailed[i] = true;
+    }
+    // groups in rank order: the first member is the group's worst
+    let mut key: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of = HashMap::new();
+    for &i in &rank[cap..] {
+        let k = (a[i].src_ip.as_str(), a[i].detector.as_str());
+        let g = *key.entry(k).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+        group_of.insert(i, g);
+    }
+    Plan {
+        detailed,
+        groups,
+        group_of,
+    }
+}
+
 /// The whole page.
-pub fn page(r: &Report, lang: Lang) -> String {
+pub fn page(r: &Report, opts: &Options) -> String {
+    let lang = opts.lang;
     let l = lang.labels();
     let mut cx = Ctx {
         r,
@@ -162,7 +239,9 @@ pub fn page(r: &Report, lang: Lang) -> String {
     };
     let mut order: Vec<usize> = (0..r.alerts.len()).collect();
     order.sort_by_key(|&i| (r.alerts[i].ts, i));
-    let mut o = String::with_capacity(4096 + r.alerts.len() * 4096);
+    let plan = plan(r, opts.max_sections);
+    let sections = plan.detailed.iter().filter(|d| **d).count();
+    let mut o = String::with_capacity(4096 + sections * 6144 + r.alerts.len() * 400);
     let _ = write!(
         o,
         r#"<!DOCTYPE html><html lang="{}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="generator" content="deguchi report"><title>{}</title><style>{CSS}</style></head><body>{}"#,
@@ -172,28 +251,38 @@ pub fn page(r: &Report, lang: Lang) -> String {
     );
     let _ = write!(
         o,
-        r#"<header><h1>{}</h1><p class="meta">{}: <span class="wrap">{}</span></p></header>"#,
+        r#"<header><h1>{}</h1><p class="meta">{}: <span class="wrap">{}</span></p>"#,
         esc(l.title),
         esc(l.source),
         esc(&r.source)
     );
-    overview(&mut o, r, lang, &order);
+    if !r.filter.is_empty() {
+        let _ = write!(
+            o,
+            r#"<p class="meta">{}: <code data-filter="1">{}</code></p>"#,
+            esc(l.filter),
+            esc(&r.filter)
+        );
+    }
+    o.push_str("</header>");
+    overview(&mut o, r, lang, &order, &plan);
     let dets = ["beacon", "exfil", "dns_tunnel"];
     for pass in 0..2 {
         for &i in &order {
             let a = &r.alerts[i];
             let known = dets.contains(&a.detector.as_str());
-            if (pass == 0) == known {
+            if (pass == 0) == known && plan.detailed[i] {
                 section(&mut o, &mut cx, i);
             }
         }
     }
+    groups(&mut o, r, lang, &plan);
     flows_appendix(&mut o, &cx);
     let _ = writeln!(o, "<script>{JS}</script></body></html>");
     o
 }
 
-fn overview(o: &mut String, r: &Report, lang: Lang, order: &[usize]) {
+fn overview(o: &mut String, r: &Report, lang: Lang, order: &[usize], plan: &Plan) {
     let l = lang.labels();
     let _ = write!(
         o,
@@ -285,10 +374,34 @@ fn overview(o: &mut String, r: &Report, lang: Lang, order: &[usize]) {
         [lang.severity(1), lang.severity(2), lang.severity(3)],
         l.by_detector,
     ));
-    // the alerts table
+    // how many alerts have no section, and how to get them
+    let without: usize = plan.groups.iter().map(Vec::len).sum();
+    if without > 0 {
+        let with = r.alerts.len() - without;
+        let _ = write!(
+            o,
+            r##"<p class="capped" id="capped" data-detailed="{with}" data-without="{without}">{} <a href="#rest">↓</a></p>"##,
+            esc(&i18n::fill(
+                l.capped,
+                &[
+                    lang.int(with as u64).as_str(),
+                    lang.int(without as u64).as_str(),
+                    l.groups_title
+                ]
+            ))
+        );
+    }
+    let cols = format!(
+        r#"<colgroup><col style="width:6%"><col style="width:{}%"><col style="width:9%"><col style="width:9%"><col style="width:10%"><col style="width:{}%"><col style="width:7%"><col></colgroup>"#,
+        if lang == Lang::Ja { 16 } else { 11 },
+        if lang == Lang::Ja { 18 } else { 22 },
+    );
+    // the alerts table: one light row per alert (severity as a cell class,
+    // column styles from the CSS, the end tags HTML lets a parser imply
+    // left out; the time column sorts by the rows' time order), fixed layout
     let _ = write!(
         o,
-        r#"<h3>{}</h3><p class="meta noprint">{}</p><table class="sortable" id="alerts"><thead><tr><th class="n">#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class="n">{}</th><th>{}</th></tr></thead><tbody>"#,
+        r#"<h3>{}</h3><p class="meta noprint">{}</p><div class="chunk"><table class="sortable alerts" id="alerts" data-group="alerts">{cols}<thead><tr><th class="n">#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class="n">{}</th><th>{}</th></tr></thead><tbody>"#,
         esc(l.alerts),
         esc(l.sort_hint),
         esc(l.time),
@@ -299,26 +412,45 @@ fn overview(o: &mut String, r: &Report, lang: Lang, order: &[usize]) {
         esc(l.score),
         esc(l.signature)
     );
+    let sev_txt = [1u8, 2, 3].map(|s| format!("{} {}", sev_shape(s), esc(lang.severity(s))));
+    let det_txt: HashMap<&str, String> = r
+        .alerts
+        .iter()
+        .map(|a| (a.detector.as_str(), esc(&lang.detector(&a.detector))))
+        .collect();
     for (n, &i) in order.iter().enumerate() {
+        if n > 0 && n % CHUNK == 0 {
+            let _ = write!(
+                o,
+                r#"</tbody></table></div><div class="chunk"><table class="alerts">{cols}<tbody>"#
+            );
+        }
         let a = &r.alerts[i];
         let t = esc(&lang.short_time(a.ts));
+        let s = a.severity.clamp(1, 3);
+        let score = format!("{:.2}", a.score);
+        let exact = if score.parse::<f64>().ok() == Some(a.score) {
+            String::new()
+        } else {
+            format!(r#" data-v="{}""#, a.score)
+        };
+        let link = match plan.group_of.get(&i) {
+            Some(g) => format!("g-{g}"),
+            None => format!("a-{i}"),
+        };
         let _ = write!(
             o,
-            r##"<tr><td class="n" data-v="{n}"><a href="#a-{i}">{}</a></td><td data-v="{}">{t}</td><td data-v="{}">{}</td><td>{}</td><td data-v="{}">{}</td><td class="wrap">{}</td><td class="n" data-v="{}">{:.2}</td><td class="wrap">{}</td></tr>"##,
+            r##"<tr><td class="n"><a href="#{link}">{}</a><td data-v="{}">{t}<td class="s{s}" data-v="{s}">{}<td>{}<td>{}<td>{}<td{exact}>{score}<td>{}"##,
             n + 1,
-            a.ts.unwrap_or(0),
-            a.severity,
-            sev_badge(a.severity, lang),
-            esc(&lang.detector(&a.detector)),
-            esc(&a.src_ip),
+            n + 1,
+            sev_txt[usize::from(s - 1)],
+            det_txt[a.detector.as_str()],
             esc(&a.src_ip),
             esc(&i18n::dest_label(a)),
-            a.score,
-            a.score,
             esc(&i18n::signature(a, lang))
         );
     }
-    o.push_str("</tbody></table></section>");
+    o.push_str("</tbody></table></div></section>");
 }
 
 fn section(o: &mut String, cx: &mut Ctx<'_>, i: usize) {
@@ -378,6 +510,77 @@ fn section(o: &mut String, cx: &mut Ctx<'_>, i: usize) {
         esc(&raw),
         esc(l.back)
     );
+}
+
+/// The alerts without a section: one line of text per (host, detector),
+/// worst first, no charts (a line is one element: light to load).
+fn groups(o: &mut String, r: &Report, lang: Lang, plan: &Plan) {
+    if plan.groups.is_empty() {
+        return;
+    }
+    let l = lang.labels();
+    let _ = write!(
+        o,
+        r#"<section id="rest"><h2>{}</h2><p class="meta">{}</p><ul class="groups">"#,
+        esc(l.groups_title),
+        esc(&[
+            l.host,
+            l.detector,
+            l.group_alerts,
+            l.max_score,
+            l.first_last,
+            l.destination
+        ]
+        .join(" · ")),
+    );
+    for (g, members) in plan.groups.iter().enumerate() {
+        if g > 0 && g % CHUNK == 0 {
+            o.push_str(r#"</ul><ul class="groups">"#);
+        }
+        let first = &r.alerts[members[0]];
+        let mut sev = [0usize; 3];
+        let mut dests: Vec<String> = Vec::new();
+        let (mut lo, mut hi) = (None::<Ns>, None::<Ns>);
+        let mut top = f64::NEG_INFINITY;
+        for &i in members {
+            let a = &r.alerts[i];
+            top = top.max(a.score);
+            sev[usize::from(a.severity.clamp(1, 3) - 1)] += 1;
+            if let Some(t) = a.ts {
+                lo = Some(lo.map_or(t, |x| x.min(t)));
+                hi = Some(hi.map_or(t, |x| x.max(t)));
+            }
+            if dests.len() <= 3 {
+                let d = i18n::dest_label(a);
+                if !dests.contains(&d) {
+                    dests.push(d);
+                }
+            }
+        }
+        let sev_txt: Vec<String> = (1u8..=3)
+            .filter(|s| sev[usize::from(s - 1)] > 0)
+            .map(|s| format!("{}{}", sev_shape(s), sev[usize::from(s - 1)]))
+            .collect();
+        let more = dests.len() > 3;
+        dests.truncate(3);
+        let when = if lo == hi {
+            lang.short_time(lo)
+        } else {
+            format!("{} – {}", lang.short_time(lo), lang.short_time(hi))
+        };
+        let _ = write!(
+            o,
+            r#"<li id="g-{g}"><b>{}</b> · {} · {} ({}) · {top:.2} · {} · {}{}"#,
+            esc(&first.src_ip),
+            esc(&lang.detector(&first.detector)),
+            members.len(),
+            sev_txt.join(" "),
+            esc(&when),
+            esc(&dests.join(", ")),
+            if more { ", …" } else { "" }
+        );
+    }
+    o.push_str("</ul></section>");
 }
 
 fn flow_links(o: &mut String, cx: &mut Ctx<'_>, flows: &[usize]) {

@@ -78,6 +78,13 @@ pub struct Labels {
     pub in_legend: &'static str,
     pub flow_list: &'static str,
     pub none: &'static str,
+    pub filter: &'static str,
+    /// `{0}` alerts with a section, `{1}` without, `{2}` the summary's title.
+    pub capped: &'static str,
+    pub groups_title: &'static str,
+    pub group_alerts: &'static str,
+    pub max_score: &'static str,
+    pub first_last: &'static str,
 }
 
 const EN: Labels = Labels {
@@ -136,6 +143,12 @@ const EN: Labels = Labels {
     in_legend: "in (open square)",
     flow_list: "Flow records linked from alerts",
     none: "none",
+    filter: "Filter",
+    capped: "Detailed sections (evidence, charts, flows) are given for the {0} most severe alerts (by severity, then score). The other {1} alerts are rows in the table below (their links lead to the summary) and are summarised by host and detector under “{2}”. For a section per alert, run deguchi report again with --max-sections 0 (slow to open beyond a few thousand alerts), or narrow the alerts with --host IP or --detector NAME.",
+    groups_title: "Alerts without a detailed section, by host and detector",
+    group_alerts: "Alerts",
+    max_score: "Highest score",
+    first_last: "First – last alert",
 };
 
 const JA: Labels = Labels {
@@ -194,6 +207,12 @@ const JA: Labels = Labels {
     in_legend: "受信（白抜き四角）",
     flow_list: "アラートから参照されるフロー記録",
     none: "なし",
+    filter: "絞り込み",
+    capped: "詳細セクション（根拠・グラフ・フロー）は重大度、次にスコアの高い{0}件のアラートのみです。残り{1}件は下の表に1行ずつあり（リンク先は要約）、「{2}」にホスト・検知器ごとにまとめています。全アラートの詳細セクションは deguchi report を --max-sections 0 で再実行（数千件を超えると表示に時間がかかります）するか、--host IP または --detector NAME で絞り込んでください。",
+    groups_title: "詳細セクションのないアラート（ホスト・検知器別）",
+    group_alerts: "アラート数",
+    max_score: "最高スコア",
+    first_last: "最初～最後のアラート",
 };
 
 impl Lang {
@@ -416,7 +435,7 @@ pub fn signature(a: &Alert, lang: Lang) -> String {
 }
 
 /// `template` with `{0}`, `{1}`, ... replaced by `args`.
-fn fill(template: &str, args: &[&str]) -> String {
+pub(super) fn fill(template: &str, args: &[&str]) -> String {
     let mut o = String::with_capacity(template.len() + 32);
     let mut rest = template;
     while let Some(i) = rest.find('{') {

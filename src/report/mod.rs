@@ -86,6 +86,54 @@ pub struct Report {
     pub skipped: usize,
     /// Where the alerts came from (shown in the header).
     pub source: String,
+    /// The `--host` / `--detector` filter, in words (shown in the header).
+    pub filter: String,
+}
+
+/// Full sections for this many alerts by default (`--max-sections`).
+pub const DEFAULT_MAX_SECTIONS: usize = 200;
+
+/// What the page shows and of which alerts.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub lang: Lang,
+    /// A full section (evidence, charts, flows) for this many alerts, the
+    /// most severe first (severity, then score); the rest get a row in the
+    /// overview table and a line in the summary by host and detector.
+    /// 0: every alert.
+    pub max_sections: usize,
+    /// Only alerts of these internal hosts (`src_ip`); empty: all.
+    pub hosts: Vec<String>,
+    /// Only alerts of these detectors; empty: all.
+    pub detectors: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            lang: Lang::En,
+            max_sections: DEFAULT_MAX_SECTIONS,
+            hosts: Vec::new(),
+            detectors: Vec::new(),
+        }
+    }
+}
+
+impl Options {
+    /// The alert passes the `--host` and `--detector` filters.
+    #[must_use]
+    pub fn keeps(&self, a: &Alert) -> bool {
+        (self.hosts.is_empty() || self.hosts.contains(&a.src_ip))
+            && (self.detectors.is_empty() || self.detectors.contains(&a.detector))
+    }
+
+    /// The filters as command-line options (empty without filters).
+    #[must_use]
+    pub fn filter_words(&self) -> String {
+        let mut v: Vec<String> = self.hosts.iter().map(|h| format!("--host {h}")).collect();
+        v.extend(self.detectors.iter().map(|d| format!("--detector {d}")));
+        v.join(" ")
+    }
 }
 
 /// Parses an EVE timestamp: RFC 3339 (`Z`, `+00:00`) or Suricata's `+0000`.
@@ -276,10 +324,16 @@ impl Report {
         }
     }
 
+    /// Drops the alerts the options' filters do not keep.
+    pub fn apply_filter(&mut self, opts: &Options) {
+        self.alerts.retain(|a| opts.keeps(a));
+        self.filter = opts.filter_words();
+    }
+
     /// Renders the page.
     #[must_use]
-    pub fn render(&self, lang: Lang) -> String {
-        html::page(self, lang)
+    pub fn render(&self, opts: &Options) -> String {
+        html::page(self, opts)
     }
 
     /// Flows by id, Community ID and host pair, for [`Self::flows_of`].
@@ -473,11 +527,17 @@ impl std::fmt::Display for RunError {
     }
 }
 
-/// `deguchi report` entry: reads the alert file (and flows), writes the page.
+/// `deguchi report` entry: reads the alert file (and flows), keeps the
+/// alerts the filters pass, writes the page. Returns the alerts reported.
 ///
 /// # Errors
 /// An input that cannot be read, an output that cannot be written.
-pub fn run(alerts: &Path, flows: Option<&Path>, out: &Path, lang: Lang) -> Result<usize, RunError> {
+pub fn run(
+    alerts: &Path,
+    flows: Option<&Path>,
+    out: &Path,
+    opts: &Options,
+) -> Result<usize, RunError> {
     let mut r = Report {
         source: alerts.display().to_string(),
         ..Report::default()
@@ -486,7 +546,8 @@ pub fn run(alerts: &Path, flows: Option<&Path>, out: &Path, lang: Lang) -> Resul
     if let Some(f) = flows {
         r.load(f).map_err(RunError::Input)?;
     }
-    let html = r.render(lang);
+    r.apply_filter(opts);
+    let html = r.render(opts);
     std::fs::write(out, html)
         .with_context(|| format!("writing {}", out.display()))
         .map_err(RunError::Output)?;
