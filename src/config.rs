@@ -13,6 +13,14 @@ use crate::time::SEC;
 use std::path::{Path, PathBuf};
 use toml::Table;
 
+/// Bounds of `capture.buffer_mb` / `--buffer-mb`: libpcap takes the buffer
+/// size in bytes as a C `int`, so 2047 MiB is the largest it can be given.
+pub const BUFFER_MB_MIN: u32 = 1;
+pub const BUFFER_MB_MAX: u32 = 2047;
+/// Bounds of `capture.snaplen` / `--snaplen`.
+pub const SNAPLEN_MIN: u32 = 64;
+pub const SNAPLEN_MAX: u32 = 262_144;
+
 /// Live capture settings.
 #[derive(Clone, Debug)]
 pub struct CaptureConfig {
@@ -23,6 +31,9 @@ pub struct CaptureConfig {
     pub read_timeout_ms: u32,
     pub immediate: bool,
     pub stats_interval_s: u64,
+    /// Live: the most the capture->shard queues hold, MiB, before a batch
+    /// waits (and, waiting too long, is shed).
+    pub queue_mb: u32,
     /// Drop to this user (and group) once the capture is open.
     pub user: Option<String>,
     pub group: Option<String>,
@@ -102,6 +113,7 @@ impl Default for Config {
                 read_timeout_ms: 100,
                 immediate: false,
                 stats_interval_s: 300,
+                queue_mb: 64,
                 user: None,
                 group: None,
             },
@@ -245,6 +257,7 @@ impl Config {
                 "read_timeout_ms",
                 "immediate",
                 "stats_interval",
+                "queue_mb",
                 "user",
                 "group",
             ],
@@ -256,8 +269,8 @@ impl Config {
                 "capture",
                 "snaplen",
                 dc.snaplen.into(),
-                64,
-                262_144,
+                SNAPLEN_MIN.into(),
+                SNAPLEN_MAX.into(),
             ))
             .unwrap_or(dc.snaplen),
             buffer_mb: u32::try_from(c.int(
@@ -265,8 +278,8 @@ impl Config {
                 "capture",
                 "buffer_mb",
                 dc.buffer_mb.into(),
-                1,
-                4096,
+                BUFFER_MB_MIN.into(),
+                BUFFER_MB_MAX.into(),
             ))
             .unwrap_or(dc.buffer_mb),
             promisc: c.boolean(cap, "capture", "promisc", dc.promisc),
@@ -291,6 +304,15 @@ impl Config {
                 1,
                 86_400,
             ),
+            queue_mb: u32::try_from(c.int(
+                cap,
+                "capture",
+                "queue_mb",
+                dc.queue_mb.into(),
+                1,
+                65_536,
+            ))
+            .unwrap_or(dc.queue_mb),
             user: c.string(cap, "capture", "user").filter(|s| !s.is_empty()),
             group: c.string(cap, "capture", "group").filter(|s| !s.is_empty()),
         };
@@ -465,6 +487,8 @@ mod tests {
         assert_eq!(cd.min_unique, dd.min_unique);
         assert_eq!(cd.allow_domains, dd.allow_domains);
         assert_eq!(c.state.interval_s, d.state.interval_s);
+        assert_eq!(c.capture.queue_mb, d.capture.queue_mb);
+        assert_eq!(c.capture.buffer_mb, d.capture.buffer_mb);
         assert!(c.state.path.is_none());
     }
 

@@ -42,6 +42,7 @@ pub mod pipeline;
 pub mod settings;
 pub mod sink;
 pub mod state;
+pub mod stderr;
 pub mod time;
 panic_free! {
     pub mod community_id;

@@ -7,9 +7,10 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use deguchi::config::Config;
+use deguchi::config::{BUFFER_MB_MAX, BUFFER_MB_MIN, Config, SNAPLEN_MAX, SNAPLEN_MIN};
 use deguchi::homenet::HomeNet;
 use deguchi::pipeline::{self, Input};
+use deguchi::stderr::{say, say_line};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -53,11 +54,13 @@ enum Cmd {
         /// BPF capture filter
         #[arg(long, value_name = "EXPR")]
         bpf: Option<String>,
-        /// Bytes captured per packet
-        #[arg(long, value_name = "N")]
+        /// Bytes captured per packet (64..=262144, as capture.snaplen)
+        #[arg(long, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(i64::from(SNAPLEN_MIN)..=i64::from(SNAPLEN_MAX)))]
         snaplen: Option<u32>,
-        /// Kernel capture buffer in MiB
-        #[arg(long = "buffer-mb", value_name = "N")]
+        /// Kernel capture buffer in MiB (1..=2047, as capture.buffer_mb)
+        #[arg(long = "buffer-mb", value_name = "N",
+              value_parser = clap::value_parser!(u32).range(i64::from(BUFFER_MB_MIN)..=i64::from(BUFFER_MB_MAX)))]
         buffer_mb: Option<u32>,
         /// Do not put the interface in promiscuous mode
         #[arg(long = "no-promisc")]
@@ -129,9 +132,15 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
 
 fn main() -> ExitCode {
     deguchi::tune_allocator();
+    // stdin/stdout/stderr closed by the caller (`2>&-`): /dev/null in their
+    // place, so no output file is opened as fd 2 and written to by the logs
+    deguchi::stderr::fill_closed_stdio();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        // stderr closed, full or a broken pipe: the log line is lost, the
+        // run goes on (std's eprintln! would panic)
+        .with_writer(deguchi::stderr::Lossy::default)
+        .log_internal_errors(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -144,11 +153,11 @@ fn main() -> ExitCode {
     if let Cmd::Gen(g) = &cli.cmd {
         return match deguchi_synth::cli::run(g) {
             Ok(msg) => {
-                eprintln!("{msg}");
+                say_line(&msg);
                 ExitCode::SUCCESS
             }
             Err((code, msg)) => {
-                eprintln!("deguchi gen: {msg}");
+                say_line(&format!("deguchi gen: {msg}"));
                 ExitCode::from(code)
             }
         };
@@ -162,7 +171,7 @@ fn main() -> ExitCode {
     let mut cfg = match build_config(common) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("deguchi: {e:#}");
+            say_line(&format!("deguchi: {e:#}"));
             return ExitCode::from(2);
         }
     };
@@ -202,7 +211,7 @@ fn main() -> ExitCode {
     match run(&cfg, &input) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("deguchi: {e:#}");
+            say_line(&format!("deguchi: {e:#}"));
             ExitCode::from(1)
         }
     }
@@ -220,22 +229,28 @@ fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {
         .context("installing SIGHUP handler")?;
     pipeline::EXIT_AFTER_RUN.store(true, Ordering::Relaxed);
     let summary = pipeline::run(cfg, input, &stop)?;
-    eprint!("{}", summary.render());
+    say(&summary.render());
     if let Some(e) = &summary.output_error {
-        eprintln!("deguchi: error: {e}");
+        say_line(&format!("deguchi: error: {e}"));
         return Ok(ExitCode::from(1));
     }
     if !summary.input_errors.is_empty() {
         for e in &summary.input_errors {
-            eprintln!("deguchi: error: {e}");
+            say_line(&format!("deguchi: error: {e}"));
         }
+        // a BPF filter that does not compile is a usage error
+        let usage = summary
+            .input_errors
+            .iter()
+            .any(|e| matches!(e, deguchi::capture::CaptureError::Filter { .. }));
         return Ok(ExitCode::from(match input {
+            _ if usage => 2,
             Input::Live(_) => 1,
             Input::Files(_) => 3,
         }));
     }
     if summary.interrupted {
-        eprintln!("deguchi: stopped by signal; all pending flows and alerts were written");
+        say_line("deguchi: stopped by signal; all pending flows and alerts were written");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -290,3 +290,25 @@ fn live_drops_privileges_after_opening_the_capture() {
     assert!(uid.split_whitespace().skip(1).all(|x| x != "0"), "{uid}");
     assert!(gid.split_whitespace().skip(1).all(|x| x != "0"), "{gid}");
 }
+
+/// A BPF filter that does not compile is a usage error: exit 2, naming it.
+#[test]
+fn live_bpf_syntax_error_exits_2() {
+    let o = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+        .args(["live", "-i", "lo", "--bpf", "tcp and and ("])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() == Some(1) && err.contains("cannot start capture") {
+        assert!(
+            std::env::var_os("DEGUCHI_REQUIRE_LIVE").is_none_or(|v| v == "0"),
+            "live capture did not start:\n{err}"
+        );
+        eprintln!("skipping: cannot capture on lo here:\n{err}");
+        return;
+    }
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("BPF filter"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

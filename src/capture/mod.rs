@@ -53,6 +53,13 @@ pub enum CaptureError {
     },
     #[error("{input}: {msg}")]
     Live { input: String, msg: String },
+    /// The BPF filter does not compile (a usage error: exit 2).
+    #[error("{input}: BPF filter {bpf:?}: {msg}")]
+    Filter {
+        input: String,
+        bpf: String,
+        msg: String,
+    },
 }
 
 /// Maps a libpcap link type to ours, or a [`CaptureError::LinkType`].
