@@ -7,6 +7,7 @@
 
 use crate::baseline::BaselineConfig;
 use crate::detect::Detectors;
+use crate::evidence::EvidenceConfig;
 use crate::flow::table::{CLASSES, TableConfig};
 use crate::homenet::{DEFAULT_HOME_NET, HomeNet};
 use crate::time::SEC;
@@ -84,6 +85,8 @@ pub struct Config {
     pub detectors: Detectors,
     pub baseline: BaselineConfig,
     pub state: StateConfig,
+    /// Evidence pcaps of alerted flows (`[evidence]`, `--evidence DIR`).
+    pub evidence: EvidenceConfig,
 }
 
 /// Detector state on disk (`[state]`).
@@ -129,6 +132,7 @@ impl Default for Config {
                 path: None,
                 interval_s: 300,
             },
+            evidence: EvidenceConfig::default(),
         }
     }
 }
@@ -182,10 +186,12 @@ impl Config {
         let mut c = Check {
             errors: &mut errors,
         };
-        let sections: Vec<&str> = ["general", "capture", "flow", "output", "baseline", "state"]
-            .into_iter()
-            .chain(Detectors::names())
-            .collect();
+        let sections: Vec<&str> = [
+            "general", "capture", "flow", "output", "baseline", "state", "evidence",
+        ]
+        .into_iter()
+        .chain(Detectors::names())
+        .collect();
         for k in root.keys() {
             if !sections.contains(&k.as_str()) {
                 c.errors.push(format!(
@@ -364,6 +370,41 @@ impl Config {
             interval_s: c.int(st, "state", "interval_s", d.state.interval_s, 1, 86_400),
         };
 
+        let ev = c.section(
+            &root,
+            "evidence",
+            &[
+                "dir",
+                "memory_mb",
+                "disk_mb",
+                "packets_before",
+                "packets_after",
+            ],
+        );
+        let de = &d.evidence;
+        let count = |c: &mut Check<'_>, key: &str, default: usize| {
+            usize::try_from(c.int(ev, "evidence", key, default as u64, 1, 100_000))
+                .unwrap_or(default)
+        };
+        let evidence = EvidenceConfig {
+            dir: c
+                .string(ev, "evidence", "dir")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            memory_mb: c.int(ev, "evidence", "memory_mb", de.memory_mb, 1, 1 << 20),
+            disk_mb: c.int(ev, "evidence", "disk_mb", de.disk_mb, 1, 1 << 30),
+            packets_before: count(&mut c, "packets_before", de.packets_before),
+            packets_after: usize::try_from(c.int(
+                ev,
+                "evidence",
+                "packets_after",
+                de.packets_after as u64,
+                0,
+                100_000,
+            ))
+            .unwrap_or(de.packets_after),
+        };
+
         if errors.is_empty() {
             Ok(Self {
                 home_net,
@@ -379,6 +420,7 @@ impl Config {
                 detectors,
                 baseline,
                 state,
+                evidence,
             })
         } else {
             Err(ConfigError { file: None, errors })
@@ -488,6 +530,11 @@ mod tests {
         assert_eq!(cd.allow_domains, dd.allow_domains);
         assert_eq!(c.state.interval_s, d.state.interval_s);
         assert_eq!(c.capture.queue_mb, d.capture.queue_mb);
+        assert_eq!(c.evidence.memory_mb, d.evidence.memory_mb);
+        assert_eq!(c.evidence.disk_mb, d.evidence.disk_mb);
+        assert_eq!(c.evidence.packets_before, d.evidence.packets_before);
+        assert_eq!(c.evidence.packets_after, d.evidence.packets_after);
+        assert!(c.evidence.dir.is_none());
         assert_eq!(c.capture.buffer_mb, d.capture.buffer_mb);
         assert!(c.state.path.is_none());
     }

@@ -36,6 +36,7 @@ pub mod baseline;
 pub mod capture;
 pub mod config;
 pub mod detect;
+pub mod evidence;
 pub mod flow;
 pub mod homenet;
 pub mod pipeline;

@@ -99,6 +99,9 @@ struct Common {
     /// Keep detector state (baselines, beacon series) in FILE across runs
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Write each alerted flow's packets to DIR/<alert>.pcap (see [evidence])
+    #[arg(long, value_name = "DIR")]
+    evidence: Option<PathBuf>,
 }
 
 fn build_config(c: &Common) -> anyhow::Result<Config> {
@@ -119,6 +122,9 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
     }
     if let Some(s) = &c.state {
         cfg.state.path = Some(s.clone());
+    }
+    if let Some(e) = &c.evidence {
+        cfg.evidence.dir = Some(e.clone());
     }
     if let Some(w) = c.workers {
         anyhow::ensure!(

@@ -36,6 +36,7 @@ use crate::capture::live::{LiveSource, LiveStats};
 use crate::capture::{CaptureError, Frame, Next};
 use crate::config::Config;
 use crate::decode::{DecodeCounters, DecodeError, DecodeWarning, Decoder, LinkType, PacketMeta};
+use crate::evidence::{EvidenceCounters, Request, Store};
 use crate::flow::table::{FlowEvent, FlowTable, Located, TableCounters};
 use crate::sink::{Out, SinkError, Sinks};
 use crate::time::{SEC, Ts};
@@ -154,6 +155,8 @@ pub struct Summary {
     pub shed_packets: u64,
     /// Shed packets by reason ([`Shed`]).
     pub shed_by: [u64; 2],
+    /// Evidence pcaps written (`--evidence`), all shards.
+    pub evidence: Option<EvidenceCounters>,
     pub elapsed: Duration,
     pub input_errors: Vec<CaptureError>,
     pub output_error: Option<SinkError>,
@@ -249,6 +252,13 @@ impl Summary {
         if !self.detectors.is_empty() {
             let _ = writeln!(s, "deguchi: detector state: {}", self.detectors.join("; "));
         }
+        if let Some(e) = self.evidence {
+            let _ = writeln!(
+                s,
+                "deguchi: evidence: {} pcaps, {} packets, {} flows' rings evicted for room, {} write errors",
+                e.files, e.packets, e.evicted, e.errors
+            );
+        }
         if let Some(l) = self.live {
             let a = Accounting::of(&l, self.packets, self.shed_packets);
             let _ = writeln!(s, "deguchi: capture: {}", a.totals());
@@ -324,6 +334,7 @@ impl Accounting {
 }
 
 struct ShardOut {
+    evidence: EvidenceCounters,
     cpu_s: f64,
     counters: TableCounters,
     decode: DecodeCounters,
@@ -379,6 +390,7 @@ fn shard_thread(
     recycle: Sender<Batch>,
     tx: Events,
     queued_bytes: Option<Arc<AtomicUsize>>,
+    mut evidence: Option<Store>,
 ) -> ShardOut {
     let mut decoder = Decoder::default();
     // packets decoded and located ahead of their update, each with its own
@@ -410,6 +422,9 @@ fn shard_thread(
                 continue;
             }
             decoded += 1;
+            if let Some(ev) = evidence.as_mut() {
+                ev.record(&slot.m, f.link, b.data(f));
+            }
             slot.at = table.locate(&slot.m);
             queued += 1;
             if queued > STAGE2 {
@@ -428,6 +443,9 @@ fn shard_thread(
         if !tx.send(&mut events) {
             break;
         }
+        if let Some(ev) = evidence.as_mut() {
+            ev.serve();
+        }
         b.clear();
         let _ = recycle.try_send(b);
     }
@@ -437,7 +455,17 @@ fn shard_thread(
             break;
         }
     }
+    // analysis may finish now; the alerts of the final flush still ask for
+    // their packets until the writer is done
+    drop(tx);
+    let ev_counters = evidence
+        .as_mut()
+        .map_or_else(EvidenceCounters::default, |ev| {
+            ev.serve_to_end();
+            ev.counters
+        });
     let out = ShardOut {
+        evidence: ev_counters,
         cpu_s: thread_cpu_s(),
         counters: table.counters.clone(),
         decode: decoder.counters,
@@ -677,11 +705,43 @@ struct WriterOut {
     error: Option<SinkError>,
 }
 
+/// The writer's side of `--evidence`: names each alert's pcap and asks the
+/// shards for it.
+struct EvidenceTx {
+    dir: PathBuf,
+    disk_budget: u64,
+    shards: Vec<Sender<Request>>,
+    last_prune: Instant,
+}
+
+impl EvidenceTx {
+    fn attach(&mut self, a: &mut crate::alert::Alert) {
+        let path = self.dir.join(crate::evidence::file_name(a));
+        a.evidence.insert(
+            "pcap".into(),
+            serde_json::Value::String(path.display().to_string()),
+        );
+        let r = Request {
+            path,
+            flow: crate::evidence::FlowMatch::of_alert(a),
+        };
+        for tx in &self.shards {
+            // a shard far behind misses this one rather than stall output
+            let _ = tx.try_send(r.clone());
+        }
+        if self.last_prune.elapsed() >= Duration::from_secs(1) {
+            self.last_prune = Instant::now();
+            crate::evidence::prune(&self.dir, self.disk_budget);
+        }
+    }
+}
+
 fn writer_thread(
     mut sinks: Sinks,
     rx: Receiver<Vec<Out>>,
     stop: Arc<AtomicBool>,
     reopen: Arc<AtomicBool>,
+    mut evidence: Option<EvidenceTx>,
 ) -> WriterOut {
     let mut error = None;
     let (mut flows, mut alerts) = (0, 0);
@@ -692,7 +752,7 @@ fn writer_thread(
                 Err(e) => tracing::error!("SIGHUP: {e}; still writing to the old files"),
             }
         }
-        let batch = match rx.try_recv() {
+        let mut batch = match rx.try_recv() {
             Ok(b) => b,
             Err(crossbeam_channel::TryRecvError::Empty) => {
                 if error.is_none()
@@ -719,7 +779,10 @@ fn writer_thread(
             }
             continue;
         }
-        for o in &batch {
+        for o in &mut batch {
+            if let (Some(ev), Out::Alert(a)) = (evidence.as_mut(), &mut *o) {
+                ev.attach(a);
+            }
             if let Err(e) = sinks.write(o) {
                 error = Some(e);
                 stop.store(true, Ordering::SeqCst);
@@ -1001,6 +1064,18 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         depth
     };
     let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let evidence_dir = match &cfg.evidence.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| SinkError {
+                name: d.display().to_string(),
+                what: "cannot create the evidence directory",
+                err: e,
+            })?;
+            Some(d.clone())
+        }
+        None => None,
+    };
+    let mut evidence_txs = Vec::new();
     let (pool_tx, pool_rx) = bounded::<Batch>(slots * shards + shards * 2);
     let mut txs = Vec::new();
     let mut shard_handles = Vec::new();
@@ -1014,8 +1089,14 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         };
         let pool_tx = pool_tx.clone();
         let q = is_live.then(|| Arc::clone(&queued_bytes));
+        let store = evidence_dir.as_ref().map(|_| {
+            let (etx, erx) = bounded::<Request>(1024);
+            evidence_txs.push(etx);
+            let budget = usize::try_from(cfg.evidence.memory_mb << 20).unwrap_or(usize::MAX);
+            Store::new(&cfg.evidence, budget / shards.max(1), erx)
+        });
         shard_handles.push(spawn(format!("shard-{i}"), move || {
-            shard_thread(table, rx, pool_tx, ev, q)
+            shard_thread(table, rx, pool_tx, ev, q, store)
         })?);
     }
     drop((ev_tx, ev_pool));
@@ -1051,8 +1132,15 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     })?;
     let stop_w = Arc::clone(stop);
     let reopen = Arc::clone(&REOPEN);
+    let disk_budget = cfg.evidence.disk_mb << 20;
+    let evid_tx = evidence_dir.clone().map(|dir| EvidenceTx {
+        dir,
+        disk_budget,
+        shards: evidence_txs,
+        last_prune: Instant::now(),
+    });
     let wr = spawn("writer".into(), move || {
-        writer_thread(sinks, out_rx, stop_w, reopen)
+        writer_thread(sinks, out_rx, stop_w, reopen, evid_tx)
     })?;
 
     let mut feeder = Feeder {
@@ -1096,6 +1184,13 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
             summary.table.emergencies += c.emergencies;
             summary.decode.add(&o.decode);
             summary.decoded += o.decoded;
+            if evidence_dir.is_some() {
+                let e = summary.evidence.get_or_insert_default();
+                e.files += o.evidence.files;
+                e.packets += o.evidence.packets;
+                e.evicted += o.evidence.evicted;
+                e.errors += o.evidence.errors;
+            }
         }
     }
     let capture_cpu = thread_cpu_s();
@@ -1109,6 +1204,9 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         summary.flows_written = w.flows;
         summary.alerts_written = w.alerts;
         summary.output_error = w.error;
+    }
+    if let Some(d) = &evidence_dir {
+        crate::evidence::prune(d, disk_budget);
     }
     summary.packets = feeder.packets;
     summary.wire_bytes = feeder.wire_bytes;
