@@ -4,23 +4,8 @@
 //! when it is not installed.
 
 mod common;
-use common::{deguchi, parse_alert};
+use common::{deguchi, parse_alert, tshark_available};
 use std::process::Command;
-
-fn tshark_available() -> bool {
-    let ok = Command::new("tshark")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("DEGUCHI_REQUIRE_TSHARK").as_deref() != Ok("1"),
-            "tshark is required (DEGUCHI_REQUIRE_TSHARK=1) but not installed"
-        );
-        eprintln!("skipping: tshark not installed");
-    }
-    ok
-}
 
 #[test]
 fn alerted_flow_packets_are_written_as_pcap() {

@@ -486,3 +486,20 @@ impl StdinReplay {
         (status, err, self.lines.iter().collect())
     }
 }
+
+/// Whether tshark runs here; a failure when `DEGUCHI_REQUIRE_TSHARK=1` (CI)
+/// and it does not, otherwise a note (the caller skips).
+pub fn tshark_available() -> bool {
+    let ok = Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("DEGUCHI_REQUIRE_TSHARK").as_deref() != Ok("1"),
+            "tshark is required (DEGUCHI_REQUIRE_TSHARK=1) but not installed"
+        );
+        eprintln!("SKIP: tshark not installed");
+    }
+    ok
+}
