@@ -35,6 +35,8 @@ pub struct CaptureConfig {
     /// Live: the most the capture->shard queues hold, MiB, before a batch
     /// waits (and, waiting too long, is shed).
     pub queue_mb: u32,
+    /// Live: warn (once) when no packet arrived for this many seconds; 0 = never.
+    pub idle_warn_s: u64,
     /// Drop to this user (and group) once the capture is open.
     pub user: Option<String>,
     pub group: Option<String>,
@@ -117,6 +119,7 @@ impl Default for Config {
                 immediate: false,
                 stats_interval_s: 300,
                 queue_mb: 64,
+                idle_warn_s: 60,
                 user: None,
                 group: None,
             },
@@ -264,6 +267,7 @@ impl Config {
                 "immediate",
                 "stats_interval",
                 "queue_mb",
+                "idle_warn_s",
                 "user",
                 "group",
             ],
@@ -319,6 +323,7 @@ impl Config {
                 65_536,
             ))
             .unwrap_or(dc.queue_mb),
+            idle_warn_s: c.int(cap, "capture", "idle_warn_s", dc.idle_warn_s, 0, 86_400),
             user: c.string(cap, "capture", "user").filter(|s| !s.is_empty()),
             group: c.string(cap, "capture", "group").filter(|s| !s.is_empty()),
         };
@@ -530,6 +535,7 @@ mod tests {
         assert_eq!(cd.allow_domains, dd.allow_domains);
         assert_eq!(c.state.interval_s, d.state.interval_s);
         assert_eq!(c.capture.queue_mb, d.capture.queue_mb);
+        assert_eq!(c.capture.idle_warn_s, d.capture.idle_warn_s);
         assert_eq!(c.evidence.memory_mb, d.evidence.memory_mb);
         assert_eq!(c.evidence.disk_mb, d.evidence.disk_mb);
         assert_eq!(c.evidence.packets_before, d.evidence.packets_before);

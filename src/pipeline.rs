@@ -161,6 +161,8 @@ pub struct Summary {
     pub input_errors: Vec<CaptureError>,
     pub output_error: Option<SinkError>,
     pub live: Option<LiveStats>,
+    /// Link changes and silences (live).
+    pub link: crate::capture::watch::LinkCounters,
     pub interrupted: bool,
     pub shards: usize,
     /// CPU time each stage's thread used: (stage, seconds).
@@ -261,7 +263,16 @@ impl Summary {
         }
         if let Some(l) = self.live {
             let a = Accounting::of(&l, self.packets, self.shed_packets);
-            let _ = writeln!(s, "deguchi: capture: {}", a.totals());
+            let k = self.link;
+            let _ = writeln!(
+                s,
+                "deguchi: capture: {}; link down={} up={} idle={} reopened={}",
+                a.totals(),
+                k.down,
+                k.up,
+                k.idle,
+                k.reopened
+            );
         }
         s
     }
@@ -1350,6 +1361,9 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
     let mut last_poll = Instant::now();
     let mut prev = Accounting::default();
     let mut prev_bytes = 0u64;
+    let mut watch = crate::capture::watch::LinkWatch::new(iface, cfg.capture.idle_warn_s);
+    // kernel totals of the captures closed before (the interface went away)
+    let mut carried = LiveStats::default();
     let flush_every = Duration::from_millis(u64::from(cfg.capture.read_timeout_ms));
     let mut last_flush = Instant::now();
     // packet clock while idle: last packet time + wall time since
@@ -1371,9 +1385,28 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
                 }
             }
             Err(e) => {
-                tracing::error!("{e}");
-                summary.input_errors.push(e);
-                break;
+                // without privileges (--user) the capture cannot be reopened
+                if cfg.capture.user.is_some() {
+                    tracing::error!("{e}");
+                    summary.input_errors.push(e);
+                    break;
+                }
+                tracing::error!("{e}; reopening {iface} when it returns");
+                carried = carried.plus(&src.stats());
+                watch.poll(last_pkt_wall.elapsed());
+                match reopen(iface, cfg, stop) {
+                    Some(s) => {
+                        src = s;
+                        watch.counters.reopened += 1;
+                        tracing::info!("capture reopened on {iface}");
+                    }
+                    None => {
+                        // stopped while waiting: the totals are all carried
+                        summary.live = Some(carried);
+                        summary.link = watch.counters;
+                        return;
+                    }
+                }
             }
         }
         if last_flush.elapsed() >= flush_every {
@@ -1382,7 +1415,8 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
         }
         if last_poll.elapsed() >= Duration::from_secs(1) {
             last_poll = Instant::now();
-            let stats = src.stats();
+            watch.poll(last_pkt_wall.elapsed());
+            let stats = carried.plus(&src.stats());
             if last_stats.elapsed() >= stats_every {
                 let secs = last_stats.elapsed().as_secs_f64();
                 last_stats = Instant::now();
@@ -1402,7 +1436,28 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
             _ => break,
         }
     }
-    summary.live = Some(src.stats());
+    summary.live = Some(carried.plus(&src.stats()));
+    summary.link = watch.counters;
+}
+
+/// Reopens `iface` once it is back: tries after 1 s, doubling to 30 s
+/// between tries; `None` when stopped first.
+fn reopen(iface: &str, cfg: &Config, stop: &AtomicBool) -> Option<LiveSource> {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let until = Instant::now() + backoff;
+        while Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        match LiveSource::open(iface, &cfg.capture) {
+            Ok(s) => return Some(s),
+            Err(e) => tracing::debug!("{e}; next try in {} s", backoff.as_secs()),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,18 @@ pub struct LiveStats {
     pub if_dropped: u64,
 }
 
+impl LiveStats {
+    /// Field-wise sum (the totals of successive captures).
+    #[must_use]
+    pub fn plus(&self, o: &Self) -> Self {
+        Self {
+            received: self.received + o.received,
+            dropped: self.dropped + o.dropped,
+            if_dropped: self.if_dropped + o.if_dropped,
+        }
+    }
+}
+
 /// One of libpcap's 32-bit counters accumulated into 64 bits: every read
 /// adds the difference to the previous one, modulo 2^32, so a wrap (after
 /// 4.29 G packets, 72 minutes at 1 Mpps) is carried, provided it is read

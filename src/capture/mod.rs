@@ -8,6 +8,7 @@ panic_free! {
 }
 pub mod live;
 pub mod privdrop;
+pub mod watch;
 
 use crate::decode::LinkType;
 use crate::time::Ts;
