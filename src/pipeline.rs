@@ -1464,6 +1464,94 @@ fn reopen(iface: &str, cfg: &Config, stop: &AtomicBool) -> Option<LiveSource> {
 mod tests {
     use super::*;
 
+    /// A live feeder for one shard whose channel holds `slots` batches.
+    fn live_feeder(slots: usize, budget: usize) -> (Feeder, Receiver<Batch>) {
+        let (tx, rx) = bounded::<Batch>(slots);
+        let (_pool_tx, pool) = bounded::<Batch>(4);
+        let f = Feeder {
+            pending: vec![Batch::default()],
+            txs: vec![tx],
+            pool,
+            hasher: crate::flow::key::KeyHasher::new(),
+            batch_size: 4,
+            clock: 0,
+            last_tick: i64::MAX, // no ticks
+            live: true,
+            packets: 0,
+            wire_bytes: 0,
+            shed: 0,
+            shed_by: [0; 2],
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            queue_budget: budget,
+        };
+        (f, rx)
+    }
+
+    fn frame(f: &mut Feeder) {
+        let data = [0u8; 60];
+        f.frame(&Frame {
+            ts: 1,
+            wire_len: 60,
+            link: LinkType::Ethernet,
+            data: &data,
+        });
+    }
+
+    #[test]
+    fn live_queue_holds_then_sheds_and_reuses() {
+        let (mut f, rx) = live_feeder(1, usize::MAX);
+        // the first batch goes; the channel (1 slot) is then full
+        for _ in 0..4 {
+            frame(&mut f);
+        }
+        assert_eq!(rx.len(), 1);
+        // the next batch waits and keeps filling up to HOLD_BATCHES batches
+        for _ in 0..4 * HOLD_BATCHES - 1 {
+            frame(&mut f);
+        }
+        assert_eq!(f.shed, 0, "nothing shed while the pending batch has room");
+        assert_eq!(f.pending[0].frames.len(), 4 * HOLD_BATCHES - 1);
+        let cap = f.pending[0].frames.capacity();
+        frame(&mut f);
+        assert_eq!(f.shed, (4 * HOLD_BATCHES) as u64);
+        assert_eq!(f.shed_by[Shed::QueueFull as usize], f.shed);
+        // the shed batch is the next pending one, emptied, capacity kept
+        assert!(f.pending[0].frames.is_empty());
+        assert_eq!(f.pending[0].frames.capacity(), cap);
+        // room again: the waiting batch goes with the next send
+        let b = rx.recv().unwrap();
+        f.queued_bytes.fetch_sub(b.cost(), Ordering::Relaxed);
+        for _ in 0..4 {
+            frame(&mut f);
+        }
+        assert_eq!(rx.len(), 1);
+        assert_eq!(f.packets - f.shed, 8);
+        // the end of input sends what waits, full channel or not
+        frame(&mut f);
+        let t = std::thread::spawn(move || rx.iter().map(|b| b.frames.len()).sum::<usize>());
+        f.finish();
+        assert_eq!(t.join().unwrap(), 5);
+    }
+
+    #[test]
+    fn live_queue_byte_budget_and_gone_shard() {
+        // budget of one batch: the second waits though the channel has slots
+        let (mut f, rx) = live_feeder(64, 4 * 60 + 4 * std::mem::size_of::<RawFrame>());
+        for _ in 0..8 {
+            frame(&mut f);
+        }
+        assert_eq!(rx.len(), 1);
+        assert_eq!(f.pending[0].frames.len(), 4);
+        drop(rx);
+        frame(&mut f);
+        // still no room (nobody takes from the queue): held, not shed
+        assert_eq!(f.shed, 0);
+        f.queued_bytes.store(0, Ordering::Relaxed);
+        frame(&mut f);
+        assert_eq!(f.shed_by[Shed::ShardGone as usize], 10 - 4);
+        assert_eq!(f.shed_by[Shed::QueueFull as usize], 0);
+    }
+
     #[test]
     fn accounting_balances() {
         let l = LiveStats {
