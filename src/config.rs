@@ -7,11 +7,20 @@
 
 use crate::baseline::BaselineConfig;
 use crate::detect::Detectors;
+use crate::evidence::EvidenceConfig;
 use crate::flow::table::{CLASSES, TableConfig};
 use crate::homenet::{DEFAULT_HOME_NET, HomeNet};
 use crate::time::SEC;
 use std::path::{Path, PathBuf};
 use toml::Table;
+
+/// Bounds of `capture.buffer_mb` / `--buffer-mb`: libpcap takes the buffer
+/// size in bytes as a C `int`, so 2047 MiB is the largest it can be given.
+pub const BUFFER_MB_MIN: u32 = 1;
+pub const BUFFER_MB_MAX: u32 = 2047;
+/// Bounds of `capture.snaplen` / `--snaplen`.
+pub const SNAPLEN_MIN: u32 = 64;
+pub const SNAPLEN_MAX: u32 = 262_144;
 
 /// Live capture settings.
 #[derive(Clone, Debug)]
@@ -23,6 +32,11 @@ pub struct CaptureConfig {
     pub read_timeout_ms: u32,
     pub immediate: bool,
     pub stats_interval_s: u64,
+    /// Live: the most the capture->shard queues hold, MiB, before a batch
+    /// waits (and, waiting too long, is shed).
+    pub queue_mb: u32,
+    /// Live: warn (once) when no packet arrived for this many seconds; 0 = never.
+    pub idle_warn_s: u64,
     /// Drop to this user (and group) once the capture is open.
     pub user: Option<String>,
     pub group: Option<String>,
@@ -77,6 +91,8 @@ pub struct Config {
     pub detectors: Detectors,
     pub baseline: BaselineConfig,
     pub state: StateConfig,
+    /// Evidence pcaps of alerted flows (`[evidence]`, `--evidence DIR`).
+    pub evidence: EvidenceConfig,
 }
 
 /// Detector state on disk (`[state]`).
@@ -106,6 +122,8 @@ impl Default for Config {
                 read_timeout_ms: 100,
                 immediate: false,
                 stats_interval_s: 300,
+                queue_mb: 64,
+                idle_warn_s: 60,
                 user: None,
                 group: None,
             },
@@ -121,6 +139,7 @@ impl Default for Config {
                 path: None,
                 interval_s: 300,
             },
+            evidence: EvidenceConfig::default(),
         }
     }
 }
@@ -174,10 +193,12 @@ impl Config {
         let mut c = Check {
             errors: &mut errors,
         };
-        let sections: Vec<&str> = ["general", "capture", "flow", "output", "baseline", "state"]
-            .into_iter()
-            .chain(Detectors::names())
-            .collect();
+        let sections: Vec<&str> = [
+            "general", "capture", "flow", "output", "baseline", "state", "evidence",
+        ]
+        .into_iter()
+        .chain(Detectors::names())
+        .collect();
         for k in root.keys() {
             if !sections.contains(&k.as_str()) {
                 c.errors.push(format!(
@@ -249,6 +270,8 @@ impl Config {
                 "read_timeout_ms",
                 "immediate",
                 "stats_interval",
+                "queue_mb",
+                "idle_warn_s",
                 "user",
                 "group",
             ],
@@ -260,8 +283,8 @@ impl Config {
                 "capture",
                 "snaplen",
                 dc.snaplen.into(),
-                64,
-                262_144,
+                SNAPLEN_MIN.into(),
+                SNAPLEN_MAX.into(),
             ))
             .unwrap_or(dc.snaplen),
             buffer_mb: u32::try_from(c.int(
@@ -269,8 +292,8 @@ impl Config {
                 "capture",
                 "buffer_mb",
                 dc.buffer_mb.into(),
-                1,
-                4096,
+                BUFFER_MB_MIN.into(),
+                BUFFER_MB_MAX.into(),
             ))
             .unwrap_or(dc.buffer_mb),
             promisc: c.boolean(cap, "capture", "promisc", dc.promisc),
@@ -295,6 +318,16 @@ impl Config {
                 1,
                 86_400,
             ),
+            queue_mb: u32::try_from(c.int(
+                cap,
+                "capture",
+                "queue_mb",
+                dc.queue_mb.into(),
+                1,
+                65_536,
+            ))
+            .unwrap_or(dc.queue_mb),
+            idle_warn_s: c.int(cap, "capture", "idle_warn_s", dc.idle_warn_s, 0, 86_400),
             user: c.string(cap, "capture", "user").filter(|s| !s.is_empty()),
             group: c.string(cap, "capture", "group").filter(|s| !s.is_empty()),
         };
@@ -348,6 +381,41 @@ impl Config {
             interval_s: c.int(st, "state", "interval_s", d.state.interval_s, 1, 86_400),
         };
 
+        let ev = c.section(
+            &root,
+            "evidence",
+            &[
+                "dir",
+                "memory_mb",
+                "disk_mb",
+                "packets_before",
+                "packets_after",
+            ],
+        );
+        let de = &d.evidence;
+        let count = |c: &mut Check<'_>, key: &str, default: usize| {
+            usize::try_from(c.int(ev, "evidence", key, default as u64, 1, 100_000))
+                .unwrap_or(default)
+        };
+        let evidence = EvidenceConfig {
+            dir: c
+                .string(ev, "evidence", "dir")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            memory_mb: c.int(ev, "evidence", "memory_mb", de.memory_mb, 1, 1 << 20),
+            disk_mb: c.int(ev, "evidence", "disk_mb", de.disk_mb, 1, 1 << 30),
+            packets_before: count(&mut c, "packets_before", de.packets_before),
+            packets_after: usize::try_from(c.int(
+                ev,
+                "evidence",
+                "packets_after",
+                de.packets_after as u64,
+                0,
+                100_000,
+            ))
+            .unwrap_or(de.packets_after),
+        };
+
         if errors.is_empty() {
             Ok(Self {
                 home_net,
@@ -363,6 +431,7 @@ impl Config {
                 detectors,
                 baseline,
                 state,
+                evidence,
             })
         } else {
             Err(ConfigError { file: None, errors })
@@ -474,6 +543,14 @@ mod tests {
         assert_eq!(c.partitions, d.partitions);
         assert_eq!(c.analysis_threads, d.analysis_threads);
         assert_eq!(c.baseline.max_entries, d.baseline.max_entries);
+        assert_eq!(c.capture.queue_mb, d.capture.queue_mb);
+        assert_eq!(c.capture.idle_warn_s, d.capture.idle_warn_s);
+        assert_eq!(c.evidence.memory_mb, d.evidence.memory_mb);
+        assert_eq!(c.evidence.disk_mb, d.evidence.disk_mb);
+        assert_eq!(c.evidence.packets_before, d.evidence.packets_before);
+        assert_eq!(c.evidence.packets_after, d.evidence.packets_after);
+        assert!(c.evidence.dir.is_none());
+        assert_eq!(c.capture.buffer_mb, d.capture.buffer_mb);
         assert!(c.state.path.is_none());
     }
 

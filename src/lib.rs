@@ -36,6 +36,7 @@ pub mod baseline;
 pub mod capture;
 pub mod config;
 pub mod detect;
+pub mod evidence;
 pub mod flow;
 pub mod homenet;
 pub mod metrics;
@@ -45,6 +46,7 @@ pub mod report;
 pub mod settings;
 pub mod sink;
 pub mod state;
+pub mod stderr;
 pub mod time;
 panic_free! {
     pub mod community_id;

@@ -7,9 +7,10 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use deguchi::config::Config;
+use deguchi::config::{BUFFER_MB_MAX, BUFFER_MB_MIN, Config, SNAPLEN_MAX, SNAPLEN_MIN};
 use deguchi::homenet::HomeNet;
 use deguchi::pipeline::{self, Input};
+use deguchi::stderr::{say, say_line};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -88,11 +89,13 @@ enum Cmd {
         /// BPF capture filter
         #[arg(long, value_name = "EXPR")]
         bpf: Option<String>,
-        /// Bytes captured per packet
-        #[arg(long, value_name = "N")]
+        /// Bytes captured per packet (64..=262144, as capture.snaplen)
+        #[arg(long, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(i64::from(SNAPLEN_MIN)..=i64::from(SNAPLEN_MAX)))]
         snaplen: Option<u32>,
-        /// Kernel capture buffer in MiB
-        #[arg(long = "buffer-mb", value_name = "N")]
+        /// Kernel capture buffer in MiB (1..=2047, as capture.buffer_mb)
+        #[arg(long = "buffer-mb", value_name = "N",
+              value_parser = clap::value_parser!(u32).range(i64::from(BUFFER_MB_MIN)..=i64::from(BUFFER_MB_MAX)))]
         buffer_mb: Option<u32>,
         /// Do not put the interface in promiscuous mode
         #[arg(long = "no-promisc")]
@@ -139,6 +142,9 @@ struct Common {
     /// ?facility=local5&app_name=deguchi&queue=4096&flows=1; repeatable
     #[arg(long, value_name = "URL")]
     syslog: Vec<String>,
+    /// Write each alerted flow's packets to DIR/<alert>.pcap (see [evidence])
+    #[arg(long, value_name = "DIR")]
+    evidence: Option<PathBuf>,
 }
 
 fn build_config(c: &Common) -> anyhow::Result<Config> {
@@ -166,6 +172,9 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
         deguchi::outputs::SyslogSpec::parse(u).map_err(|e| anyhow::anyhow!("--syslog {e}"))?;
     }
     cfg.output.syslog.clone_from(&c.syslog);
+    if let Some(e) = &c.evidence {
+        cfg.evidence.dir = Some(e.clone());
+    }
     if let Some(w) = c.workers {
         anyhow::ensure!(
             (1..=256).contains(&w),
@@ -178,9 +187,15 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
 
 fn main() -> ExitCode {
     deguchi::tune_allocator();
+    // stdin/stdout/stderr closed by the caller (`2>&-`): /dev/null in their
+    // place, so no output file is opened as fd 2 and written to by the logs
+    deguchi::stderr::fill_closed_stdio();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        // stderr closed, full or a broken pipe: the log line is lost, the
+        // run goes on (std's eprintln! would panic)
+        .with_writer(deguchi::stderr::Lossy::default)
+        .log_internal_errors(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -193,11 +208,11 @@ fn main() -> ExitCode {
     if let Cmd::Gen(g) = &cli.cmd {
         return match deguchi_synth::cli::run(g) {
             Ok(msg) => {
-                eprintln!("{msg}");
+                say_line(&msg);
                 ExitCode::SUCCESS
             }
             Err((code, msg)) => {
-                eprintln!("deguchi gen: {msg}");
+                say_line(&format!("deguchi gen: {msg}"));
                 ExitCode::from(code)
             }
         };
@@ -239,7 +254,7 @@ fn main() -> ExitCode {
     let mut cfg = match build_config(common) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("deguchi: {e:#}");
+            say_line(&format!("deguchi: {e:#}"));
             return ExitCode::from(2);
         }
     };
@@ -309,7 +324,7 @@ fn main() -> ExitCode {
     let code = match run(&cfg, &input) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("deguchi: {e:#}");
+            say_line(&format!("deguchi: {e:#}"));
             ExitCode::from(1)
         }
     };
@@ -358,25 +373,31 @@ fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {
         // the reader of stdout has what it wanted (`| head`): end quietly
         return Ok(ExitCode::SUCCESS);
     }
-    eprint!("{}", summary.render());
+    say(&summary.render());
     for l in deguchi::outputs::summary() {
-        eprintln!("deguchi: output {l}");
+        say_line(&format!("deguchi: output {l}"));
     }
     if let Some(e) = &summary.output_error {
-        eprintln!("deguchi: error: {e}");
+        say_line(&format!("deguchi: error: {e}"));
         return Ok(ExitCode::from(1));
     }
     if !summary.input_errors.is_empty() {
         for e in &summary.input_errors {
-            eprintln!("deguchi: error: {e}");
+            say_line(&format!("deguchi: error: {e}"));
         }
+        // a BPF filter that does not compile is a usage error
+        let usage = summary
+            .input_errors
+            .iter()
+            .any(|e| matches!(e, deguchi::capture::CaptureError::Filter { .. }));
         return Ok(ExitCode::from(match input {
+            _ if usage => 2,
             Input::Live(_) => 1,
             Input::Files(_) => 3,
         }));
     }
     if summary.interrupted {
-        eprintln!("deguchi: stopped by signal; all pending flows and alerts were written");
+        say_line("deguchi: stopped by signal; all pending flows and alerts were written");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -36,6 +36,7 @@ use crate::capture::live::{LiveSource, LiveStats};
 use crate::capture::{CaptureError, Frame, Next};
 use crate::config::Config;
 use crate::decode::{DecodeCounters, DecodeError, DecodeWarning, Decoder, LinkType, PacketMeta};
+use crate::evidence::{EvidenceCounters, Request, Store};
 use crate::flow::table::{FlowEvent, FlowTable, Located, TableCounters};
 use crate::sink::{Out, SinkError, Sinks};
 use crate::time::{SEC, Ts};
@@ -43,7 +44,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// One captured frame in a [`Batch`]: its bytes are `bytes[off..off + len]`.
@@ -69,6 +70,20 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// What the batch holds in memory, for the live queue's byte budget.
+    #[inline]
+    #[must_use]
+    pub fn cost(&self) -> usize {
+        self.bytes.len() + self.frames.len() * std::mem::size_of::<RawFrame>()
+    }
+
+    /// Empties the batch, keeping its capacity.
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes.clear();
+        self.chunk = None; // the capture thread reuses the chunk once no batch holds it
+    }
+
     /// The bytes of frame `f` of this batch.
     #[inline]
     #[must_use]
@@ -85,6 +100,38 @@ impl Batch {
 /// A batch is sent early once its frames hold this many bytes (live capture
 /// with a large snaplen), so batches in flight stay small.
 const BATCH_BYTES: usize = 1 << 20;
+
+/// Live: a shard's batch waiting for room in a full queue keeps growing up
+/// to this many times a batch's size (frames or bytes) before it is shed.
+const HOLD_BATCHES: usize = 4;
+
+/// Live: slots of each capture->shard channel. The byte budget
+/// (`capture.queue_mb`) is what bounds the queue; the slots only have to
+/// outnumber the batches that fit in it (small batches sent on the read
+/// timeout included).
+const LIVE_CHANNEL_SLOTS: usize = 1024;
+
+/// Why live capture shed packets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shed {
+    /// The shard's queue was full (its byte budget or its slots) and the
+    /// batch waiting for room reached its cap.
+    QueueFull = 0,
+    /// The shard had stopped (a panic): nothing can take its packets.
+    ShardGone = 1,
+}
+
+impl Shed {
+    pub const ALL: [Self; 2] = [Self::QueueFull, Self::ShardGone];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::QueueFull => "queue_full",
+            Self::ShardGone => "shard_gone",
+        }
+    }
+}
 
 /// Where packets come from.
 #[derive(Debug, Clone)]
@@ -106,10 +153,16 @@ pub struct Summary {
     pub flows_written: u64,
     pub alerts_written: u64,
     pub shed_packets: u64,
+    /// Shed packets by reason ([`Shed`]).
+    pub shed_by: [u64; 2],
+    /// Evidence pcaps written (`--evidence`), all shards.
+    pub evidence: Option<EvidenceCounters>,
     pub elapsed: Duration,
     pub input_errors: Vec<CaptureError>,
     pub output_error: Option<SinkError>,
     pub live: Option<LiveStats>,
+    /// Link changes and silences (live).
+    pub link: crate::capture::watch::LinkCounters,
     pub interrupted: bool,
     pub shards: usize,
     /// CPU time each stage's thread used: (stage, seconds).
@@ -163,7 +216,7 @@ impl Summary {
             .collect();
         let _ = writeln!(
             s,
-            "deguchi: not decoded: {}; anomalies: {}; tunneled={} fragments={}; flows evicted={} peak={} emergency={}; shed packets={}",
+            "deguchi: not decoded: {}; anomalies: {}; tunneled={} fragments={}; flows evicted={} peak={} emergency={}; shed packets={}{}",
             if errs.is_empty() {
                 "none".to_owned()
             } else {
@@ -179,7 +232,16 @@ impl Summary {
             self.table.evicted,
             self.table.peak_flows,
             self.table.emergencies,
-            self.shed_packets
+            self.shed_packets,
+            if self.shed_packets == 0 {
+                String::new()
+            } else {
+                let by: Vec<String> = Shed::ALL
+                    .iter()
+                    .map(|r| format!("{}={}", r.as_str(), self.shed_by[*r as usize]))
+                    .collect();
+                format!(" ({})", by.join(" "))
+            }
         );
         if !self.cpu.is_empty() {
             let parts: Vec<String> = self
@@ -192,18 +254,98 @@ impl Summary {
         if !self.detectors.is_empty() {
             let _ = writeln!(s, "deguchi: detector state: {}", self.detectors.join("; "));
         }
-        if let Some(l) = self.live {
+        if let Some(e) = self.evidence {
             let _ = writeln!(
                 s,
-                "deguchi: capture: received={} dropped_by_kernel={} dropped_by_interface={}",
-                l.received, l.dropped, l.if_dropped
+                "deguchi: evidence: {} pcaps, {} packets, {} flows' rings evicted for room, {} write errors",
+                e.files, e.packets, e.evicted, e.errors
+            );
+        }
+        if let Some(l) = self.live {
+            let a = Accounting::of(&l, self.packets, self.shed_packets);
+            let k = self.link;
+            let _ = writeln!(
+                s,
+                "deguchi: capture: {}; link down={} up={} idle={} reopened={}",
+                a.totals(),
+                k.down,
+                k.up,
+                k.idle,
+                k.reopened
             );
         }
         s
     }
 }
 
+/// Where every packet the kernel counted went:
+/// `processed = received - dropped - shed - unread`, always (all 64-bit).
+/// `unread` is what the kernel counted but deguchi had not read when the
+/// totals were taken: packets in the capture buffer, or arrived after the
+/// last read at exit; 0 on a link quiet at the time. Negative only when the
+/// kernel's counters could not be read at the end (interface gone) and are
+/// older than the last packets read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accounting {
+    pub received: u64,
+    pub dropped: u64,
+    pub if_dropped: u64,
+    pub shed: u64,
+    pub processed: u64,
+    pub unread: i64,
+}
+
+impl Accounting {
+    /// From the kernel's totals and deguchi's: packets read, packets shed.
+    #[must_use]
+    pub fn of(l: &LiveStats, read: u64, shed: u64) -> Self {
+        let signed = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+        Self {
+            received: l.received,
+            dropped: l.dropped,
+            if_dropped: l.if_dropped,
+            shed,
+            processed: read.saturating_sub(shed),
+            unread: signed(l.received) - signed(l.dropped) - signed(read),
+        }
+    }
+
+    /// `received=.. dropped_by_kernel=.. dropped_by_interface=.. shed=..
+    /// processed=.. unread=..`
+    #[must_use]
+    pub fn totals(&self) -> String {
+        format!(
+            "received={} dropped_by_kernel={} dropped_by_interface={} shed={} processed={} unread={}",
+            self.received, self.dropped, self.if_dropped, self.shed, self.processed, self.unread
+        )
+    }
+
+    /// The periodic line: what changed since `prev`, `secs` ago, as deltas
+    /// and rates, then the totals.
+    #[must_use]
+    pub fn since(&self, prev: &Self, secs: f64, wire_bytes: u64) -> String {
+        let secs = secs.max(1e-3);
+        #[allow(clippy::cast_precision_loss)]
+        let rate = |x: u64| x as f64 / secs;
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        let processed = d(self.processed, prev.processed);
+        format!(
+            "last {secs:.0} s: received +{} ({:.0}/s) dropped_by_kernel +{} dropped_by_interface +{} shed +{} processed +{} ({:.0}/s, {:.1} Mbit/s read); totals: {}",
+            d(self.received, prev.received),
+            rate(d(self.received, prev.received)),
+            d(self.dropped, prev.dropped),
+            d(self.if_dropped, prev.if_dropped),
+            d(self.shed, prev.shed),
+            processed,
+            rate(processed),
+            rate(wire_bytes) * 8.0 / 1e6,
+            self.totals()
+        )
+    }
+}
+
 struct ShardOut {
+    evidence: EvidenceCounters,
     cpu_s: f64,
     counters: TableCounters,
     decode: DecodeCounters,
@@ -258,6 +400,8 @@ fn shard_thread(
     rx: Receiver<Batch>,
     recycle: Sender<Batch>,
     tx: Events,
+    queued_bytes: Option<Arc<AtomicUsize>>,
+    mut evidence: Option<Store>,
 ) -> ShardOut {
     let mut decoder = Decoder::default();
     // packets decoded and located ahead of their update, each with its own
@@ -270,6 +414,10 @@ fn shard_thread(
     let mut clock = i64::MIN;
     let mut published = crate::metrics::ShardDelta::default();
     for mut b in rx {
+        if let Some(q) = &queued_bytes {
+            // off the live queue: its bytes no longer count against the budget
+            q.fetch_sub(b.cost(), Ordering::Relaxed);
+        }
         for f in &b.frames {
             if queued == AHEAD {
                 ring[head].apply(&mut table, &mut clock, &mut events);
@@ -286,6 +434,9 @@ fn shard_thread(
                 continue;
             }
             decoded += 1;
+            if let Some(ev) = evidence.as_mut() {
+                ev.record(&slot.m, f.link, b.data(f));
+            }
             slot.at = table.locate(&slot.m);
             queued += 1;
             if queued > STAGE2 {
@@ -305,9 +456,10 @@ fn shard_thread(
         if !tx.send(&mut events) {
             break;
         }
-        b.frames.clear();
-        b.bytes.clear();
-        b.chunk = None; // the capture thread reuses the chunk once no batch holds it
+        if let Some(ev) = evidence.as_mut() {
+            ev.serve();
+        }
+        b.clear();
         let _ = recycle.try_send(b);
     }
     loop {
@@ -317,7 +469,17 @@ fn shard_thread(
         }
     }
     published.publish(decoded, &decoder.counters, &table.counters);
+    // analysis may finish now; the alerts of the final flush still ask for
+    // their packets until the writer is done
+    drop(tx);
+    let ev_counters = evidence
+        .as_mut()
+        .map_or_else(EvidenceCounters::default, |ev| {
+            ev.serve_to_end();
+            ev.counters
+        });
     let out = ShardOut {
+        evidence: ev_counters,
         cpu_s: thread_cpu_s(),
         counters: table.counters.clone(),
         decode: decoder.counters,
@@ -557,11 +719,43 @@ struct WriterOut {
     error: Option<SinkError>,
 }
 
+/// The writer's side of `--evidence`: names each alert's pcap and asks the
+/// shards for it.
+struct EvidenceTx {
+    dir: PathBuf,
+    disk_budget: u64,
+    shards: Vec<Sender<Request>>,
+    last_prune: Instant,
+}
+
+impl EvidenceTx {
+    fn attach(&mut self, a: &mut crate::alert::Alert) {
+        let path = self.dir.join(crate::evidence::file_name(a));
+        a.evidence.insert(
+            "pcap".into(),
+            serde_json::Value::String(path.display().to_string()),
+        );
+        let r = Request {
+            path,
+            flow: crate::evidence::FlowMatch::of_alert(a),
+        };
+        for tx in &self.shards {
+            // a shard far behind misses this one rather than stall output
+            let _ = tx.try_send(r.clone());
+        }
+        if self.last_prune.elapsed() >= Duration::from_secs(1) {
+            self.last_prune = Instant::now();
+            crate::evidence::prune(&self.dir, self.disk_budget);
+        }
+    }
+}
+
 fn writer_thread(
     mut sinks: Sinks,
     rx: Receiver<Vec<Out>>,
     stop: Arc<AtomicBool>,
     reopen: Arc<AtomicBool>,
+    mut evidence: Option<EvidenceTx>,
 ) -> WriterOut {
     let mut error = None;
     let (mut flows, mut alerts) = (0, 0);
@@ -573,7 +767,7 @@ fn writer_thread(
                 Err(e) => tracing::error!("SIGHUP: {e}; still writing to the old files"),
             }
         }
-        let batch = match rx.try_recv() {
+        let mut batch = match rx.try_recv() {
             Ok(b) => b,
             Err(crossbeam_channel::TryRecvError::Empty) => {
                 if error.is_none()
@@ -601,7 +795,10 @@ fn writer_thread(
             continue;
         }
         sinks.note_alerts(&batch);
-        for o in &batch {
+        for o in &mut batch {
+            if let (Some(ev), Out::Alert(a)) = (evidence.as_mut(), &mut *o) {
+                ev.attach(a);
+            }
             if let Err(e) = sinks.write(o) {
                 error = Some(e);
                 stop.store(true, Ordering::SeqCst);
@@ -641,6 +838,11 @@ struct Feeder {
     packets: u64,
     wire_bytes: u64,
     shed: u64,
+    shed_by: [u64; 2],
+    /// Live: bytes in the shard queues (sent, not yet taken by a shard),
+    /// and the most they may hold.
+    queued_bytes: Arc<AtomicUsize>,
+    queue_budget: usize,
 }
 
 impl Feeder {
@@ -653,18 +855,78 @@ impl Feeder {
 
     fn send(&mut self, s: usize) {
         crate::metrics::m().capture(self.packets, self.wire_bytes, self.shed, self.clock);
+        if self.live {
+            self.send_live(s);
+            return;
+        }
         let fresh = self.fresh();
         let mut b = std::mem::replace(&mut self.pending[s], fresh);
         b.clock = self.clock;
-        if self.live {
-            match self.txs[s].try_send(b) {
-                Ok(()) => {}
-                Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
-                    self.shed += b.frames.len() as u64;
-                }
+        let _ = self.txs[s].send(b);
+    }
+
+    /// Live: never blocks. A batch that does not fit (the shard's channel
+    /// full, or the queues' byte budget spent) stays pending and keeps
+    /// taking frames, to go with the next send that finds room; only once it
+    /// reaches [`HOLD_BATCHES`] batches' worth is it shed, counted, and
+    /// reused as the next pending batch.
+    fn send_live(&mut self, s: usize) {
+        let Some(b) = self.pending.get_mut(s) else {
+            return;
+        };
+        let cost = b.cost();
+        let queued = self.queued_bytes.load(Ordering::Relaxed);
+        // this thread is the only sender: a channel not full now takes it
+        let room = !self.txs[s].is_full() && (queued == 0 || queued + cost <= self.queue_budget);
+        if !room {
+            if b.frames.len() >= self.batch_size * HOLD_BATCHES
+                || b.bytes.len() >= BATCH_BYTES * HOLD_BATCHES
+            {
+                self.shed(s, Shed::QueueFull);
             }
-        } else {
+            return;
+        }
+        let fresh = self.fresh();
+        let mut b = std::mem::replace(&mut self.pending[s], fresh);
+        b.clock = self.clock;
+        self.queued_bytes.fetch_add(cost, Ordering::Relaxed);
+        match self.txs[s].try_send(b) {
+            Ok(()) => {}
+            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
+                self.queued_bytes.fetch_sub(cost, Ordering::Relaxed);
+                // the shard is gone (or, impossibly, the channel filled):
+                // the batch comes back as the pending one, emptied
+                drop(std::mem::replace(&mut self.pending[s], b));
+                self.shed(s, Shed::ShardGone);
+            }
+        }
+    }
+
+    /// The end of input: every pending batch is sent, waiting for room (the
+    /// shards are draining, so live capture waits too, rather than shed
+    /// what it has read), and the shard channels are closed.
+    fn finish(&mut self) {
+        for s in 0..self.txs.len() {
+            let Some(p) = self.pending.get_mut(s) else {
+                continue;
+            };
+            let mut b = std::mem::take(p);
+            b.clock = self.clock;
+            if self.live {
+                self.queued_bytes.fetch_add(b.cost(), Ordering::Relaxed);
+            }
             let _ = self.txs[s].send(b);
+        }
+        self.txs.clear();
+    }
+
+    /// Sheds shard `s`'s pending batch: counted, emptied, kept for reuse.
+    fn shed(&mut self, s: usize, why: Shed) {
+        if let Some(b) = self.pending.get_mut(s) {
+            let n = b.frames.len() as u64;
+            self.shed += n;
+            self.shed_by[why as usize] += n;
+            b.clear();
         }
     }
 
@@ -814,11 +1076,31 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     let (ev_tx, ev_rx) = bounded::<Vec<FlowEvent>>(depth * shards);
     let (ev_back, ev_pool) = bounded::<Vec<FlowEvent>>(depth * shards + shards);
     let (out_tx, out_rx) = bounded::<Vec<Out>>(depth * 4);
-    let (pool_tx, pool_rx) = bounded::<Batch>(depth * shards + shards * 2);
+    let is_live = matches!(input, Input::Live(_));
+    // live: a byte budget bounds the queues, the channels only need slots
+    let slots = if is_live {
+        depth.max(LIVE_CHANNEL_SLOTS)
+    } else {
+        depth
+    };
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let evidence_dir = match &cfg.evidence.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| SinkError {
+                name: d.display().to_string(),
+                what: "cannot create the evidence directory",
+                err: e,
+            })?;
+            Some(d.clone())
+        }
+        None => None,
+    };
+    let mut evidence_txs = Vec::new();
+    let (pool_tx, pool_rx) = bounded::<Batch>(slots * shards + shards * 2);
     let mut txs = Vec::new();
     let mut shard_handles = Vec::new();
     for i in 0..shards {
-        let (tx, rx) = bounded::<Batch>(depth);
+        let (tx, rx) = bounded::<Batch>(slots);
         txs.push(tx);
         let table = FlowTable::new(tcfg.clone());
         let ev = Events {
@@ -826,8 +1108,15 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
             pool: ev_pool.clone(),
         };
         let pool_tx = pool_tx.clone();
+        let q = is_live.then(|| Arc::clone(&queued_bytes));
+        let store = evidence_dir.as_ref().map(|_| {
+            let (etx, erx) = bounded::<Request>(1024);
+            evidence_txs.push(etx);
+            let budget = usize::try_from(cfg.evidence.memory_mb << 20).unwrap_or(usize::MAX);
+            Store::new(&cfg.evidence, budget / shards.max(1), erx)
+        });
         shard_handles.push(spawn(format!("shard-{i}"), move || {
-            shard_thread(table, rx, pool_tx, ev)
+            shard_thread(table, rx, pool_tx, ev, q, store)
         })?);
     }
     drop((ev_tx, ev_pool));
@@ -863,8 +1152,15 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     })?;
     let stop_w = Arc::clone(stop);
     let reopen = Arc::clone(&REOPEN);
+    let disk_budget = cfg.evidence.disk_mb << 20;
+    let evid_tx = evidence_dir.clone().map(|dir| EvidenceTx {
+        dir,
+        disk_budget,
+        shards: evidence_txs,
+        last_prune: Instant::now(),
+    });
     let wr = spawn("writer".into(), move || {
-        writer_thread(sinks, out_rx, stop_w, reopen)
+        writer_thread(sinks, out_rx, stop_w, reopen, evid_tx)
     })?;
 
     let mut feeder = Feeder {
@@ -875,10 +1171,13 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         batch_size: cfg.batch_size,
         clock: i64::MIN,
         last_tick: i64::MIN,
-        live: matches!(input, Input::Live(_)),
+        live: is_live,
         packets: 0,
         wire_bytes: 0,
         shed: 0,
+        shed_by: [0; 2],
+        queued_bytes,
+        queue_budget: usize::try_from(u64::from(cfg.capture.queue_mb) << 20).unwrap_or(usize::MAX),
     };
     let mut summary = Summary {
         shards,
@@ -891,10 +1190,7 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     input_done.store(true, Ordering::Relaxed);
     summary.interrupted = stop.load(Ordering::SeqCst);
     // drain: send what is pending, then close the shard channels
-    for s in 0..feeder.txs.len() {
-        feeder.send(s);
-    }
-    feeder.txs.clear();
+    feeder.finish();
     for h in shard_handles {
         if let Ok(o) = h.join() {
             summary
@@ -908,6 +1204,13 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
             summary.table.emergencies += c.emergencies;
             summary.decode.add(&o.decode);
             summary.decoded += o.decoded;
+            if evidence_dir.is_some() {
+                let e = summary.evidence.get_or_insert_default();
+                e.files += o.evidence.files;
+                e.packets += o.evidence.packets;
+                e.evicted += o.evidence.evicted;
+                e.errors += o.evidence.errors;
+            }
         }
     }
     let capture_cpu = thread_cpu_s();
@@ -922,9 +1225,13 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         summary.alerts_written = w.alerts;
         summary.output_error = w.error;
     }
+    if let Some(d) = &evidence_dir {
+        crate::evidence::prune(d, disk_budget);
+    }
     summary.packets = feeder.packets;
     summary.wire_bytes = feeder.wire_bytes;
     summary.shed_packets = feeder.shed;
+    summary.shed_by = feeder.shed_by;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -972,7 +1279,7 @@ fn show_progress(name: &str, packets: u64, position: Option<u64>, size: Option<u
         (Some(p), Some(s)) if s > 0 => format!(" {:.0}%", p as f64 * 100.0 / s as f64),
         _ => String::new(),
     };
-    eprint!("\rdeguchi: {name} {packets} packets{pct}   ");
+    crate::stderr::say(&format!("\rdeguchi: {name} {packets} packets{pct}   "));
 }
 
 fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &Arc<AtomicBool>, summary: &mut Summary) {
@@ -1024,7 +1331,7 @@ fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &Arc<AtomicBool>, summar
         }
     }
     if progress && feeder.packets > 0xffff {
-        eprintln!();
+        crate::stderr::say("\n");
     }
 }
 
@@ -1059,6 +1366,13 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
     );
     let stats_every = Duration::from_secs(cfg.capture.stats_interval_s);
     let mut last_stats = Instant::now();
+    // libpcap's 32-bit counters are read every second into 64-bit totals
+    let mut last_poll = Instant::now();
+    let mut prev = Accounting::default();
+    let mut prev_bytes = 0u64;
+    let mut watch = crate::capture::watch::LinkWatch::new(iface, cfg.capture.idle_warn_s);
+    // kernel totals of the captures closed before (the interface went away)
+    let mut carried = LiveStats::default();
     let flush_every = Duration::from_millis(u64::from(cfg.capture.read_timeout_ms));
     let mut last_flush = Instant::now();
     // packet clock while idle: last packet time + wall time since
@@ -1080,30 +1394,197 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
                 }
             }
             Err(e) => {
-                tracing::error!("{e}");
-                summary.input_errors.push(e);
-                break;
+                // without privileges (--user) the capture cannot be reopened
+                if cfg.capture.user.is_some() {
+                    tracing::error!("{e}");
+                    summary.input_errors.push(e);
+                    break;
+                }
+                tracing::error!("{e}; reopening {iface} when it returns");
+                carried = carried.plus(&src.stats());
+                watch.poll(last_pkt_wall.elapsed());
+                match reopen(iface, cfg, stop) {
+                    Some(s) => {
+                        src = s;
+                        watch.counters.reopened += 1;
+                        tracing::info!("capture reopened on {iface}");
+                    }
+                    None => {
+                        // stopped while waiting: the totals are all carried
+                        summary.live = Some(carried);
+                        summary.link = watch.counters;
+                        return;
+                    }
+                }
             }
         }
         if last_flush.elapsed() >= flush_every {
             last_flush = Instant::now();
             feeder.tick();
-            if let Some(s) = src.stats() {
-                crate::metrics::m().kernel(s.received, s.dropped, s.if_dropped);
-            }
+            let s = carried.plus(&src.stats());
+            crate::metrics::m().kernel(s.received, s.dropped, s.if_dropped);
         }
-        if last_stats.elapsed() >= stats_every {
-            last_stats = Instant::now();
-            if let Some(s) = src.stats() {
-                tracing::info!(
-                    "capture stats: received={} dropped_by_kernel={} dropped_by_interface={} shed={}",
-                    s.received,
-                    s.dropped,
-                    s.if_dropped,
-                    feeder.shed
-                );
+        if last_poll.elapsed() >= Duration::from_secs(1) {
+            last_poll = Instant::now();
+            watch.poll(last_pkt_wall.elapsed());
+            let stats = carried.plus(&src.stats());
+            if last_stats.elapsed() >= stats_every {
+                let secs = last_stats.elapsed().as_secs_f64();
+                last_stats = Instant::now();
+                let now = Accounting::of(&stats, feeder.packets, feeder.shed);
+                let bytes = feeder.wire_bytes - prev_bytes;
+                tracing::info!("capture stats: {}", now.since(&prev, secs, bytes));
+                (prev, prev_bytes) = (now, feeder.wire_bytes);
             }
         }
     }
-    summary.live = src.stats();
+    // what the kernel holds already: read until the buffer is empty (for at
+    // most a second under traffic), then take the totals
+    let until = Instant::now() + Duration::from_secs(1);
+    while summary.input_errors.is_empty() && Instant::now() < until {
+        match src.next() {
+            Ok(Next::Frame(f)) => feeder.frame(&f),
+            _ => break,
+        }
+    }
+    summary.live = Some(carried.plus(&src.stats()));
+    summary.link = watch.counters;
+}
+
+/// Reopens `iface` once it is back: tries after 1 s, doubling to 30 s
+/// between tries; `None` when stopped first.
+fn reopen(iface: &str, cfg: &Config, stop: &AtomicBool) -> Option<LiveSource> {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let until = Instant::now() + backoff;
+        while Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        match LiveSource::open(iface, &cfg.capture) {
+            Ok(s) => return Some(s),
+            Err(e) => tracing::debug!("{e}; next try in {} s", backoff.as_secs()),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A live feeder for one shard whose channel holds `slots` batches.
+    fn live_feeder(slots: usize, budget: usize) -> (Feeder, Receiver<Batch>) {
+        let (tx, rx) = bounded::<Batch>(slots);
+        let (_pool_tx, pool) = bounded::<Batch>(4);
+        let f = Feeder {
+            pending: vec![Batch::default()],
+            txs: vec![tx],
+            pool,
+            hasher: crate::flow::key::KeyHasher::new(),
+            batch_size: 4,
+            clock: 0,
+            last_tick: i64::MAX, // no ticks
+            live: true,
+            packets: 0,
+            wire_bytes: 0,
+            shed: 0,
+            shed_by: [0; 2],
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            queue_budget: budget,
+        };
+        (f, rx)
+    }
+
+    fn frame(f: &mut Feeder) {
+        let data = [0u8; 60];
+        f.frame(&Frame {
+            ts: 1,
+            wire_len: 60,
+            link: LinkType::Ethernet,
+            data: &data,
+        });
+    }
+
+    #[test]
+    fn live_queue_holds_then_sheds_and_reuses() {
+        let (mut f, rx) = live_feeder(1, usize::MAX);
+        // the first batch goes; the channel (1 slot) is then full
+        for _ in 0..4 {
+            frame(&mut f);
+        }
+        assert_eq!(rx.len(), 1);
+        // the next batch waits and keeps filling up to HOLD_BATCHES batches
+        for _ in 0..4 * HOLD_BATCHES - 1 {
+            frame(&mut f);
+        }
+        assert_eq!(f.shed, 0, "nothing shed while the pending batch has room");
+        assert_eq!(f.pending[0].frames.len(), 4 * HOLD_BATCHES - 1);
+        let cap = f.pending[0].frames.capacity();
+        frame(&mut f);
+        assert_eq!(f.shed, (4 * HOLD_BATCHES) as u64);
+        assert_eq!(f.shed_by[Shed::QueueFull as usize], f.shed);
+        // the shed batch is the next pending one, emptied, capacity kept
+        assert!(f.pending[0].frames.is_empty());
+        assert_eq!(f.pending[0].frames.capacity(), cap);
+        // room again: the waiting batch goes with the next send
+        let b = rx.recv().unwrap();
+        f.queued_bytes.fetch_sub(b.cost(), Ordering::Relaxed);
+        for _ in 0..4 {
+            frame(&mut f);
+        }
+        assert_eq!(rx.len(), 1);
+        assert_eq!(f.packets - f.shed, 8);
+        // the end of input sends what waits, full channel or not
+        frame(&mut f);
+        let t = std::thread::spawn(move || rx.iter().map(|b| b.frames.len()).sum::<usize>());
+        f.finish();
+        assert_eq!(t.join().unwrap(), 5);
+    }
+
+    #[test]
+    fn live_queue_byte_budget_and_gone_shard() {
+        // budget of one batch: the second waits though the channel has slots
+        let (mut f, rx) = live_feeder(64, 4 * 60 + 4 * std::mem::size_of::<RawFrame>());
+        for _ in 0..8 {
+            frame(&mut f);
+        }
+        assert_eq!(rx.len(), 1);
+        assert_eq!(f.pending[0].frames.len(), 4);
+        drop(rx);
+        frame(&mut f);
+        // still no room (nobody takes from the queue): held, not shed
+        assert_eq!(f.shed, 0);
+        f.queued_bytes.store(0, Ordering::Relaxed);
+        frame(&mut f);
+        assert_eq!(f.shed_by[Shed::ShardGone as usize], 10 - 4);
+        assert_eq!(f.shed_by[Shed::QueueFull as usize], 0);
+    }
+
+    #[test]
+    fn accounting_balances() {
+        let l = LiveStats {
+            received: (1u64 << 32) + 1000,
+            dropped: 10,
+            if_dropped: 0,
+        };
+        // read everything the kernel kept, shed 7 of it
+        let read = l.received - l.dropped;
+        let a = Accounting::of(&l, read, 7);
+        assert_eq!(a.unread, 0);
+        assert_eq!(a.processed, a.received - a.dropped - a.shed);
+        // 5 still in the kernel buffer
+        let b = Accounting::of(&l, read - 5, 7);
+        assert_eq!(b.unread, 5);
+        assert_eq!(
+            i64::try_from(b.processed).unwrap(),
+            i64::try_from(b.received - b.dropped - b.shed).unwrap() - b.unread
+        );
+        let line = b.since(&Accounting::default(), 2.0, 2_000_000);
+        assert!(line.contains("processed +"), "{line}");
+        assert!(line.contains("8.0 Mbit/s"), "{line}");
+        assert!(line.contains("totals: received="), "{line}");
+    }
 }

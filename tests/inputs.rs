@@ -238,3 +238,68 @@ fn sigterm_on_stdin_left_open_stops_and_flushes() {
     assert_eq!(f[0].flow.reason, "shutdown");
     assert_eq!(f[0].flow.pkts_toserver, 1);
 }
+
+/// CLI flags and config keys share their bounds: out of range is a usage
+/// error (exit 2) naming the flag or the key, before any capture is opened.
+#[test]
+fn buffer_mb_and_snaplen_bounds_match_the_config_file() {
+    for (flag, v) in [
+        ("--buffer-mb", "0"),
+        ("--buffer-mb", "5000"),
+        ("--snaplen", "10"),
+    ] {
+        let o = deguchi(&["live", "-i", "lo", flag, v]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {v}: {err}");
+        assert!(err.contains(flag), "{flag} {v}: {err}");
+    }
+    let d = tempfile::tempdir().unwrap();
+    for (key, v) in [("buffer_mb", 0), ("buffer_mb", 5000), ("snaplen", 10)] {
+        let cfg = d.path().join("c.toml");
+        std::fs::write(&cfg, format!("[capture]\n{key} = {v}\n")).unwrap();
+        let o = deguchi(&["live", "-i", "lo", "--config", cfg.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{key} {v}: {err}");
+        assert!(err.contains(&format!("capture.{key}")), "{err}");
+    }
+}
+
+/// stderr closed (`2>&-`) or full: logs and the summary are lost, the run
+/// is not (exit 0, the same alerts), and no output file becomes fd 2.
+#[test]
+fn closed_or_full_stderr_does_not_panic() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/sample.pcap");
+    let d = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_deguchi");
+    let reference = deguchi(&["replay", sample]);
+    assert!(reference.status.success());
+    assert!(!reference.stdout.is_empty(), "the sample yields alerts");
+    let mut redirs = vec!["2>&-"];
+    if std::path::Path::new("/dev/full").exists() {
+        redirs.push("2>/dev/full");
+    }
+    for redir in redirs {
+        let out = d.path().join("alerts.json");
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec \"$0\" replay \"$1\" -o \"$2\" {redir}"))
+            .args([bin, sample, out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{redir}: {o:?}");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            reference.stdout,
+            "{redir}: the alerts, and nothing else, in the output"
+        );
+        // alerts to stdout while stderr is closed
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec \"$0\" replay \"$1\" {redir}"))
+            .args([bin, sample])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{redir}: {o:?}");
+        assert_eq!(o.stdout, reference.stdout, "{redir}");
+    }
+}

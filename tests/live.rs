@@ -6,6 +6,7 @@
 mod common;
 use common::{Live, read_flows};
 use std::net::UdpSocket;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[test]
@@ -199,4 +200,116 @@ fn live_drops_privileges_after_opening_the_capture() {
     // real, effective, saved and filesystem ids all unprivileged
     assert!(uid.split_whitespace().skip(1).all(|x| x != "0"), "{uid}");
     assert!(gid.split_whitespace().skip(1).all(|x| x != "0"), "{gid}");
+}
+
+/// A BPF filter that does not compile is a usage error: exit 2, naming it.
+#[test]
+fn live_bpf_syntax_error_exits_2() {
+    let o = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+        .args(["live", "-i", "lo", "--bpf", "tcp and and ("])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() == Some(1) && err.contains("cannot start capture") {
+        assert!(
+            std::env::var_os("DEGUCHI_REQUIRE_LIVE").is_none_or(|v| v == "0"),
+            "live capture did not start:\n{err}"
+        );
+        eprintln!("skipping: cannot capture on lo here:\n{err}");
+        return;
+    }
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("BPF filter"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A network namespace with a veth pair (`va`, `vb`), removed on drop.
+struct Netns(String);
+
+impl Netns {
+    /// `None` (after a note) when namespaces cannot be made here (not
+    /// root), unless DEGUCHI_REQUIRE_LIVE is set.
+    fn new(tag: &str) -> Option<Self> {
+        let name = format!("dg-{tag}-{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                std::env::var_os("DEGUCHI_REQUIRE_LIVE").is_none_or(|v| v == "0"),
+                "cannot create a network namespace"
+            );
+            eprintln!("skipping: cannot create a network namespace here");
+            return None;
+        }
+        let ns = Self(name);
+        ns.ip(&["link", "add", "va", "type", "veth", "peer", "name", "vb"]);
+        ns.ip(&["link", "set", "va", "up"]);
+        ns.ip(&["link", "set", "vb", "up"]);
+        Some(ns)
+    }
+
+    /// `ip -n NS ARGS`, which must succeed.
+    fn ip(&self, args: &[&str]) {
+        let st = Command::new("ip")
+            .args(["-n", &self.0])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip -n {} {args:?}", self.0);
+    }
+
+    /// `deguchi live -i IFACE ARGS` inside the namespace.
+    fn deguchi(&self, iface: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_deguchi")])
+            .args(["live", "-i", iface])
+            .args(args);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Link watch: silence, link down and up, and the interface deleted and
+/// recreated are logged and counted, and capture resumes on the new one.
+#[test]
+fn live_link_watch_and_reopen_on_veth() {
+    let Some(ns) = Netns::new("watch") else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, "[capture]\nidle_warn_s = 1\n").unwrap();
+    let cmd = ns.deguchi("vb", &["--config", cfg.to_str().unwrap()]);
+    let Some(live) = Live::spawn(cmd, "vb") else {
+        return;
+    };
+    assert!(live.wait_for("no packets on vb for", 20), "idle warning");
+    ns.ip(&["link", "set", "va", "down"]);
+    assert!(live.wait_for("link down on vb", 20), "link down logged");
+    ns.ip(&["link", "set", "va", "up"]);
+    assert!(live.wait_for("link up on vb", 20), "link up logged");
+    ns.ip(&["link", "del", "vb"]);
+    assert!(live.wait_for("reopening vb when it returns", 20), "gone");
+    ns.ip(&["link", "add", "va", "type", "veth", "peer", "name", "vb"]);
+    ns.ip(&["link", "set", "va", "up"]);
+    ns.ip(&["link", "set", "vb", "up"]);
+    assert!(live.wait_for("capture reopened on vb", 40), "reopened");
+    let (status, log, _) = live.stop();
+    assert!(status.success(), "{status:?}\n{log}");
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("deguchi: capture: "))
+        .unwrap_or_else(|| panic!("capture line:\n{log}"));
+    assert!(line.contains("reopened=1"), "{line}");
+    assert!(!line.contains("link down=0"), "{line}");
+    assert!(!line.contains(" up=0"), "{line}");
+    assert!(!line.contains("idle=0"), "{line}");
 }

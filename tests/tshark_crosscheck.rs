@@ -67,21 +67,6 @@ const TUNNEL_PROTOS: &[&str] = &[
     "vxlan-gpe",
 ];
 
-fn tshark_available() -> bool {
-    let ok = Command::new("tshark")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("DEGUCHI_REQUIRE_TSHARK").as_deref() != Ok("1"),
-            "tshark is required (DEGUCHI_REQUIRE_TSHARK=1) but not installed"
-        );
-        eprintln!("SKIP: tshark not installed");
-    }
-    ok
-}
-
 fn pair(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
     if a <= b { (a, b) } else { (b, a) }
 }
@@ -226,7 +211,7 @@ fn diff(a: &Pairs, b: &Pairs) -> Vec<String> {
 
 #[test]
 fn per_pair_counts_equal_tshark() {
-    if !tshark_available() {
+    if !common::tshark_available() {
         return;
     }
     let mut failures = Vec::new();

@@ -16,14 +16,83 @@ pub struct LiveSource {
     name: String,
     link: LinkType,
     poll_ms: i32,
+    totals: StatsTotals,
 }
 
-/// Capture statistics from the kernel.
-#[derive(Clone, Copy, Debug, Default)]
+/// Capture statistics from the kernel, 64-bit totals since the capture
+/// opened (see [`StatsTotals`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveStats {
+    /// Packets the kernel passed the filter (including those it dropped).
     pub received: u64,
+    /// Dropped by the kernel: the capture buffer was full.
     pub dropped: u64,
+    /// Dropped by the interface or its driver.
     pub if_dropped: u64,
+}
+
+impl LiveStats {
+    /// Field-wise sum (the totals of successive captures).
+    #[must_use]
+    pub fn plus(&self, o: &Self) -> Self {
+        Self {
+            received: self.received + o.received,
+            dropped: self.dropped + o.dropped,
+            if_dropped: self.if_dropped + o.if_dropped,
+        }
+    }
+}
+
+/// One of libpcap's 32-bit counters accumulated into 64 bits: every read
+/// adds the difference to the previous one, modulo 2^32, so a wrap (after
+/// 4.29 G packets, 72 minutes at 1 Mpps) is carried, provided it is read
+/// at least once per 2^32 counts (deguchi reads every second or so).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counter32 {
+    last: u32,
+    total: u64,
+}
+
+impl Counter32 {
+    /// Takes libpcap's current value; returns the 64-bit total.
+    pub fn update(&mut self, raw: u32) -> u64 {
+        self.total += u64::from(raw.wrapping_sub(self.last));
+        self.last = raw;
+        self.total
+    }
+
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+/// The three counters of `pcap_stats`, accumulated.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StatsTotals {
+    received: Counter32,
+    dropped: Counter32,
+    if_dropped: Counter32,
+}
+
+impl StatsTotals {
+    /// Takes a `pcap_stats` reading (received, dropped, if_dropped).
+    pub fn update(&mut self, received: u32, dropped: u32, if_dropped: u32) -> LiveStats {
+        LiveStats {
+            received: self.received.update(received),
+            dropped: self.dropped.update(dropped),
+            if_dropped: self.if_dropped.update(if_dropped),
+        }
+    }
+
+    #[must_use]
+    pub fn get(&self) -> LiveStats {
+        LiveStats {
+            received: self.received.total(),
+            dropped: self.dropped.total(),
+            if_dropped: self.if_dropped.total(),
+        }
+    }
 }
 
 impl LiveSource {
@@ -42,6 +111,7 @@ impl LiveSource {
             .map_err(|e| err(format!("cannot open interface: {e}")))?
             .promisc(cfg.promisc)
             .snaplen(i32::try_from(cfg.snaplen).unwrap_or(65535))
+            // at most 2047 MiB (config::BUFFER_MB_MAX): fits a C int
             .buffer_size(i32::try_from(u64::from(cfg.buffer_mb) << 20).unwrap_or(i32::MAX))
             .timeout(timeout)
             .immediate_mode(cfg.immediate)
@@ -52,8 +122,11 @@ impl LiveSource {
             .setnonblock()
             .map_err(|e| err(format!("cannot set non-blocking mode: {e}")))?;
         if let Some(bpf) = &cfg.bpf {
-            cap.filter(bpf, true)
-                .map_err(|e| err(format!("BPF filter {bpf:?}: {e}")))?;
+            cap.filter(bpf, true).map_err(|e| CaptureError::Filter {
+                input: iface.to_owned(),
+                bpf: bpf.clone(),
+                msg: e.to_string(),
+            })?;
         }
         let link = link_type(iface, cap.get_datalink())?;
         Ok(Self {
@@ -61,6 +134,7 @@ impl LiveSource {
             name: iface.to_owned(),
             link,
             poll_ms: timeout,
+            totals: StatsTotals::default(),
         })
     }
 
@@ -97,14 +171,14 @@ impl LiveSource {
         poll_readable(self.cap.as_fd(), self.poll_ms);
     }
 
-    /// Kernel capture statistics.
-    #[must_use]
-    pub fn stats(&mut self) -> Option<LiveStats> {
-        self.cap.stats().ok().map(|s| LiveStats {
-            received: u64::from(s.received),
-            dropped: u64::from(s.dropped),
-            if_dropped: u64::from(s.if_dropped),
-        })
+    /// Kernel capture statistics: 64-bit totals, updated from libpcap's
+    /// 32-bit counters by this call (call it at least once per 2^32 packets);
+    /// the last totals when libpcap cannot be asked (interface gone).
+    pub fn stats(&mut self) -> LiveStats {
+        match self.cap.stats() {
+            Ok(s) => self.totals.update(s.received, s.dropped, s.if_dropped),
+            Err(_) => self.totals.get(),
+        }
     }
 
     #[must_use]
@@ -118,4 +192,45 @@ fn poll_readable(fd: BorrowedFd<'_>, ms: i32) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
     let _ = poll(&mut [PollFd::new(fd, PollFlags::POLLIN)], timeout);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_carries_the_32_bit_wrap() {
+        let mut c = Counter32::default();
+        assert_eq!(c.update(10), 10);
+        assert_eq!(c.update(u32::MAX - 5), u64::from(u32::MAX) - 5);
+        // wraps: 6 to reach 2^32, 20 more
+        assert_eq!(c.update(20), (1u64 << 32) + 20);
+        // unchanged reading adds nothing
+        assert_eq!(c.update(20), (1u64 << 32) + 20);
+        // many wraps, each read within 2^32 counts of the last
+        let mut raw = 20u32;
+        let mut want = (1u64 << 32) + 20;
+        for _ in 0..10 {
+            raw = raw.wrapping_add(3_000_000_000);
+            want += 3_000_000_000;
+            assert_eq!(c.update(raw), want);
+        }
+        assert!(c.total() > 7 * (1u64 << 32));
+    }
+
+    #[test]
+    fn totals_accumulate_every_field() {
+        let mut t = StatsTotals::default();
+        t.update(u32::MAX, 7, 0);
+        let s = t.update(5, 9, 1);
+        assert_eq!(
+            s,
+            LiveStats {
+                received: u64::from(u32::MAX) + 6,
+                dropped: 9,
+                if_dropped: 1,
+            }
+        );
+        assert_eq!(t.get(), s);
+    }
 }

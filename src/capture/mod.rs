@@ -8,6 +8,7 @@ panic_free! {
 }
 pub mod live;
 pub mod privdrop;
+pub mod watch;
 
 use crate::decode::LinkType;
 use crate::time::Ts;
@@ -53,6 +54,13 @@ pub enum CaptureError {
     },
     #[error("{input}: {msg}")]
     Live { input: String, msg: String },
+    /// The BPF filter does not compile (a usage error: exit 2).
+    #[error("{input}: BPF filter {bpf:?}: {msg}")]
+    Filter {
+        input: String,
+        bpf: String,
+        msg: String,
+    },
 }
 
 /// Maps a libpcap link type to ours, or a [`CaptureError::LinkType`].

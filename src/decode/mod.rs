@@ -94,6 +94,32 @@ impl LinkType {
     }
 }
 
+impl LinkType {
+    /// The libpcap `DLT_*` value to write in a pcap header (the usual one
+    /// where [`LinkType::from_dlt`] takes several).
+    #[must_use]
+    pub fn dlt(self) -> u32 {
+        match self {
+            Self::Ethernet => 1,
+            Self::Null => 0,
+            Self::Loop => 108,
+            Self::Raw => 101,
+            Self::Ipv4 => 228,
+            Self::Ipv6 => 229,
+            Self::LinuxSll => 113,
+            Self::LinuxSll2 => 276,
+            Self::Ppp => 9,
+            Self::PppEther => 51,
+            Self::Nflog => 239,
+            Self::Chdlc => 104,
+            Self::Fddi => 10,
+            Self::Ieee80211 => 105,
+            Self::Radiotap => 127,
+            Self::Ppi => 192,
+        }
+    }
+}
+
 /// Outermost tunnel a packet was carried in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]

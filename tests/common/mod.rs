@@ -595,9 +595,15 @@ impl Live {
     /// (after a note) when capture is not permitted here, unless
     /// DEGUCHI_REQUIRE_LIVE is set.
     pub fn start(args: &[&str]) -> Option<Self> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_deguchi"))
-            .arg("live")
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_deguchi"));
+        cmd.arg("live").args(args);
+        Self::spawn(cmd, "lo")
+    }
+
+    /// Starts `cmd` (a `deguchi live -i IFACE` command line) and waits for
+    /// "capturing on IFACE", as [`Live::start`].
+    pub fn spawn(mut cmd: Command, iface: &str) -> Option<Self> {
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -617,7 +623,7 @@ impl Live {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             match lrx.recv_timeout(Duration::from_millis(200)) {
-                Ok(l) if l.contains("capturing on lo") => {
+                Ok(l) if l.contains(&format!("capturing on {iface} ")) => {
                     return Some(Self {
                         child: Some(child),
                         reader: Some(reader),
@@ -635,7 +641,7 @@ impl Live {
             std::env::var_os("DEGUCHI_REQUIRE_LIVE").is_none_or(|v| v == "0"),
             "live capture did not start:\n{log}"
         );
-        eprintln!("skipping: cannot capture on lo here:\n{log}");
+        eprintln!("skipping: cannot capture on {iface} here:\n{log}");
         None
     }
 
@@ -686,4 +692,21 @@ impl Drop for Live {
 
 pub fn have(bin: &str) -> bool {
     Path::new(bin).exists()
+}
+
+/// Whether tshark runs here; a failure when `DEGUCHI_REQUIRE_TSHARK=1` (CI)
+/// and it does not, otherwise a note (the caller skips).
+pub fn tshark_available() -> bool {
+    let ok = Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("DEGUCHI_REQUIRE_TSHARK").as_deref() != Ok("1"),
+            "tshark is required (DEGUCHI_REQUIRE_TSHARK=1) but not installed"
+        );
+        eprintln!("SKIP: tshark not installed");
+    }
+    ok
 }
