@@ -24,6 +24,30 @@ pub enum EndReason {
     Shutdown,
 }
 
+/// How a flow's originator (client) was chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Oriented {
+    /// From the handshake (the sender of the SYN, the receiver of the
+    /// SYN-ACK), or, for a protocol without one, the first packet's sender.
+    #[default]
+    Handshake,
+    /// TCP seen without a SYN or SYN-ACK: the side on an ephemeral port,
+    /// the other side being on a service port (`flow.ephemeral_port_min`).
+    Ports,
+    /// TCP seen without a SYN or SYN-ACK, the ports telling nothing: the
+    /// first packet's sender.
+    FirstPacket,
+}
+
+impl Oriented {
+    /// Whether the direction was inferred rather than seen in a handshake.
+    #[must_use]
+    pub fn inferred(self) -> bool {
+        self != Self::Handshake
+    }
+}
+
 /// Application hints recorded on a flow. Strings are capped and escaped on
 /// output. Most flows with hints are TLS with an SNI and nothing else, so the
 /// HTTP request and the DNS details sit in boxes of their own: the common
@@ -101,6 +125,8 @@ pub struct FlowRecord {
     pub reported: [u64; 2],
     pub hints: Option<Box<FlowHints>>,
     pub direction: Direction,
+    /// How the originator was chosen.
+    pub oriented: Oriented,
 }
 
 /// A stable 51-bit flow id (fits a JSON number without precision loss).
@@ -155,6 +181,7 @@ impl FlowRecord {
             reported: e.reported,
             hints: e.hints.take(),
             direction: Direction::External,
+            oriented: e.oriented,
         }
     }
 
@@ -240,6 +267,9 @@ impl FlowRecord {
                     rcode: d.rcode,
                 })
             }),
+            deguchi: self.oriented.inferred().then_some(EveDeguchi {
+                direction_inferred: self.oriented,
+            }),
         }
     }
 }
@@ -290,6 +320,19 @@ pub struct EveFlow<'a> {
     pub http: Option<EveHttp<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns: Option<EveDns<'a>>,
+    /// deguchi's own fields (EVE readers validate the top level against
+    /// Suricata's schema, so extensions go here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deguchi: Option<EveDeguchi>,
+}
+
+/// deguchi's extension object of a flow record.
+#[derive(Serialize)]
+pub struct EveDeguchi {
+    /// Set when the originator was not seen opening the flow (TCP without a
+    /// SYN or SYN-ACK): `ports` (service port vs ephemeral port) or
+    /// `first_packet` (the first packet's sender).
+    pub direction_inferred: Oriented,
 }
 
 #[derive(Serialize)]

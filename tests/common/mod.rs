@@ -100,6 +100,15 @@ pub struct Flow {
     pub tls: Option<FlowTls>,
     pub http: Option<FlowHttp>,
     pub dns: Option<FlowDns>,
+    /// deguchi's extension object (only when it has something to say).
+    pub deguchi: Option<FlowDeguchi>,
+}
+
+/// The `deguchi` object of a [`Flow`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FlowDeguchi {
+    /// `ports` or `first_packet`: the originator was not seen opening the flow.
+    pub direction_inferred: String,
 }
 
 /// The `flow` object of a [`Flow`].

@@ -30,6 +30,9 @@ pub struct BeaconConfig {
     pub allow_domains: Vec<String>,
     /// (protocol number, port)
     pub allow_ports: Vec<(u8, u16)>,
+    /// A series whose beats are bursts inside a session alerts only once its
+    /// beats span at least this, seconds.
+    pub min_session_span_s: u64,
 }
 
 /// The short default allowlist: time and OS-update services every office polls.
@@ -54,9 +57,56 @@ pub const DEFAULT_ALLOW_DOMAINS: &[&str] = &[
     "zoom.us",
     "webex.com",
     "whatsapp.net",
+    // certificate revocation (CRL and OCSP) that Windows, browsers and TLS
+    // stacks fetch, often on a timer inside one keep-alive session
+    "crl.microsoft.com",
+    "mscrl.microsoft.com",
+    "oneocsp.microsoft.com",
+    "ocsp.msocsp.com",
+    "ocsp.digicert.com",
+    "crl3.digicert.com",
+    "crl4.digicert.com",
+    "pki.goog",
+    "lencr.org",
+    "ocsp.sectigo.com",
+    "crl.sectigo.com",
+    "ocsp.usertrust.com",
+    "crl.usertrust.com",
+    "ocsp.comodoca.com",
+    "crl.comodoca.com",
+    "ocsp.globalsign.com",
+    "crl.globalsign.com",
+    "ocsp.entrust.net",
+    "crl.entrust.net",
+    "ocsp.godaddy.com",
+    "crl.godaddy.com",
+    "amazontrust.com",
+    "ocsp.apple.com",
+    "ocsp2.apple.com",
+    // cloud platform endpoints by name
+    "metadata.google.internal",
 ];
-/// Cloud instance metadata services.
-pub const DEFAULT_ALLOW_CIDRS: &[&str] = &["169.254.169.254/32", "fd00:ec2::254/128"];
+/// Fixed addresses of the cloud platforms' agents and metadata services:
+/// instance metadata (AWS, Azure IMDS, GCP, Oracle, OpenStack, DigitalOcean,
+/// Huawei: 169.254.169.254), the AWS time sync / DNS / ECS task endpoints,
+/// AWS's IPv6 metadata, time and DNS, GCP's IPv6 metadata, Azure's
+/// WireServer (168.63.129.16: VM agent, health probes, DNS), Alibaba's
+/// metadata (100.100.100.200), Tencent's (169.254.0.23), Oracle's legacy
+/// metadata (192.0.0.192).
+pub const DEFAULT_ALLOW_CIDRS: &[&str] = &[
+    "169.254.169.254/32",
+    "169.254.169.123/32",
+    "169.254.169.253/32",
+    "169.254.170.2/32",
+    "fd00:ec2::254/128",
+    "fd00:ec2::123/128",
+    "fd00:ec2::253/128",
+    "fd20:ce::254/128",
+    "168.63.129.16/32",
+    "100.100.100.200/32",
+    "169.254.0.23/32",
+    "192.0.0.192/32",
+];
 pub const DEFAULT_ALLOW_PORTS: &[&str] = &["udp/123"];
 
 impl Default for BeaconConfig {
@@ -87,6 +137,7 @@ impl Default for BeaconConfig {
                 .iter()
                 .filter_map(|s| parse_proto_port(s).ok())
                 .collect(),
+            min_session_span_s: 60,
         }
     }
 }
@@ -133,6 +184,7 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
             "allow_cidrs",
             "allow_domains",
             "allow_ports",
+            "min_session_span_s",
         ],
     );
     let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
@@ -157,6 +209,7 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
         )),
         popular_fraction: c.float(t, S, "popular_fraction", d.popular_fraction, 0.0, 1.0),
         popular_settle_s: c.int(t, S, "popular_settle_s", d.popular_settle_s, 0, 7 * 86_400),
+        min_session_span_s: c.int(t, S, "min_session_span_s", d.min_session_span_s, 0, 86_400),
         ..d.clone()
     };
     if b.high_nats < b.threshold_nats {

@@ -308,6 +308,13 @@ impl Beacon {
             }
             return;
         }
+        // bursts inside one session a few seconds apart (a CRL fetched on a
+        // timer over a keep-alive connection) reach the evidence within
+        // seconds: such a series needs `min_session_span_s` of history
+        let span = self.buf.last().map_or(0, |x| x.t_ds) - self.buf[0].t_ds;
+        if p.in_session && u64::from(span) < self.cfg.min_session_span_s.saturating_mul(10) {
+            return;
+        }
         let sev = if nats >= self.cfg.high_nats {
             Severity::High
         } else {
