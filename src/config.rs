@@ -480,6 +480,8 @@ mod tests {
         assert_eq!(ce.producer_floor, de.producer_floor);
         assert_eq!(ce.unusual_floor, de.unusual_floor);
         assert_eq!(cd.min_unique, dd.min_unique);
+        assert_eq!(cd.bulk_name_bytes, dd.bulk_name_bytes);
+        assert!((cd.bulk_avg_len - dd.bulk_avg_len).abs() < 1e-9);
         assert_eq!(cd.allow_domains, dd.allow_domains);
         assert_eq!(c.state.interval_s, d.state.interval_s);
         assert!(c.state.path.is_none());

@@ -250,3 +250,41 @@ fn crl_fetches_in_one_session_are_not_beacons() {
     let a = replay(&p, &["--config", cfg.to_str().unwrap()]);
     assert!(!beacons_to(&a, "93.184.220.1").is_empty(), "{a:#?}");
 }
+
+/// Class 8: DNS exfiltration in a few long names. 14 TXT queries of
+/// ~250-character names (base64url chunks) in 0.1 s under one domain: fewer
+/// unique names than `dns_tunnel.min_unique`, ~3.4 KB in the names. A dozen
+/// ordinary lookups with short hashed names stay quiet.
+#[test]
+fn dns_exfil_in_few_long_names_alerts() {
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let d = tempfile::tempdir().unwrap();
+    let t0 = T0 + 9 * 3600 * S;
+    let (host, resolver) = ([10, 0, 0, 21], [10, 0, 0, 53]);
+    let mut r = Rng(0x5eed);
+    let mut chunk = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from(B64[(r.next() % 64) as usize]))
+            .collect()
+    };
+    let mut recs = Vec::new();
+    for i in 0..14u16 {
+        let labels: Vec<String> = (0..4).map(|_| chunk(57)).collect();
+        let name = format!("{}.d.stash-cdn.net", labels.join("."));
+        let q = deguchi_synth::packets::dns_query(0x100 + i, &name, 16);
+        let t = t0 + u64::from(i) * 7_000;
+        recs.push(rec(t, udp(host, 50_000 + i, resolver, 53, &q)));
+    }
+    for i in 0..12u16 {
+        let name = format!("{}.avqs.vendor-reputation.com", chunk(32));
+        let q = deguchi_synth::packets::dns_query(0x200 + i, &name, 16);
+        let t = t0 + 5 * S + u64::from(i) * S;
+        recs.push(rec(t, udp(host, 51_000 + i, resolver, 53, &q)));
+    }
+    let p = write(d.path(), "dns-long.pcap", recs);
+    let a = replay(&p, &[]);
+    let t: Vec<_> = a.iter().filter(|x| x.detector == "dns_tunnel").collect();
+    assert_eq!(t.len(), 1, "{a:#?}");
+    assert_eq!(t[0].src_ip, "10.0.0.21");
+    assert_eq!(t[0].evidence["domain"], "stash-cdn.net");
+}

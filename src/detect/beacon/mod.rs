@@ -556,8 +556,14 @@ impl Detector for Beacon {
     }
 
     fn on_flow(&mut self, r: &FlowRecord, cx: &EventCtx<'_>, out: &mut Vec<Alert>) {
-        if r.direction != Direction::Outbound || !matches!(r.proto, 6 | 17) || r.bursts >= 2 {
-            // multi-burst flows arrived burst by burst already
+        if r.direction != Direction::Outbound
+            || !matches!(r.proto, 6 | 17)
+            || r.bursts >= 2
+            || r.oriented.inferred()
+        {
+            // multi-burst flows arrived burst by burst already; a TCP flow
+            // whose opening was not seen (open before capture start) has
+            // no connection time to be a beat
             return;
         }
         let Some(dest) = cx.dest else {
