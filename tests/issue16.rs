@@ -288,3 +288,45 @@ fn dns_exfil_in_few_long_names_alerts() {
     assert_eq!(t[0].src_ip, "10.0.0.21");
     assert_eq!(t[0].evidence["domain"], "stash-cdn.net");
 }
+
+/// Class 4: a ~15-minute HTTP POST check-in (±2 %) seen 7 times, each one
+/// short connection holding two request/response exchanges 1-3.5 s apart.
+#[test]
+fn slow_check_ins_with_two_exchanges_each_alert() {
+    let d = tempfile::tempdir().unwrap();
+    let (host, c2) = ([10, 0, 0, 31], [203, 0, 113, 140]);
+    let mut r = Rng(0xc4ec);
+    let mut recs = Vec::new();
+    let mut t = T0 + 9 * 3600 * S;
+    for i in 0..7u16 {
+        t += (900.0 * (0.98 + 0.04 * r.f()) * S as f64) as u64;
+        let cp = 49_500 + i;
+        recs.push(rec(t, tcp(host, cp, c2, 80, "S", &[])));
+        recs.push(rec(t + 30_000, tcp(c2, 80, host, cp, "SA", &[])));
+        recs.push(rec(t + 60_000, tcp(host, cp, c2, 80, "A", &[])));
+        let second = t + 1_000_000 + (2.5 * r.f() * S as f64) as u64;
+        for (k, at) in [t + 70_000, second].into_iter().enumerate() {
+            let body = format!(
+                "POST /api/v{k}/check HTTP/1.1\r\nHost: cdn-sync.example\r\nContent-Length: 200\r\n\r\n{}",
+                "x".repeat(200)
+            );
+            recs.push(rec(at, tcp(host, cp, c2, 80, "AP", body.as_bytes())));
+            recs.push(rec(at + 40_000, tcp(c2, 80, host, cp, "AP", &[0x7b; 180])));
+        }
+        let end = second + 100_000;
+        recs.push(rec(end, tcp(host, cp, c2, 80, "FA", &[])));
+        recs.push(rec(end + 30_000, tcp(c2, 80, host, cp, "FA", &[])));
+        recs.push(rec(end + 60_000, tcp(host, cp, c2, 80, "A", &[])));
+    }
+    let p = write(d.path(), "slow.pcap", recs);
+    let a = replay(&p, &[]);
+    let b = beacons_to(&a, "203.0.113.140");
+    assert!(!b.is_empty(), "{a:#?}");
+    let e: BeaconEvidence = b[0].evidence_as();
+    assert!((810.0..990.0).contains(&e.period_s), "{e:?}");
+    // scored beat by beat (merge off) the short gaps win: no alert
+    let cfg = d.path().join("merge0.toml");
+    std::fs::write(&cfg, "[beacon]\nmerge_fraction = 0\n").unwrap();
+    let a = replay(&p, &["--config", cfg.to_str().unwrap()]);
+    assert!(beacons_to(&a, "203.0.113.140").is_empty(), "{a:#?}");
+}

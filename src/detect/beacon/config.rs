@@ -33,6 +33,9 @@ pub struct BeaconConfig {
     /// A series whose beats are bursts inside a session alerts only once its
     /// beats span at least this, seconds.
     pub min_session_span_s: u64,
+    /// Beats closer than this share of the series' typical interval to the
+    /// beat before are one beat when the series is scored (0 = off).
+    pub merge_fraction: f64,
 }
 
 /// The short default allowlist: time and OS-update services every office polls.
@@ -138,6 +141,7 @@ impl Default for BeaconConfig {
                 .filter_map(|s| parse_proto_port(s).ok())
                 .collect(),
             min_session_span_s: 60,
+            merge_fraction: 0.03,
         }
     }
 }
@@ -185,6 +189,7 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
             "allow_domains",
             "allow_ports",
             "min_session_span_s",
+            "merge_fraction",
         ],
     );
     let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
@@ -210,6 +215,7 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
         popular_fraction: c.float(t, S, "popular_fraction", d.popular_fraction, 0.0, 1.0),
         popular_settle_s: c.int(t, S, "popular_settle_s", d.popular_settle_s, 0, 7 * 86_400),
         min_session_span_s: c.int(t, S, "min_session_span_s", d.min_session_span_s, 0, 86_400),
+        merge_fraction: c.float(t, S, "merge_fraction", d.merge_fraction, 0.0, 0.5),
         ..d.clone()
     };
     if b.high_nats < b.threshold_nats {

@@ -294,6 +294,7 @@ impl Beacon {
         self.stats.scored += 1;
         self.buf.clear();
         self.buf.extend(p.beats.iter().copied());
+        periodicity::merge_close(&mut self.buf, self.cfg.merge_fraction, &mut self.scratch);
         let Some(mut v) = periodicity::evaluate(&self.buf, &mut self.scratch) else {
             return;
         };
@@ -753,6 +754,56 @@ mod tests {
             );
         }
         assert!(b.stats.scored < 200, "{}", b.stats.scored);
+    }
+
+    /// Class 4 of issue 16: a ~15-minute check-in (±2 %) seen 7 times, each
+    /// one short connection holding two exchanges 1-3.5 s apart. Merged
+    /// relative to the series' own typical interval, the six regular
+    /// intervals alert; scored as 14 beats (`merge_fraction` 0) they do not.
+    #[test]
+    fn close_exchanges_of_one_check_in_are_one_beat() {
+        use crate::detect::periodicity::tests_support::R;
+        let run = |merge_fraction: f64| {
+            let cfg = BeaconConfig {
+                merge_fraction,
+                ..BeaconConfig::default()
+            };
+            let mut b = Beacon::new(cfg);
+            let mut pop = Pop::default();
+            let (host, dest) = (IpAddr::from([10, 0, 0, 9]), IpAddr::from([203, 0, 113, 77]));
+            let mut r = R(77);
+            let mut out = Vec::new();
+            let mut t = 5000.0;
+            for i in 0..7u16 {
+                t += 900.0 * (1.0 + 0.02 * (2.0 * r.f() - 1.0));
+                for (k, dt) in [0.0, 1.0 + 2.5 * r.f()].into_iter().enumerate() {
+                    let ts = ((t + dt) * SEC as f64) as Ts;
+                    b.add(
+                        BeatIn {
+                            ts,
+                            host,
+                            src_port: 49_000 + i,
+                            dest_ip: dest,
+                            port: 80,
+                            proto: 6,
+                            vlan: 0,
+                            flow_id: u64::from(i),
+                            out: [310, 520][k],
+                            inb: [240, 180][k],
+                            in_session: true,
+                        },
+                        &pop.view(ts, host, dest, None),
+                        &mut out,
+                    );
+                }
+            }
+            out
+        };
+        let a = run(BeaconConfig::default().merge_fraction);
+        assert!(!a.is_empty(), "the check-ins alert once merged");
+        let period = a[0].evidence["period_s"].as_f64().unwrap();
+        assert!((810.0..990.0).contains(&period), "{period}");
+        assert!(run(0.0).is_empty(), "as separate beats they do not");
     }
 
     #[test]
