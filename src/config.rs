@@ -479,6 +479,8 @@ mod tests {
         assert_eq!(ce.burst_floor_5m, de.burst_floor_5m);
         assert_eq!(ce.lowslow_floor_24h, de.lowslow_floor_24h);
         assert_eq!(ce.producer_floor, de.producer_floor);
+        assert_eq!(ce.raw_young_after_s, de.raw_young_after_s);
+        assert!((ce.raw_young_pcr - de.raw_young_pcr).abs() < 1e-9);
         assert_eq!(ce.unusual_floor, de.unusual_floor);
         assert_eq!(cd.min_unique, dd.min_unique);
         assert_eq!(cd.bulk_name_bytes, dd.bulk_name_bytes);

@@ -330,3 +330,60 @@ fn slow_check_ins_with_two_exchanges_each_alert() {
     let a = replay(&p, &["--config", cfg.to_str().unwrap()]);
     assert!(beacons_to(&a, "203.0.113.140").is_empty(), "{a:#?}");
 }
+
+/// Class 3: an infostealer's upload right after infection, within the
+/// host's first hour in view: ~300 KB in one ~8 s raw TCP session (no TLS,
+/// no HTTP) to an odd high port, ~19:1 up to down. A raw TCP session that
+/// mostly downloads, at the same time from another young host, stays quiet.
+#[test]
+fn stealer_upload_in_the_hosts_first_hour_alerts() {
+    let d = tempfile::tempdir().unwrap();
+    let t0 = T0 + 9 * 3600 * S;
+    let (victim, other) = ([10, 0, 0, 41], [10, 0, 0, 42]);
+    let mut recs = Vec::new();
+    // both hosts are seen browsing from the capture start
+    for (i, h) in [victim, other].into_iter().enumerate() {
+        let site = [93, 184, 216, 34 + u8::try_from(i).unwrap()];
+        recs.extend(tcp_conn(t0, h, 50_000, site, 443, 600, 40_000));
+    }
+    // five minutes later: the upload, in segments over ~8 s
+    let (c2, port, cp) = ([45, 137, 22, 9], 6677, 50_321);
+    let mut t = t0 + 300 * S;
+    recs.push(rec(t, tcp(victim, cp, c2, port, "S", &[])));
+    recs.push(rec(t + 60_000, tcp(c2, port, victim, cp, "SA", &[])));
+    recs.push(rec(t + 120_000, tcp(victim, cp, c2, port, "A", &[])));
+    for k in 0..24 {
+        t += 330_000;
+        let (f, w) = tcp_big(victim, cp, c2, port, 12_800);
+        recs.push((t, f, w));
+        if k % 3 == 0 {
+            recs.push(rec(
+                t + 60_000,
+                tcp(c2, port, victim, cp, "AP", &[0x41; 700]),
+            ));
+        }
+    }
+    recs.push(rec(t + 100_000, tcp(victim, cp, c2, port, "FA", &[])));
+    recs.push(rec(t + 160_000, tcp(c2, port, victim, cp, "FA", &[])));
+    recs.push(rec(t + 220_000, tcp(victim, cp, c2, port, "A", &[])));
+    // the look-alike: a game client's raw TCP session that mostly downloads
+    recs.extend(tcp_conn(
+        t0 + 300 * S,
+        other,
+        50_400,
+        [185, 60, 112, 7],
+        7777,
+        90_000,
+        400_000,
+    ));
+    let p = write(d.path(), "stealer.pcap", recs);
+    let a = replay(&p, &[]);
+    let x: Vec<_> = a.iter().filter(|x| x.detector == "exfil").collect();
+    assert_eq!(x.len(), 1, "{a:#?}");
+    assert_eq!(
+        (x[0].src_ip.as_str(), x[0].dest_ip.as_str()),
+        ("10.0.0.41", "45.137.22.9")
+    );
+    let e: ExfilEvidence = x[0].evidence_as();
+    assert_eq!(e.channel.as_deref(), Some("raw_tcp"));
+}
