@@ -207,33 +207,23 @@ fn crl_fetches_in_one_session_are_not_beacons() {
     let d = tempfile::tempdir().unwrap();
     let t0 = T0 + 9 * 3600 * S;
     let mut recs = Vec::new();
-    // 5 fetches, 18 s, a host that is not on any list
-    recs.extend(keepalive_gets(
-        [10, 0, 0, 11],
-        [93, 184, 220, 1],
-        "crl.example.net",
-        t0,
-        4_600_000,
-        5,
-    ));
-    // minutes of fetches from Microsoft's CRL host
-    recs.extend(keepalive_gets(
-        [10, 0, 0, 12],
-        [93, 184, 220, 2],
-        "crl.microsoft.com",
-        t0,
-        4_600_000,
-        60,
-    ));
-    // the same pace for minutes to an unknown name: a beacon
-    recs.extend(keepalive_gets(
-        [10, 0, 0, 13],
-        [93, 184, 220, 3],
-        "cdn.example.org",
-        t0,
-        4_600_000,
-        60,
-    ));
+    for (host, srv, name, n) in [
+        // 5 fetches, 18 s, a name on no list
+        (11, 1, "crl.example.net", 5),
+        // minutes of fetches from Microsoft's CRL host
+        (12, 2, "crl.microsoft.com", 60),
+        // the same pace for minutes to an unknown name: a beacon
+        (13, 3, "cdn.example.org", 60),
+    ] {
+        recs.extend(keepalive_gets(
+            [10, 0, 0, host],
+            [93, 184, 220, srv],
+            name,
+            t0,
+            4_600_000,
+            n,
+        ));
+    }
     let p = write(d.path(), "crl.pcap", recs);
     let a = replay(&p, &[]);
     assert!(beacons_to(&a, "93.184.220.1").is_empty(), "{a:#?}");

@@ -563,24 +563,30 @@ mod tests {
         }
     }
 
+    /// Clusters of page loads (a few seconds apart) with long pauses.
+    fn browsing(r: &mut R) -> Vec<Beat> {
+        let mut t = 0.0;
+        let mut v = Vec::new();
+        for _ in 0..10 {
+            t += 600.0 * (1.0 - r.f()).ln().abs() + 5.0;
+            for _ in 0..(1 + (r.f() * 4.0) as usize) {
+                t += 1.0 + r.f() * 8.0;
+                v.push(Beat {
+                    t_ds: (t * 10.0) as u32,
+                    out: 500,
+                    inb: 20000,
+                });
+            }
+        }
+        v
+    }
+
     #[test]
     fn bursty_browsing_earns_no_evidence() {
         // clusters of page loads (a few seconds apart) with long pauses
         let mut r = R(77);
         for _ in 0..100 {
-            let mut t = 0.0;
-            let mut v = Vec::new();
-            for _ in 0..10 {
-                t += 600.0 * (1.0 - r.f()).ln().abs() + 5.0;
-                for _ in 0..(1 + (r.f() * 4.0) as usize) {
-                    t += 1.0 + r.f() * 8.0;
-                    v.push(Beat {
-                        t_ds: (t * 10.0) as u32,
-                        out: 500,
-                        inb: 20000,
-                    });
-                }
-            }
+            let v = browsing(&mut r);
             assert!(nats(&v) < 8.0, "{}", nats(&v));
         }
     }
@@ -602,20 +608,7 @@ mod tests {
         }
         let mut r = R(78);
         for _ in 0..100 {
-            let mut t = 0.0;
-            let mut v = Vec::new();
-            for _ in 0..10 {
-                t += 600.0 * (1.0 - r.f()).ln().abs() + 5.0;
-                for _ in 0..(1 + (r.f() * 4.0) as usize) {
-                    t += 1.0 + r.f() * 8.0;
-                    v.push(Beat {
-                        t_ds: (t * 10.0) as u32,
-                        out: 500,
-                        inb: 20000,
-                    });
-                }
-            }
-            let x = nats(&merged(v));
+            let x = nats(&merged(browsing(&mut r)));
             assert!(x < 8.0, "{x}");
         }
         let s = series(40, 60.0, 0.3, 0.2, 5);
