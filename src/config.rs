@@ -474,6 +474,7 @@ mod tests {
         assert_eq!(cb.allow_cidrs, db.allow_cidrs);
         assert_eq!(cb.min_session_span_s, db.min_session_span_s);
         assert!((cb.merge_fraction - db.merge_fraction).abs() < 1e-9);
+        assert_eq!(cb.burst_level, db.burst_level);
         assert_eq!(cb.max_pairs, db.max_pairs);
         assert_eq!(ce.learning_s, de.learning_s);
         assert_eq!(ce.burst_floor_5m, de.burst_floor_5m);

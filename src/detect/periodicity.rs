@@ -352,6 +352,29 @@ pub fn merge_close(beats: &mut Vec<Beat>, fraction: f64, s: &mut Scratch) {
     beats.truncate(kept + 1);
 }
 
+/// Merges each run of beats less than `gap_ds` tenths of a second apart
+/// (each to the one before) into its first beat, bytes summed. Whether
+/// anything was merged and at least three beats are left.
+pub fn merge_runs(beats: &mut Vec<Beat>, gap_ds: u32) -> bool {
+    let n = beats.len();
+    let mut kept = 0;
+    let mut prev = beats.first().map_or(0, |b| b.t_ds);
+    for i in 1..n {
+        let b = beats[i];
+        if b.t_ds - prev < gap_ds {
+            let k = &mut beats[kept];
+            k.out = k.out.saturating_add(b.out);
+            k.inb = k.inb.saturating_add(b.inb);
+        } else {
+            kept += 1;
+            beats[kept] = b;
+        }
+        prev = b.t_ds;
+    }
+    beats.truncate((kept + 1).min(n));
+    beats.len() < n && beats.len() >= 3
+}
+
 /// Evaluates a series of beats sorted by time. `None` with fewer than three
 /// beats or no positive interval.
 #[must_use]

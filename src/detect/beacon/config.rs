@@ -36,6 +36,9 @@ pub struct BeaconConfig {
     /// Beats closer than this share of the series' typical interval to the
     /// beat before are one beat when the series is scored (0 = off).
     pub merge_fraction: f64,
+    /// A series that fails is scored again with each run of beats closer
+    /// than `min_period_s` merged (reconnect loops).
+    pub burst_level: bool,
 }
 
 /// The short default allowlist: time and OS-update services every office polls.
@@ -142,6 +145,7 @@ impl Default for BeaconConfig {
                 .collect(),
             min_session_span_s: 60,
             merge_fraction: 0.03,
+            burst_level: true,
         }
     }
 }
@@ -190,6 +194,7 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
             "allow_ports",
             "min_session_span_s",
             "merge_fraction",
+            "burst_level",
         ],
     );
     let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
@@ -216,6 +221,7 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
         popular_settle_s: c.int(t, S, "popular_settle_s", d.popular_settle_s, 0, 7 * 86_400),
         min_session_span_s: c.int(t, S, "min_session_span_s", d.min_session_span_s, 0, 86_400),
         merge_fraction: c.float(t, S, "merge_fraction", d.merge_fraction, 0.0, 0.5),
+        burst_level: c.boolean(t, S, "burst_level", d.burst_level),
         ..d.clone()
     };
     if b.high_nats < b.threshold_nats {
