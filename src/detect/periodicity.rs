@@ -337,31 +337,17 @@ pub fn merge_close(beats: &mut Vec<Beat>, fraction: f64, s: &mut Scratch) {
     if tmp.first().is_none_or(|&x| x >= limit) {
         return;
     }
-    let mut kept = 0;
-    for i in 1..beats.len() {
-        let b = beats[i];
-        if f64::from(b.t_ds - beats[kept].t_ds) < limit {
-            let k = &mut beats[kept];
-            k.out = k.out.saturating_add(b.out);
-            k.inb = k.inb.saturating_add(b.inb);
-        } else {
-            kept += 1;
-            beats[kept] = b;
-        }
-    }
-    beats.truncate(kept + 1);
+    merge_where(beats, |kept, _, b| f64::from(b.t_ds - kept.t_ds) < limit);
 }
 
-/// Merges each run of beats less than `gap_ds` tenths of a second apart
-/// (each to the one before) into its first beat, bytes summed. Whether
-/// anything was merged and at least three beats are left.
-pub fn merge_runs(beats: &mut Vec<Beat>, gap_ds: u32) -> bool {
-    let n = beats.len();
+/// Merges into the last kept beat (bytes summed, its time kept) each beat
+/// for which `join(kept, previous beat's time, beat)` holds.
+fn merge_where(beats: &mut Vec<Beat>, join: impl Fn(&Beat, u32, &Beat) -> bool) {
     let mut kept = 0;
     let mut prev = beats.first().map_or(0, |b| b.t_ds);
-    for i in 1..n {
+    for i in 1..beats.len() {
         let b = beats[i];
-        if b.t_ds - prev < gap_ds {
+        if join(&beats[kept], prev, &b) {
             let k = &mut beats[kept];
             k.out = k.out.saturating_add(b.out);
             k.inb = k.inb.saturating_add(b.inb);
@@ -371,7 +357,15 @@ pub fn merge_runs(beats: &mut Vec<Beat>, gap_ds: u32) -> bool {
         }
         prev = b.t_ds;
     }
-    beats.truncate((kept + 1).min(n));
+    beats.truncate((kept + 1).min(beats.len()));
+}
+
+/// Merges each run of beats less than `gap_ds` tenths of a second apart
+/// (each to the one before) into its first beat, bytes summed. Whether
+/// anything was merged and at least three beats are left.
+pub fn merge_runs(beats: &mut Vec<Beat>, gap_ds: u32) -> bool {
+    let n = beats.len();
+    merge_where(beats, |_, prev, b| b.t_ds - prev < gap_ds);
     beats.len() < n && beats.len() >= 3
 }
 
