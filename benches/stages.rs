@@ -152,6 +152,7 @@ fn flow(h: usize, j: usize, r: i64) -> FlowRecord {
             ..FlowHints::default()
         })),
         direction: Direction::Outbound,
+        oriented: deguchi::flow::record::Oriented::Handshake,
     }
 }
 

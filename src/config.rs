@@ -50,6 +50,9 @@ pub struct FlowConfig {
     pub timeouts_s: [u64; CLASSES],
     /// Silence that separates two bursts of activity inside one flow, ms.
     pub burst_gap_ms: u64,
+    /// Lowest ephemeral port, for orienting TCP flows seen without a
+    /// handshake; 0 = orient them by their first packet.
+    pub ephemeral_port_min: u16,
 }
 
 /// Where things are written.
@@ -131,6 +134,7 @@ impl Default for Config {
                 memcap_mb: 256,
                 timeouts_s: [60, 3600, 10, 120, 60, 60],
                 burst_gap_ms: 1000,
+                ephemeral_port_min: 32768,
             },
             output: OutputConfig::default(),
             detectors: Detectors::default(),
@@ -332,7 +336,7 @@ impl Config {
             group: c.string(cap, "capture", "group").filter(|s| !s.is_empty()),
         };
 
-        let mut fkeys = vec!["memcap_mb", "burst_gap_ms"];
+        let mut fkeys = vec!["memcap_mb", "burst_gap_ms", "ephemeral_port_min"];
         fkeys.extend_from_slice(&TIMEOUT_KEYS);
         let f = c.section(&root, "flow", &fkeys);
         let mut timeouts_s = d.flow.timeouts_s;
@@ -343,6 +347,15 @@ impl Config {
             memcap_mb: c.int(f, "flow", "memcap_mb", d.flow.memcap_mb, 1, 1 << 20),
             timeouts_s,
             burst_gap_ms: c.int(f, "flow", "burst_gap_ms", d.flow.burst_gap_ms, 100, 600_000),
+            ephemeral_port_min: u16::try_from(c.int(
+                f,
+                "flow",
+                "ephemeral_port_min",
+                u64::from(d.flow.ephemeral_port_min),
+                0,
+                65_535,
+            ))
+            .unwrap_or(d.flow.ephemeral_port_min),
         };
 
         let o = c.section(&root, "output", &["alerts", "flows", "stats_interval"]);
@@ -483,6 +496,7 @@ impl Config {
             max_flows: (total / shards.max(1)).max(16),
             burst_gap: i64::try_from(self.flow.burst_gap_ms).unwrap_or(1000) * (SEC / 1000),
             progress_bytes: 1 << 20,
+            ephemeral_port_min: self.flow.ephemeral_port_min,
         }
     }
 }
@@ -516,6 +530,7 @@ mod tests {
         assert_eq!(c.home_net_text, d.home_net_text);
         // the file documents the defaults: keep them equal
         assert_eq!(c.flow.burst_gap_ms, d.flow.burst_gap_ms);
+        assert_eq!(c.flow.ephemeral_port_min, d.flow.ephemeral_port_min);
         use crate::detect::beacon::BeaconConfig;
         use crate::detect::dns_tunnel::DnsTunnelConfig;
         use crate::detect::exfil::ExfilConfig;
@@ -531,13 +546,21 @@ mod tests {
         assert!((cb.threshold_nats - db.threshold_nats).abs() < 1e-9);
         assert_eq!(cb.allow_domains, db.allow_domains);
         assert_eq!(cb.allow_ports, db.allow_ports);
+        assert_eq!(cb.allow_cidrs, db.allow_cidrs);
+        assert_eq!(cb.min_session_span_s, db.min_session_span_s);
+        assert!((cb.merge_fraction - db.merge_fraction).abs() < 1e-9);
+        assert_eq!(cb.burst_level, db.burst_level);
         assert_eq!(cb.max_pairs, db.max_pairs);
         assert_eq!(ce.learning_s, de.learning_s);
         assert_eq!(ce.burst_floor_5m, de.burst_floor_5m);
         assert_eq!(ce.lowslow_floor_24h, de.lowslow_floor_24h);
         assert_eq!(ce.producer_floor, de.producer_floor);
+        assert_eq!(ce.raw_young_after_s, de.raw_young_after_s);
+        assert!((ce.raw_young_pcr - de.raw_young_pcr).abs() < 1e-9);
         assert_eq!(ce.unusual_floor, de.unusual_floor);
         assert_eq!(cd.min_unique, dd.min_unique);
+        assert_eq!(cd.bulk_name_bytes, dd.bulk_name_bytes);
+        assert!((cd.bulk_avg_len - dd.bulk_avg_len).abs() < 1e-9);
         assert_eq!(cd.allow_domains, dd.allow_domains);
         assert_eq!(c.state.interval_s, d.state.interval_s);
         assert_eq!(c.partitions, d.partitions);

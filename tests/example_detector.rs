@@ -103,6 +103,7 @@ fn flow(host: u8, port: u16, t: i64) -> FlowEvent {
         reported: [0, 0],
         hints: None,
         direction: Direction::External,
+        oriented: deguchi::flow::record::Oriented::Handshake,
     })
 }
 

@@ -20,6 +20,8 @@ pub struct Entry {
     /// Packet time of the flow's last move to the head of its list.
     pub(super) listed_ts: Ts,
     pub orig_is_a: bool,
+    /// How the originator was chosen.
+    pub oriented: super::record::Oriented,
     pub tcp_flags: [u8; 2],
     pub tcp_state: u8,
     pub(super) class: Class,

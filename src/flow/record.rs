@@ -24,6 +24,30 @@ pub enum EndReason {
     Shutdown,
 }
 
+/// How a flow's originator (client) was chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Oriented {
+    /// From the handshake (the sender of the SYN, the receiver of the
+    /// SYN-ACK), or, for a protocol without one, the first packet's sender.
+    #[default]
+    Handshake,
+    /// TCP seen without a SYN or SYN-ACK: the side on an ephemeral port,
+    /// the other side being on a service port (`flow.ephemeral_port_min`).
+    Ports,
+    /// TCP seen without a SYN or SYN-ACK, the ports telling nothing: the
+    /// first packet's sender.
+    FirstPacket,
+}
+
+impl Oriented {
+    /// Whether the direction was inferred rather than seen in a handshake.
+    #[must_use]
+    pub fn inferred(self) -> bool {
+        self != Self::Handshake
+    }
+}
+
 /// Application hints recorded on a flow. Strings are capped and escaped on
 /// output. Most flows with hints are TLS with an SNI and nothing else, so the
 /// HTTP request and the DNS details sit in boxes of their own: the common
@@ -101,6 +125,8 @@ pub struct FlowRecord {
     pub reported: [u64; 2],
     pub hints: Option<Box<FlowHints>>,
     pub direction: Direction,
+    /// How the originator was chosen.
+    pub oriented: Oriented,
 }
 
 /// A stable 51-bit flow id (fits a JSON number without precision loss).
@@ -155,6 +181,7 @@ impl FlowRecord {
             reported: e.reported,
             hints: e.hints.take(),
             direction: Direction::External,
+            oriented: e.oriented,
         }
     }
 
@@ -237,6 +264,7 @@ impl FlowRecord {
                 bursts: self.bursts,
                 tunnel: (self.tunnel != Tunnel::None).then(|| self.tunnel.as_str()),
                 end_reason: self.reason,
+                direction_inferred: self.oriented.inferred().then_some(self.oriented),
                 dns: h.and_then(|h| h.dns.as_deref()).and_then(|d| {
                     (!d.queries.is_empty()).then(|| EveDns {
                         queries: &d.queries,
@@ -486,6 +514,11 @@ pub struct EveFlowExt<'a> {
     pub tunnel: Option<&'static str>,
     /// deguchi's own end reason: `closed`, `timeout`, `evicted`, `shutdown`.
     pub end_reason: EndReason,
+    /// Set when the originator was not seen opening the flow (TCP without a
+    /// SYN or SYN-ACK): `ports` (service port vs ephemeral port) or
+    /// `first_packet` (the first packet's sender).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction_inferred: Option<Oriented>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns: Option<EveDns<'a>>,
 }

@@ -28,7 +28,7 @@
 use super::entry::Entry;
 pub use super::event::{BurstEvent, DnsAnswer, DnsQuery, FlowEvent, ProgressEvent};
 use super::key::FlowKey;
-use super::record::{EndReason, FlowHints, FlowRecord, HttpHint};
+use super::record::{EndReason, FlowHints, FlowRecord, HttpHint, Oriented};
 pub use super::tcp::{CLASSES, Class};
 use crate::decode::{HintKind, PacketMeta, tcp};
 use crate::hints;
@@ -47,6 +47,9 @@ pub struct TableConfig {
     pub burst_gap: Ts,
     /// Payload (both directions) after which a flow reports its progress.
     pub progress_bytes: u64,
+    /// Lowest ephemeral (client) port for orienting TCP flows seen without
+    /// a SYN or SYN-ACK; 0 = such flows are oriented by their first packet.
+    pub ephemeral_port_min: u16,
 }
 
 impl Default for TableConfig {
@@ -63,6 +66,7 @@ impl Default for TableConfig {
             max_flows: 1 << 20,
             burst_gap: SEC,
             progress_bytes: 1 << 20,
+            ephemeral_port_min: 32768,
         }
     }
 }
@@ -406,9 +410,27 @@ impl FlowTable {
     }
 
     fn insert(&mut self, key: FlowKey, hash: u64, src_is_a: bool, m: &PacketMeta) -> u32 {
-        // originator: the sender of a SYN; the receiver of a SYN-ACK; else the sender
-        let syn_ack = m.proto == 6 && m.tcp_flags & (tcp::SYN | tcp::ACK) == (tcp::SYN | tcp::ACK);
-        let orig_is_a = if syn_ack { !src_is_a } else { src_is_a };
+        // originator: the sender of a SYN; the receiver of a SYN-ACK; for a
+        // TCP flow seen mid-session, the side on an ephemeral port when the
+        // other is on a service port; else the sender
+        let syn = m.proto == 6 && m.tcp_flags & tcp::SYN != 0;
+        let syn_ack = syn && m.tcp_flags & tcp::ACK != 0;
+        let by_ports = if m.proto == 6 && !syn {
+            orient_by_ports(m.sport, m.dport, self.cfg.ephemeral_port_min)
+        } else {
+            None
+        };
+        let orig_is_a = match by_ports {
+            Some(src_orig) => src_orig == src_is_a,
+            None => syn_ack != src_is_a,
+        };
+        let oriented = if syn || m.proto != 6 {
+            Oriented::Handshake
+        } else if by_ports.is_some() {
+            Oriented::Ports
+        } else {
+            Oriented::FirstPacket
+        };
         let class = match m.proto {
             6 => Class::TcpNew,
             17 => Class::Udp,
@@ -427,6 +449,7 @@ impl FlowTable {
             next: NIL,
             listed_ts: m.ts,
             orig_is_a,
+            oriented,
             tcp_flags: [0; 2],
             tcp_state: 0,
             class,
@@ -627,6 +650,23 @@ fn apply_hint(e: &mut Entry, m: &PacketMeta, from_orig: bool, bytes: &[u8]) -> O
     }
 }
 
+/// Whether the sender of a mid-session TCP segment from `sport` to `dport`
+/// is the originator, judged by the ports as Zeek and Suricata do: the side
+/// on a well-known or registered port (below `ephemeral_min`) is the
+/// responder when the other side's port is ephemeral. `None` when the ports
+/// do not tell (both or neither ephemeral, or the rule is off).
+#[must_use]
+pub fn orient_by_ports(sport: u16, dport: u16, ephemeral_min: u16) -> Option<bool> {
+    if ephemeral_min == 0 {
+        return None;
+    }
+    match (sport >= ephemeral_min, dport >= ephemeral_min) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -635,6 +675,7 @@ fn lossy(b: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::decode::PacketMeta;
+    use std::net::IpAddr;
 
     fn pkt(
         ts: Ts,
@@ -724,6 +765,41 @@ mod tests {
         assert_eq!(t.counters.flows_created, created);
         t.flush(&mut out);
         assert_eq!(ends(&out).len() as u64, created);
+    }
+
+    #[test]
+    fn mid_session_flows_are_oriented_by_ports() {
+        let (srv, cli) = (0x0a00_0005, 0xc633_6407);
+        let run = |first: PacketMeta, ephemeral_port_min: u16| {
+            let mut t = FlowTable::new(TableConfig {
+                ephemeral_port_min,
+                ..TableConfig::default()
+            });
+            let mut out = Vec::new();
+            t.update(&first, &[], &mut out);
+            t.flush(&mut out);
+            let r = ends(&out)[0].clone();
+            (r.src_ip, r.src_port, r.oriented)
+        };
+        let client = IpAddr::from([198, 51, 100, 7]);
+        let server = IpAddr::from([10, 0, 0, 5]);
+        // an SSH server's keep-alive is the first packet seen: the client is
+        // the side on the ephemeral port
+        let ka = pkt(SEC, srv, 22, cli, 51000, tcp::ACK | tcp::PSH, 36);
+        assert_eq!(run(ka, 32768), (client, 51000, Oriented::Ports));
+        // rule off: the first packet's sender
+        assert_eq!(run(ka, 0), (server, 22, Oriented::FirstPacket));
+        // the client speaks first: same answer, still marked inferred
+        let up = pkt(SEC, cli, 51000, srv, 22, tcp::ACK | tcp::PSH, 36);
+        assert_eq!(run(up, 32768), (client, 51000, Oriented::Ports));
+        // both ports ephemeral: the first packet's sender
+        let p2p = pkt(SEC, srv, 40000, cli, 51000, tcp::ACK, 0);
+        assert_eq!(run(p2p, 32768), (server, 40000, Oriented::FirstPacket));
+        // a SYN decides whatever the ports
+        let syn = pkt(SEC, srv, 51000, cli, 22, tcp::SYN, 0);
+        assert_eq!(run(syn, 32768), (server, 51000, Oriented::Handshake));
+        let syn_ack = pkt(SEC, srv, 22, cli, 51000, tcp::SYN | tcp::ACK, 0);
+        assert_eq!(run(syn_ack, 32768), (client, 51000, Oriented::Handshake));
     }
 
     #[test]

@@ -128,6 +128,8 @@ pub struct FlowExt {
     pub tunnel: Option<String>,
     /// deguchi's own: `closed`, `timeout`, `evicted`, `shutdown`.
     pub end_reason: String,
+    /// `ports` or `first_packet`: the originator was not seen opening the flow.
+    pub direction_inferred: Option<String>,
     pub dns: Option<FlowDns>,
 }
 

@@ -30,6 +30,15 @@ pub struct BeaconConfig {
     pub allow_domains: Vec<String>,
     /// (protocol number, port)
     pub allow_ports: Vec<(u8, u16)>,
+    /// A series whose beats are bursts inside a session alerts only once its
+    /// beats span at least this, seconds.
+    pub min_session_span_s: u64,
+    /// Beats closer than this share of the series' typical interval to the
+    /// beat before are one beat when the series is scored (0 = off).
+    pub merge_fraction: f64,
+    /// A series that fails is scored again with each run of beats closer
+    /// than `min_period_s` merged (reconnect loops).
+    pub burst_level: bool,
 }
 
 /// The short default allowlist: time and OS-update services every office polls.
@@ -54,9 +63,56 @@ pub const DEFAULT_ALLOW_DOMAINS: &[&str] = &[
     "zoom.us",
     "webex.com",
     "whatsapp.net",
+    // certificate revocation (CRL and OCSP) that Windows, browsers and TLS
+    // stacks fetch, often on a timer inside one keep-alive session
+    "crl.microsoft.com",
+    "mscrl.microsoft.com",
+    "oneocsp.microsoft.com",
+    "ocsp.msocsp.com",
+    "ocsp.digicert.com",
+    "crl3.digicert.com",
+    "crl4.digicert.com",
+    "pki.goog",
+    "lencr.org",
+    "ocsp.sectigo.com",
+    "crl.sectigo.com",
+    "ocsp.usertrust.com",
+    "crl.usertrust.com",
+    "ocsp.comodoca.com",
+    "crl.comodoca.com",
+    "ocsp.globalsign.com",
+    "crl.globalsign.com",
+    "ocsp.entrust.net",
+    "crl.entrust.net",
+    "ocsp.godaddy.com",
+    "crl.godaddy.com",
+    "amazontrust.com",
+    "ocsp.apple.com",
+    "ocsp2.apple.com",
+    // cloud platform endpoints by name
+    "metadata.google.internal",
 ];
-/// Cloud instance metadata services.
-pub const DEFAULT_ALLOW_CIDRS: &[&str] = &["169.254.169.254/32", "fd00:ec2::254/128"];
+/// Fixed addresses of the cloud platforms' agents and metadata services:
+/// instance metadata (AWS, Azure IMDS, GCP, Oracle, OpenStack, DigitalOcean,
+/// Huawei: 169.254.169.254), the AWS time sync / DNS / ECS task endpoints,
+/// AWS's IPv6 metadata, time and DNS, GCP's IPv6 metadata, Azure's
+/// WireServer (168.63.129.16: VM agent, health probes, DNS), Alibaba's
+/// metadata (100.100.100.200), Tencent's (169.254.0.23), Oracle's legacy
+/// metadata (192.0.0.192).
+pub const DEFAULT_ALLOW_CIDRS: &[&str] = &[
+    "169.254.169.254/32",
+    "169.254.169.123/32",
+    "169.254.169.253/32",
+    "169.254.170.2/32",
+    "fd00:ec2::254/128",
+    "fd00:ec2::123/128",
+    "fd00:ec2::253/128",
+    "fd20:ce::254/128",
+    "168.63.129.16/32",
+    "100.100.100.200/32",
+    "169.254.0.23/32",
+    "192.0.0.192/32",
+];
 pub const DEFAULT_ALLOW_PORTS: &[&str] = &["udp/123"];
 
 impl Default for BeaconConfig {
@@ -87,6 +143,9 @@ impl Default for BeaconConfig {
                 .iter()
                 .filter_map(|s| parse_proto_port(s).ok())
                 .collect(),
+            min_session_span_s: 60,
+            merge_fraction: 0.03,
+            burst_level: true,
         }
     }
 }
@@ -133,6 +192,9 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
             "allow_cidrs",
             "allow_domains",
             "allow_ports",
+            "min_session_span_s",
+            "merge_fraction",
+            "burst_level",
         ],
     );
     let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
@@ -157,6 +219,9 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
         )),
         popular_fraction: c.float(t, S, "popular_fraction", d.popular_fraction, 0.0, 1.0),
         popular_settle_s: c.int(t, S, "popular_settle_s", d.popular_settle_s, 0, 7 * 86_400),
+        min_session_span_s: c.int(t, S, "min_session_span_s", d.min_session_span_s, 0, 86_400),
+        merge_fraction: c.float(t, S, "merge_fraction", d.merge_fraction, 0.0, 0.5),
+        burst_level: c.boolean(t, S, "burst_level", d.burst_level),
         ..d.clone()
     };
     if b.high_nats < b.threshold_nats {

@@ -297,18 +297,46 @@ impl Beacon {
         self.stats.scored += 1;
         self.buf.clear();
         self.buf.extend(p.beats.iter().copied());
+        periodicity::merge_close(&mut self.buf, self.cfg.merge_fraction, &mut self.scratch);
         let Some(mut v) = periodicity::evaluate(&self.buf, &mut self.scratch) else {
             return;
         };
+        let cfg = &self.cfg;
+        let passes = |v: &Periodicity| {
+            v.nats() >= cfg.threshold_nats
+                && v.timing_nats >= cfg.threshold_nats / 2.0
+                && v.period_s >= cfg.min_period_s
+                && v.period_s <= cfg.max_period_s
+        };
+        // the burst level: a reconnect loop (attempts half a second apart,
+        // a burst of them every few seconds) fits the spacing inside a
+        // burst, below `min_period_s`; scored again with each run of beats
+        // closer than `min_period_s` as one beat
+        if !passes(&v) && cfg.burst_level {
+            let gap = (cfg.min_period_s * 10.0) as u32;
+            if periodicity::merge_runs(&mut self.buf, gap)
+                && let Some(w) = periodicity::evaluate(&self.buf, &mut self.scratch)
+                && passes(&w)
+            {
+                v = w;
+            } else {
+                self.buf.clear();
+                self.buf.extend(p.beats.iter().copied());
+                periodicity::merge_close(&mut self.buf, cfg.merge_fraction, &mut self.scratch);
+            }
+        }
         let nats = v.nats();
-        if nats < self.cfg.threshold_nats
-            || v.timing_nats < self.cfg.threshold_nats / 2.0
-            || v.period_s < self.cfg.min_period_s
-            || v.period_s > self.cfg.max_period_s
-        {
+        if !passes(&v) {
             if let Some(p) = self.pairs.at_mut(slot) {
                 p.hold = hold_after(&v, self.cfg.threshold_nats);
             }
+            return;
+        }
+        // bursts inside one session a few seconds apart (a CRL fetched on a
+        // timer over a keep-alive connection) reach the evidence within
+        // seconds: such a series needs `min_session_span_s` of history
+        let span = self.buf.last().map_or(0, |x| x.t_ds) - self.buf[0].t_ds;
+        if p.in_session && u64::from(span) < self.cfg.min_session_span_s.saturating_mul(10) {
             return;
         }
         let sev = if nats >= self.cfg.high_nats {
@@ -557,8 +585,14 @@ impl Detector for Beacon {
     }
 
     fn on_flow(&mut self, r: &FlowRecord, cx: &EventCtx<'_>, out: &mut Vec<Alert>) {
-        if r.direction != Direction::Outbound || !matches!(r.proto, 6 | 17) || r.bursts >= 2 {
-            // multi-burst flows arrived burst by burst already
+        if r.direction != Direction::Outbound
+            || !matches!(r.proto, 6 | 17)
+            || r.bursts >= 2
+            || r.oriented.inferred()
+        {
+            // multi-burst flows arrived burst by burst already; a TCP flow
+            // whose opening was not seen (open before capture start) has
+            // no connection time to be a beat
             return;
         }
         let Some(dest) = cx.dest else {
@@ -735,6 +769,104 @@ mod tests {
             999
         );
         assert!(b.stats.scored < 200, "{}", b.stats.scored);
+    }
+
+    /// Class 4 of issue 16: a ~15-minute check-in (±2 %) seen 7 times, each
+    /// one short connection holding two exchanges 1-3.5 s apart. Merged
+    /// relative to the series' own typical interval, the six regular
+    /// intervals alert; scored as 14 beats (`merge_fraction` 0) they do not.
+    #[test]
+    fn close_exchanges_of_one_check_in_are_one_beat() {
+        use crate::detect::periodicity::tests_support::R;
+        let run = |merge_fraction: f64| {
+            let cfg = BeaconConfig {
+                merge_fraction,
+                ..BeaconConfig::default()
+            };
+            let mut b = Beacon::new(cfg);
+            let mut pop = Pop::default();
+            let (host, dest) = (IpAddr::from([10, 0, 0, 9]), IpAddr::from([203, 0, 113, 77]));
+            let mut r = R(77);
+            let mut out = Vec::new();
+            let mut t = 5000.0;
+            for i in 0..7u16 {
+                t += 900.0 * (1.0 + 0.02 * (2.0 * r.f() - 1.0));
+                for (k, dt) in [0.0, 1.0 + 2.5 * r.f()].into_iter().enumerate() {
+                    let ts = ((t + dt) * SEC as f64) as Ts;
+                    b.add(
+                        BeatIn {
+                            ts,
+                            host,
+                            src_port: 49_000 + i,
+                            dest_ip: dest,
+                            port: 80,
+                            proto: 6,
+                            vlan: 0,
+                            flow_id: u64::from(i),
+                            out: [310, 520][k],
+                            inb: [240, 180][k],
+                            in_session: true,
+                        },
+                        &pop.view(ts, host, dest, None),
+                        &mut out,
+                    );
+                }
+            }
+            out
+        };
+        let a = run(BeaconConfig::default().merge_fraction);
+        assert!(!a.is_empty(), "the check-ins alert once merged");
+        let period = a[0].evidence["period_s"].as_f64().unwrap();
+        assert!((810.0..990.0).contains(&period), "{period}");
+        assert!(run(0.0).is_empty(), "as separate beats they do not");
+    }
+
+    /// Class 7 of issue 16: an implant whose server is gone retries in
+    /// bursts of 5 attempts 0.55 s apart every ~12 s. Found at the burst
+    /// level with its period; not with `burst_level` off.
+    #[test]
+    fn reconnect_loops_are_found_at_the_burst_level() {
+        use crate::detect::periodicity::tests_support::R;
+        let run = |burst_level: bool| {
+            let mut b = Beacon::new(BeaconConfig {
+                burst_level,
+                ..BeaconConfig::default()
+            });
+            let mut pop = Pop::default();
+            let (host, dest) = (IpAddr::from([10, 0, 0, 9]), IpAddr::from([203, 0, 113, 78]));
+            let mut r = R(71);
+            let mut out = Vec::new();
+            let mut t = 5000.0;
+            for i in 0..40u16 {
+                t += 12.0 * (1.0 + 0.05 * (2.0 * r.f() - 1.0));
+                for k in 0..5u16 {
+                    let ts = ((t + 0.55 * f64::from(k)) * SEC as f64) as Ts;
+                    b.add(
+                        BeatIn {
+                            ts,
+                            host,
+                            src_port: 49_000 + i * 5 + k,
+                            dest_ip: dest,
+                            port: 4782,
+                            proto: 6,
+                            vlan: 0,
+                            flow_id: u64::from(i * 5 + k),
+                            out: 0,
+                            inb: 0,
+                            in_session: false,
+                        },
+                        &pop.view(ts, host, dest, None),
+                        &mut out,
+                    );
+                }
+            }
+            out
+        };
+        let a = run(true);
+        assert!(!a.is_empty(), "the loop alerts at the burst level");
+        let period = a[0].evidence["period_s"].as_f64().unwrap();
+        assert!((10.8..13.2).contains(&period), "{period}");
+        assert!(run(false).is_empty(), "the attempt level alone does not");
     }
 
     #[test]

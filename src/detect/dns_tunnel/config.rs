@@ -12,6 +12,11 @@ pub struct DnsTunnelConfig {
     pub min_name_bytes: u64,
     pub min_avg_len: f64,
     pub min_entropy: f64,
+    /// Few, long names: bytes carried in the names of one window, and the
+    /// average subdomain length (chars), that alert whatever the count of
+    /// unique names (at least `BULK_MIN_UNIQUE`) when the names look encoded.
+    pub bulk_name_bytes: u64,
+    pub bulk_avg_len: f64,
     pub max_domains: usize,
     pub allow_domains: Vec<String>,
 }
@@ -38,6 +43,8 @@ impl Default for DnsTunnelConfig {
             min_name_bytes: 1500,
             min_avg_len: 20.0,
             min_entropy: 3.5,
+            bulk_name_bytes: 2048,
+            bulk_avg_len: 100.0,
             max_domains: 50_000,
             allow_domains: DEFAULT_ALLOW.iter().map(|s| (*s).to_owned()).collect(),
         }
@@ -57,6 +64,8 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &DnsTunnelConfig) -> Dns
             "min_name_bytes",
             "min_avg_len",
             "min_entropy",
+            "bulk_name_bytes",
+            "bulk_avg_len",
             "max_domains",
             "allow_domains",
         ],
@@ -69,6 +78,8 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &DnsTunnelConfig) -> Dns
         min_name_bytes: c.int(t, S, "min_name_bytes", d.min_name_bytes, 1, 1 << 40),
         min_avg_len: c.float(t, S, "min_avg_len", d.min_avg_len, 1.0, 255.0),
         min_entropy: c.float(t, S, "min_entropy", d.min_entropy, 0.0, 8.0),
+        bulk_name_bytes: c.int(t, S, "bulk_name_bytes", d.bulk_name_bytes, 1, 1 << 40),
+        bulk_avg_len: c.float(t, S, "bulk_avg_len", d.bulk_avg_len, 1.0, 255.0),
         max_domains: us(c.int(t, S, "max_domains", d.max_domains as u64, 16, 100_000_000)),
         ..d.clone()
     };

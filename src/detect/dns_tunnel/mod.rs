@@ -13,7 +13,9 @@
 //! `min_name_bytes` bytes in names, and the names look encoded (average
 //! subdomain of `min_avg_len` characters or entropy of `min_entropy` bits per
 //! character), or when TXT/NULL queries dominate with many unique names (DNS
-//! C2 that fetches commands). One alert per domain, updated when the bytes
+//! C2 that fetches commands), or when a few long encoded names (at least
+//! `bulk_name_bytes` in names averaging `bulk_avg_len` characters) carry
+//! more than a benign domain sends. One alert per domain, updated when the bytes
 //! carried grow tenfold. CDNs and anti-virus lookups with hashed names are the known
 //! look-alikes: `allow_domains`.
 
@@ -31,6 +33,9 @@ use std::net::IpAddr;
 pub use config::DnsTunnelConfig;
 
 const UNIQUE_CAP: usize = 512;
+/// Unique names a window needs for the few-long-names finding: a handful of
+/// chunks, not one long name asked again.
+const BULK_MIN_UNIQUE: u64 = 4;
 
 #[derive(Default)]
 struct Window {
@@ -189,11 +194,17 @@ impl DnsTunnel {
         let encoded = unique >= self.cfg.min_unique as u64
             && w.name_bytes >= self.cfg.min_name_bytes
             && (avg_len >= self.cfg.min_avg_len || avg_ent >= self.cfg.min_entropy);
+        // few but long encoded names: data in chunks of ~250 characters
+        // needs only a dozen queries (count the bytes, not the names)
+        let bulk = unique >= BULK_MIN_UNIQUE
+            && w.name_bytes >= self.cfg.bulk_name_bytes
+            && avg_len >= self.cfg.bulk_avg_len
+            && avg_ent >= self.cfg.min_entropy;
         // DNS C2 polling for commands in TXT/NULL/CNAME/MX answers
         let txt_c2 = w.txt_null >= (self.cfg.min_unique as u64 * 2 / 3).max(5)
             && txt_share >= 0.5
             && avg_len >= 8.0;
-        if !(encoded || txt_c2) {
+        if !(encoded || bulk || txt_c2) {
             return;
         }
         let sev = if d.total_name_bytes >= 10_240 || unique >= 200 {
@@ -370,6 +381,55 @@ mod tests {
                 false,
                 &mut out,
             );
+        }
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    /// base64url of `n` pseudo-random bytes.
+    fn b64url(seed: u64, n: usize) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(A[(x % 64) as usize])
+            })
+            .collect()
+    }
+
+    /// A ~250-character name: base64url chunks in labels of at most 63.
+    fn long_name(i: u64, domain: &str) -> String {
+        let data = b64url(i + 1, 228);
+        let labels: Vec<&str> = (0..4).map(|k| &data[k * 57..(k + 1) * 57]).collect();
+        format!("{}.{domain}", labels.join("."))
+    }
+
+    #[test]
+    fn few_long_names_alert_by_the_bytes_they_carry() {
+        // 14 TXT queries of ~250-character names in 0.1 s: fewer unique
+        // names than min_unique, but ~3.4 KB encoded in them
+        let mut d = DnsTunnel::new(DnsTunnelConfig::default(), HomeNet::default_nets());
+        let mut out = Vec::new();
+        for i in 0..14u64 {
+            let mut x = q(100, &long_name(i, "exfil-drop.net"), 16);
+            x.ts += i64::try_from(i).unwrap() * SEC / 140;
+            d.query(&x, false, &mut out);
+        }
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].evidence["domain"], "exfil-drop.net");
+
+        // look-alikes: one long name asked again and again (a DKIM or
+        // service-discovery record), and a dozen short hashed names
+        let mut d = DnsTunnel::new(DnsTunnelConfig::default(), HomeNet::default_nets());
+        let mut out = Vec::new();
+        for i in 0..12i64 {
+            d.query(&q(i, &long_name(7, "cloudvendor.com"), 16), false, &mut out);
+        }
+        for i in 0..14u64 {
+            let n = format!("{}.hash.av-vendor.com", b64url(i + 50, 32));
+            d.query(&q(200, &n, 16), false, &mut out);
         }
         assert!(out.is_empty(), "{out:?}");
     }

@@ -19,6 +19,12 @@ pub struct ExfilConfig {
     pub producer_floor_web: u64,
     pub unusual_floor: u64,
     pub raw_floor: u64,
+    /// Raw TCP uploads in a host's first hour in view: the pair's
+    /// (out - in) / (out + in) at least this, and the pair first seen at
+    /// least `raw_young_after_s` after the host (not a session already
+    /// running when the sensor came up).
+    pub raw_young_pcr: f64,
+    pub raw_young_after_s: u64,
     pub min_pair_pcr: f64,
     pub max_hosts: usize,
     pub max_pairs: usize,
@@ -57,6 +63,8 @@ impl Default for ExfilConfig {
             producer_floor_web: 4 * MB,
             unusual_floor: 512,
             raw_floor: 64 * 1024,
+            raw_young_pcr: 0.8,
+            raw_young_after_s: 60,
             min_pair_pcr: 0.3,
             max_hosts: 20_000,
             max_pairs: 200_000,
@@ -82,6 +90,8 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &ExfilConfig) -> ExfilCo
             "producer_floor_web_kb",
             "unusual_floor_bytes",
             "raw_floor_kb",
+            "raw_young_pcr",
+            "raw_young_after_s",
             "min_pair_pcr",
             "max_hosts",
             "max_pairs",
@@ -129,6 +139,8 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &ExfilConfig) -> ExfilCo
         ) * 1024,
         unusual_floor: c.int(t, S, "unusual_floor_bytes", d.unusual_floor, 1, 1 << 40),
         raw_floor: c.int(t, S, "raw_floor_kb", d.raw_floor / 1024, 1, 1 << 30) * 1024,
+        raw_young_pcr: c.float(t, S, "raw_young_pcr", d.raw_young_pcr, -1.0, 1.1),
+        raw_young_after_s: c.int(t, S, "raw_young_after_s", d.raw_young_after_s, 0, 3600),
         min_pair_pcr: c.float(t, S, "min_pair_pcr", d.min_pair_pcr, -1.0, 1.0),
         max_hosts: us(c.int(t, S, "max_hosts", d.max_hosts as u64, 16, 100_000_000)),
         max_pairs: us(c.int(t, S, "max_pairs", d.max_pairs as u64, 16, 100_000_000)),

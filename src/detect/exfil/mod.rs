@@ -650,7 +650,18 @@ impl Exfil {
             // a file stored over FTP data to the internet (AgentTesla)
             Some(("ftp_data", 1, false))
         } else if u.proto == 6 && u.port >= 1024 && !u.web && !WEB_PORTS.contains(&u.port) {
-            (new_since_history && site_rare).then_some(("raw_tcp", cfg.raw_floor, true))
+            // in the host's first hour there is no history to be new
+            // against: an upload-dominant session to a destination first
+            // seen after the sensor came up is the stealer's signal
+            let young_upload = u.ts - host.first_seen < HOUR
+                && p.first_seen - host.first_seen
+                    >= i64::try_from(cfg.raw_young_after_s).unwrap_or(60) * SEC
+                && pcr(p.total_out, p.total_in) >= cfg.raw_young_pcr;
+            ((new_since_history || young_upload) && site_rare).then_some((
+                "raw_tcp",
+                cfg.raw_floor,
+                true,
+            ))
         } else {
             None
         };
