@@ -310,19 +310,18 @@ impl Beacon {
         };
         // the burst level: a reconnect loop (attempts half a second apart,
         // a burst of them every few seconds) fits the spacing inside a
-        // burst, below `min_period_s`; scored again with each run of beats
-        // closer than `min_period_s` as one beat
-        if !passes(&v) && cfg.burst_level {
+        // burst, below `min_period_s`; such a series is scored again with
+        // each run of beats closer than `min_period_s` as one beat. (Only
+        // then: a second score of every failing series doubled the cost of
+        // a busy link's random sessions.) `buf` is only read further on
+        // when the series passes, so a failed second score leaves it.
+        if !passes(&v) && cfg.burst_level && v.period_s < cfg.min_period_s {
             let gap = (cfg.min_period_s * 10.0) as u32;
             if periodicity::merge_runs(&mut self.buf, gap)
                 && let Some(w) = periodicity::evaluate(&self.buf, &mut self.scratch)
                 && passes(&w)
             {
                 v = w;
-            } else {
-                self.buf.clear();
-                self.buf.extend(p.beats.iter().copied());
-                periodicity::merge_close(&mut self.buf, cfg.merge_fraction, &mut self.scratch);
             }
         }
         let nats = v.nats();
@@ -557,12 +556,21 @@ impl Detector for Beacon {
     }
 
     fn state_counts(&self) -> Vec<u64> {
-        vec![self.pairs.len() as u64, self.stats.pairs_evicted]
+        vec![
+            self.pairs.len() as u64,
+            self.stats.pairs_evicted,
+            self.stats.beats,
+            self.stats.scored,
+        ]
     }
 
     fn state_line(&self, c: &[u64]) -> Option<String> {
-        let (series, evicted) = (c.first()?, c.get(1)?);
-        Some(format!("beacon {series} series ({evicted} evicted)"))
+        let [series, evicted, beats, scored] = c else {
+            return None;
+        };
+        Some(format!(
+            "beacon {series} series ({evicted} evicted), {beats} beats, {scored} scored"
+        ))
     }
 
     fn snapshot_version(&self) -> u32 {
