@@ -19,6 +19,7 @@ if [ "${1:-}" = "--rev" ]; then
   trap 'git worktree remove --force "$wt"' EXIT
   CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/compare-base" cargo build --release -q --manifest-path "$wt/Cargo.toml"
   old="${CARGO_TARGET_DIR:-target}/compare-base/release/deguchi"
+  shift # the new binary, if given, follows the commit
 elif [ "${1:-}" = "--self" ]; then
   old=--self
 else
