@@ -443,6 +443,17 @@ pub fn evaluate(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
+
+    /// (jitter, miss rate) of the calibration table and of the detector's
+    /// first-alert test.
+    pub const CALIBRATION_GRID: [(f64, f64); 6] = [
+        (0.0, 0.0),
+        (0.1, 0.0),
+        (0.3, 0.0),
+        (0.5, 0.0),
+        (0.2, 0.2),
+        (0.5, 0.2),
+    ];
     /// xorshift for reproducible test series
     pub struct R(pub u64);
     impl R {
@@ -652,14 +663,7 @@ mod calibration {
     #[test]
     #[ignore = "prints a calibration table"]
     fn beats_to_threshold() {
-        for (j, miss) in [
-            (0.0, 0.0),
-            (0.1, 0.0),
-            (0.3, 0.0),
-            (0.5, 0.0),
-            (0.2, 0.2),
-            (0.5, 0.2),
-        ] {
+        for (j, miss) in CALIBRATION_GRID {
             let mut need: Vec<usize> = (1..=50u64)
                 .map(|seed| {
                     let all = series(120, 60.0, j, miss, seed);

@@ -728,7 +728,7 @@ mod tests {
     /// up to 32, then every 4th), per jitter and miss rate.
     #[test]
     fn holds_do_not_delay_the_first_alert() {
-        use crate::detect::periodicity::tests_support::{poisson, series};
+        use crate::detect::periodicity::tests_support::{CALIBRATION_GRID, poisson, series};
         let cfg = BeaconConfig::default();
         let passes = |b: &[Beat]| {
             periodicity::evaluate(b, &mut Scratch::default()).is_some_and(|v| {
@@ -737,14 +737,7 @@ mod tests {
         };
         let (host, dest) = (IpAddr::from([10, 0, 0, 5]), IpAddr::from([203, 0, 113, 9]));
         let mut scored = 0usize;
-        for (j, miss) in [
-            (0.0, 0.0),
-            (0.1, 0.0),
-            (0.3, 0.0),
-            (0.5, 0.0),
-            (0.2, 0.2),
-            (0.5, 0.2),
-        ] {
+        for (j, miss) in CALIBRATION_GRID {
             let (mut want, mut got) = (Vec::new(), Vec::new());
             for seed in 1..=50u64 {
                 let all = series(120, 60.0, j, miss, seed);
