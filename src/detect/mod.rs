@@ -268,46 +268,6 @@ pub(crate) fn evict_oldest<K: Clone + Eq + Hash, V, S: BuildHasher>(
     old.len()
 }
 
-/// The internal hosts seen using one destination, for popularity counts: a
-/// sorted list of host fingerprints (the IPv4 address itself; FNV-1a of an
-/// IPv6 one), capped. A lookup is a binary search over 8-byte words instead
-/// of a scan over 17-byte addresses, which matters for the destinations
-/// everyone uses: every flow to them asks whether its host is new.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct HostSet(Vec<u64>);
-
-impl HostSet {
-    fn fingerprint(ip: std::net::IpAddr) -> u64 {
-        match ip {
-            std::net::IpAddr::V4(a) => u64::from(u32::from(a)),
-            // never equal to an IPv4 fingerprint (bit 63 set)
-            std::net::IpAddr::V6(a) => crate::fnv1a(a.octets()) | 1 << 63,
-        }
-    }
-
-    /// Adds `ip` unless the set holds it already or holds `cap` hosts.
-    pub fn insert(&mut self, ip: std::net::IpAddr, cap: usize) {
-        if self.0.len() >= cap {
-            // full: the popular destinations, where nothing changes any more
-            return;
-        }
-        let f = Self::fingerprint(ip);
-        if let Err(at) = self.0.binary_search(&f) {
-            self.0.insert(at, f);
-        }
-    }
-
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 /// Domain suffixes (allowlists), matched case-insensitively on label
 /// boundaries: `ntp.org` matches `ntp.org` and `a.b.NTP.org`, not
 /// `evilntp.org`. A name is looked up once per label (its tail from each
@@ -366,7 +326,7 @@ impl DomainSuffixes {
 
 #[cfg(test)]
 mod tests {
-    use super::{DomainSuffixes, HostSet};
+    use super::DomainSuffixes;
 
     /// The suffix-by-suffix comparison `DomainSuffixes` replaced.
     fn reference(name: &str, suffixes: &[&str]) -> bool {
@@ -425,23 +385,5 @@ mod tests {
         let set = DomainSuffixes::new(&[huge.as_str()]);
         assert!(set.matches(&format!("a.{huge}")));
         assert!(!set.matches(&format!("a{huge}")));
-    }
-    use std::net::IpAddr;
-
-    #[test]
-    fn host_set_counts_distinct_hosts_up_to_its_cap() {
-        let mut s = HostSet::default();
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "fd00::1".parse().unwrap();
-        let c: IpAddr = "::10.0.0.1".parse().unwrap();
-        for ip in [a, b, a, c, b] {
-            s.insert(ip, 8);
-        }
-        assert_eq!(s.len(), 3);
-        for i in 0..20u8 {
-            s.insert(IpAddr::from([10, 1, 0, i]), 8);
-        }
-        assert_eq!(s.len(), 8);
-        assert!(!s.is_empty());
     }
 }
