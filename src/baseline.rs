@@ -63,15 +63,32 @@ impl HostSet {
         }
     }
 
-    /// Adds `ip` unless the set holds it already or holds `cap` hosts.
-    pub fn insert(&mut self, ip: std::net::IpAddr, cap: usize) {
+    /// Adds `ip` unless the set holds it already or holds `cap` hosts;
+    /// true if it was added.
+    pub fn insert(&mut self, ip: std::net::IpAddr, cap: usize) -> bool {
         if self.0.len() >= cap {
             // full: the popular destinations, where nothing changes any more
-            return;
+            return false;
         }
         let f = Self::fingerprint(ip);
-        if let Err(at) = self.0.binary_search(&f) {
-            self.0.insert(at, f);
+        match self.0.binary_search(&f) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, f);
+                true
+            }
+        }
+    }
+
+    /// Adds every host of `other` (up to `cap`).
+    fn union(&mut self, other: &Self, cap: usize) {
+        for f in &other.0 {
+            if self.0.len() >= cap {
+                return;
+            }
+            if let Err(at) = self.0.binary_search(f) {
+                self.0.insert(at, *f);
+            }
         }
     }
 
@@ -116,6 +133,10 @@ pub struct Baseline {
     hosts: HashMap<IpAddr, Ts, ahash::RandomState>,
     names: HashMap<(IpAddr, IpAddr), (Arc<str>, Ts), ahash::RandomState>,
     resolvers: Vec<IpAddr>,
+    /// First sightings of (destination, host) since the last
+    /// [`Self::take_sightings`], when kept (a bus worker shares them with
+    /// the other workers: the site-wide baseline).
+    journal: Option<Vec<(u64, IpAddr, Ts)>>,
 }
 
 /// A resolved name as stored: (host, address) -> (name, when).
@@ -153,6 +174,38 @@ impl Baseline {
             hosts: HashMap::default(),
             names: HashMap::default(),
             resolvers: Vec::new(),
+            journal: None,
+        }
+    }
+
+    /// Keeps first sightings for [`Self::take_sightings`].
+    pub fn keep_sightings(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The first sightings since the last call.
+    pub fn take_sightings(&mut self) -> Vec<(u64, IpAddr, Ts)> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// A first sighting made elsewhere (another worker's partitions):
+    /// `host` uses destination `id` since `ts`.
+    pub fn sighting(&mut self, id: u64, host: IpAddr, ts: Ts) {
+        self.hosts.entry(host).or_insert(ts);
+        let d = self.dests.entry(id).or_default();
+        d.last_seen = d.last_seen.max(ts);
+        if d.first_seen == 0 || ts < d.first_seen {
+            d.first_seen = ts;
+        }
+        d.hosts.insert(host, DEST_HOSTS_CAP);
+        if self.hosts.len() > self.cap {
+            crate::detect::evict_oldest(&mut self.hosts, |t| *t);
+        }
+        if self.dests.len() > self.cap {
+            crate::detect::evict_oldest(&mut self.dests, |d| d.last_seen);
         }
     }
 
@@ -231,7 +284,11 @@ impl Baseline {
         if d.first_seen == 0 || ts < d.first_seen {
             d.first_seen = ts;
         }
-        d.hosts.insert(host, DEST_HOSTS_CAP);
+        if d.hosts.insert(host, DEST_HOSTS_CAP)
+            && let Some(j) = self.journal.as_mut()
+        {
+            j.push((id, host, ts));
+        }
         let (hosts, first_seen) = (d.hosts.len(), d.first_seen);
         if self.hosts.len() > self.cap {
             crate::detect::evict_oldest(&mut self.hosts, |t| *t);
@@ -291,6 +348,38 @@ impl Baseline {
         snap.hosts.sort_unstable();
         snap.names.sort_unstable_by_key(|a| a.0);
         postcard::to_stdvec(&snap).unwrap_or_default()
+    }
+
+    /// Adds a snapshot taken by [`Self::save`] to this baseline (a bus
+    /// worker restoring partitions saved by others): hosts per destination
+    /// united, the earliest first sighting, the latest last one, names and
+    /// resolvers this one lacks.
+    ///
+    /// # Errors
+    /// The bytes do not decode.
+    pub fn merge(&mut self, bytes: &[u8]) -> Result<(), postcard::Error> {
+        let s: Snapshot = postcard::from_bytes(bytes)?;
+        for (k, d) in s.dests {
+            let e = self.dests.entry(k).or_default();
+            e.hosts.union(&d.hosts, DEST_HOSTS_CAP);
+            e.last_seen = e.last_seen.max(d.last_seen);
+            if e.first_seen == 0 || (d.first_seen != 0 && d.first_seen < e.first_seen) {
+                e.first_seen = d.first_seen;
+            }
+        }
+        for (h, t) in s.hosts {
+            let e = self.hosts.entry(h).or_insert(t);
+            *e = (*e).max(t);
+        }
+        for (k, (n, t)) in s.names {
+            self.names.entry(k).or_insert((Arc::from(n), t));
+        }
+        for r in s.resolvers {
+            if !self.resolvers.contains(&r) && self.resolvers.len() < RESOLVERS_CAP {
+                self.resolvers.push(r);
+            }
+        }
+        Ok(())
     }
 
     /// Restores a snapshot taken by [`Self::save`].

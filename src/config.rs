@@ -96,6 +96,8 @@ pub struct Config {
     pub state: StateConfig,
     /// Evidence pcaps of alerted flows (`[evidence]`, `--evidence DIR`).
     pub evidence: EvidenceConfig,
+    /// The message bus (`[bus]`, `--publish`, `deguchi analyze --bus`).
+    pub bus: crate::bus::BusConfig,
 }
 
 /// Detector state on disk (`[state]`).
@@ -144,6 +146,7 @@ impl Default for Config {
                 interval_s: 300,
             },
             evidence: EvidenceConfig::default(),
+            bus: crate::bus::BusConfig::default(),
         }
     }
 }
@@ -198,7 +201,7 @@ impl Config {
             errors: &mut errors,
         };
         let sections: Vec<&str> = [
-            "general", "capture", "flow", "output", "baseline", "state", "evidence",
+            "general", "capture", "flow", "output", "baseline", "state", "evidence", "bus",
         ]
         .into_iter()
         .chain(Detectors::names())
@@ -429,8 +432,11 @@ impl Config {
             .unwrap_or(de.packets_after),
         };
 
+        let bus = crate::bus::BusConfig::parse(&mut c, &root);
+
         if errors.is_empty() {
             Ok(Self {
+                bus,
                 home_net,
                 home_net_text,
                 workers,

@@ -15,7 +15,7 @@ pub const DEFAULT_HOME_NET: &[&str] = &[
 ];
 
 /// Direction of a flow relative to the home network, from its originator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// internal originator -> external responder

@@ -33,6 +33,7 @@ macro_rules! panic_free {
 pub mod alert;
 pub mod analysis;
 pub mod baseline;
+pub mod bus;
 pub mod capture;
 pub mod config;
 pub mod detect;

@@ -78,6 +78,34 @@ enum Cmd {
         #[arg(long = "detector", value_name = "NAME")]
         detectors: Vec<String>,
     },
+    /// Analysis worker on a NATS JetStream bus: takes a share of the
+    /// partitions, merges every sensor's events, runs the detectors
+    Analyze {
+        /// NATS servers: nats://HOST:PORT[,nats://...] (as bus.servers)
+        #[arg(long, value_name = "URL,...", required = true)]
+        bus: Vec<String>,
+        /// Configuration file (TOML); see config/deguchi.toml
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Internal networks, comma-separated CIDRs (replaces general.home_net)
+        #[arg(long = "home-net", value_name = "CIDR,...", value_delimiter = ',')]
+        home_net: Option<Vec<String>>,
+        /// Write alerts to FILE instead of stdout
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Also keep each partition's snapshot in DIR (they live in the bus's object store)
+        #[arg(long = "state-dir", value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Exit once every sensor has sent its end of input and all is analysed
+        #[arg(long)]
+        eof: bool,
+        /// This worker's id in the group (default: host name and pid)
+        #[arg(long = "worker-id", value_name = "ID")]
+        worker_id: Option<String>,
+        /// Serve Prometheus metrics on http://ADDR:PORT/metrics
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics: Option<String>,
+    },
     /// Write a synthetic capture with ground truth (sample, office, exfil, bench, mix, stress, flood)
     #[cfg(feature = "gen")]
     Gen(deguchi_synth::cli::GenArgs),
@@ -145,6 +173,14 @@ struct Common {
     /// Write each alerted flow's packets to DIR/<alert>.pcap (see [evidence])
     #[arg(long, value_name = "DIR")]
     evidence: Option<PathBuf>,
+    /// Sensor mode: publish flow events to NATS JetStream
+    /// (nats://HOST:PORT[,nats://...]) for `deguchi analyze` workers
+    /// instead of analysing them here
+    #[arg(long, value_name = "URL,...")]
+    publish: Vec<String>,
+    /// This sensor's name on the bus (default: bus.sensor, else the host name)
+    #[arg(long, value_name = "NAME")]
+    sensor: Option<String>,
 }
 
 fn build_config(c: &Common) -> anyhow::Result<Config> {
@@ -174,6 +210,15 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
     cfg.output.syslog.clone_from(&c.syslog);
     if let Some(e) = &c.evidence {
         cfg.evidence.dir = Some(e.clone());
+    }
+    if !c.publish.is_empty() {
+        cfg.bus
+            .set_servers(&c.publish)
+            .map_err(|e| anyhow::anyhow!("--publish {e}"))?;
+        cfg.bus.publish = true;
+    }
+    if let Some(s) = &c.sensor {
+        cfg.bus.sensor = Some(s.clone());
     }
     if let Some(w) = c.workers {
         anyhow::ensure!(
@@ -244,12 +289,62 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Cmd::Analyze {
+        bus,
+        config,
+        home_net,
+        output,
+        state_dir,
+        eof,
+        worker_id,
+        metrics,
+    } = &cli.cmd
+    {
+        let common = Common {
+            config: config.clone(),
+            home_net: home_net.clone(),
+            output: output.clone(),
+            flows: None,
+            workers: None,
+            state: None,
+            metrics: None,
+            syslog: Vec::new(),
+            evidence: None,
+            publish: Vec::new(),
+            sensor: None,
+        };
+        let mut cfg = match build_config(&common).and_then(|mut c| {
+            c.bus
+                .set_servers(bus)
+                .map_err(|e| anyhow::anyhow!("--bus {e}"))?;
+            Ok(c)
+        }) {
+            Ok(c) => c,
+            Err(e) => {
+                say_line(&format!("deguchi: {e:#}"));
+                return ExitCode::from(2);
+            }
+        };
+        cfg.bus.publish = false;
+        if let Some(addr) = metrics
+            && let Err(e) = deguchi::metrics::serve(addr)
+        {
+            eprintln!("deguchi: --metrics {addr}: {e}");
+            return ExitCode::from(2);
+        }
+        let opts = deguchi::bus::worker::WorkerOpts {
+            eof: *eof,
+            state_dir: state_dir.clone(),
+            id: worker_id.clone(),
+        };
+        return analyze(&cfg, &opts);
+    }
     let (common, input) = match &cli.cmd {
         Cmd::Replay { files, common, .. } => (common, Input::Files(files.clone())),
         Cmd::Live { iface, common, .. } => (common, Input::Live(iface.clone())),
         #[cfg(feature = "gen")]
         Cmd::Gen(_) => return ExitCode::SUCCESS,
-        Cmd::Report { .. } => return ExitCode::SUCCESS,
+        Cmd::Report { .. } | Cmd::Analyze { .. } => return ExitCode::SUCCESS,
     };
     let mut cfg = match build_config(common) {
         Ok(c) => c,
@@ -351,6 +446,30 @@ fn main() -> ExitCode {
         }
     }
     code
+}
+
+/// `deguchi analyze`: a bus worker until SIGINT/SIGTERM (or `--eof`).
+fn analyze(cfg: &Config, opts: &deguchi::bus::worker::WorkerOpts) -> ExitCode {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if signal_hook::flag::register(sig, Arc::clone(&stop)).is_err() {
+            say_line("deguchi: cannot install a signal handler");
+            return ExitCode::from(1);
+        }
+    }
+    match deguchi::bus::worker::run(cfg, opts, &stop) {
+        Ok(s) => {
+            say(&s.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            say_line(&format!("deguchi analyze: {e}"));
+            ExitCode::from(match e {
+                deguchi::bus::worker::WorkerError::Mismatch(_) => 2,
+                _ => 1,
+            })
+        }
+    }
 }
 
 fn run(cfg: &Config, input: &Input) -> anyhow::Result<ExitCode> {

@@ -1066,6 +1066,22 @@ fn dispose<T>(x: T) {
 /// errors during the run are reported in the [`Summary`].
 pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summary, SinkError> {
     let started = Instant::now();
+    let publisher = if cfg.bus.publish {
+        let bus = crate::bus::sensor::connect(&cfg.bus, stop).map_err(|e| SinkError {
+            name: cfg.bus.servers.join(","),
+            what: "cannot reach the bus",
+            err: std::io::Error::other(e.to_string()),
+        })?;
+        Some(crate::bus::sensor::Publisher::new(
+            bus,
+            cfg.home_net.clone(),
+            cfg.partitions,
+            matches!(input, Input::Live(_)),
+            Arc::clone(stop),
+        ))
+    } else {
+        None
+    };
     let mut sinks = Sinks::open(cfg.output.alerts.as_ref(), cfg.output.flows.as_ref())?;
     sinks.state.clone_from(&cfg.state.path);
     sinks.stats_every = cfg.output.stats_interval_s;
@@ -1147,9 +1163,19 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         analyzer.state_every.is_some(),
         Arc::clone(&input_done),
     )?;
-    let an = spawn("analysis".into(), move || {
-        analysis_thread(analyzer, helpers, ev_rx, ev_back, out_tx)
-    })?;
+    let an = match publisher {
+        // sensor mode: the events go to the bus instead
+        Some(p) => {
+            drop((analyzer, helpers));
+            let keep = sinks.writes_flows();
+            spawn("publish".into(), move || {
+                crate::bus::sensor::publisher_thread(p, keep, &ev_rx, &ev_back, &out_tx)
+            })?
+        }
+        None => spawn("analysis".into(), move || {
+            analysis_thread(analyzer, helpers, ev_rx, ev_back, out_tx)
+        })?,
+    };
     let stop_w = Arc::clone(stop);
     let reopen = Arc::clone(&REOPEN);
     let disk_budget = cfg.evidence.disk_mb << 20;

@@ -72,6 +72,25 @@ fn snapshot(at: Ts, mut sections: Sections) -> Out {
     }))
 }
 
+/// An event's direction against `home_net` and whether the detectors (and
+/// the shared baseline) see it.
+#[must_use]
+pub fn classify(home: &HomeNet, ev: &FlowEvent) -> (Direction, bool) {
+    match ev {
+        FlowEvent::End(r) => (home.direction(r.src_ip, r.dest_ip), true),
+        FlowEvent::Burst(b) => {
+            let dir = home.direction(b.src_ip, b.dest_ip);
+            (dir, dir == Direction::Outbound)
+        }
+        FlowEvent::Progress(p) => {
+            let dir = home.direction(p.src_ip, p.dest_ip);
+            (dir, matches!(dir, Direction::Outbound | Direction::Inbound))
+        }
+        FlowEvent::DnsQuery(q) => (Direction::Internal, home.contains(q.client)),
+        FlowEvent::DnsAnswer(_) => (Direction::Internal, true),
+    }
+}
+
 pub struct Analyzer {
     /// Snapshot detector state every this much packet time (`None`: never).
     pub state_every: Option<Ts>,
@@ -197,26 +216,16 @@ impl Analyzer {
         let mut plan = std::mem::take(&mut self.plan);
         plan.clear();
         for ev in evs.iter_mut() {
-            let (dir, feed, ts) = match ev {
+            let (dir, feed) = classify(&self.home, ev);
+            let ts = match ev {
                 FlowEvent::End(r) => {
-                    r.direction = self.home.direction(r.src_ip, r.dest_ip);
+                    r.direction = dir;
                     self.flows_seen += 1;
-                    (r.direction, true, Some(r.end))
+                    Some(r.end)
                 }
-                FlowEvent::Burst(b) => {
-                    let dir = self.home.direction(b.src_ip, b.dest_ip);
-                    (dir, dir == Direction::Outbound, Some(b.end))
-                }
-                FlowEvent::Progress(p) => {
-                    let dir = self.home.direction(p.src_ip, p.dest_ip);
-                    (
-                        dir,
-                        matches!(dir, Direction::Outbound | Direction::Inbound),
-                        Some(p.ts),
-                    )
-                }
-                FlowEvent::DnsQuery(q) => (Direction::Internal, self.home.contains(q.client), None),
-                FlowEvent::DnsAnswer(_) => (Direction::Internal, true, None),
+                FlowEvent::Burst(b) => Some(b.end),
+                FlowEvent::Progress(p) => Some(p.ts),
+                FlowEvent::DnsQuery(_) | FlowEvent::DnsAnswer(_) => None,
             };
             let (dest, client_is_resolver) = if feed {
                 self.baseline.observe(ev, dir, &self.home)
@@ -411,12 +420,49 @@ impl Analyzer {
     /// when the file has this analyzer's partition count (before
     /// [`Self::split_off`]).
     pub fn restore(&mut self, env: crate::state::Envelope, from: &std::path::Path) {
+        self.restore_with(env, from, false);
+    }
+
+    /// Loads one partition's snapshot saved by another process (a bus
+    /// worker taking a partition over): its detector sections, and its
+    /// baseline added to this one ([`Baseline::merge`]) instead of replacing it.
+    pub fn restore_merging(&mut self, env: crate::state::Envelope, from: &std::path::Path) {
+        self.restore_with(env, from, true);
+    }
+
+    /// The baseline, for a bus worker's site-wide sightings.
+    pub fn baseline_mut(&mut self) -> &mut Baseline {
+        &mut self.baseline
+    }
+
+    /// Partition `p`'s detector sections and the baseline's, as a state
+    /// file's envelope (a bus worker's per-partition snapshot).
+    pub fn partition_snapshot(&mut self, p: u32) -> crate::state::Envelope {
+        let mut sections = vec![self.baseline_section()];
+        let of = self.partitions;
+        for l in &mut self.lanes {
+            for part in l.parts.iter_mut().filter(|x| x.index == p) {
+                part.sections(of, &mut sections);
+            }
+        }
+        crate::state::Envelope {
+            saved_at: self.clock,
+            sections,
+        }
+    }
+
+    fn restore_with(&mut self, env: crate::state::Envelope, from: &std::path::Path, merge: bool) {
         // partitions restored, by detector name
         let mut restored: Vec<(&'static str, usize)> = Vec::new();
         let mut other_layout = 0usize;
         for (name, bytes) in &env.sections {
             if name == crate::baseline::SECTION {
-                if let Err(e) = self.baseline.load(bytes) {
+                let r = if merge {
+                    self.baseline.merge(bytes)
+                } else {
+                    self.baseline.load(bytes)
+                };
+                if let Err(e) = r {
                     tracing::warn!(
                         "state {}: baseline section unreadable ({e}); it starts fresh",
                         from.display()
@@ -489,7 +535,7 @@ impl Analyzer {
                 crate::time::rfc3339(env.saved_at)
             );
         }
-        self.last_state = env.saved_at;
+        self.last_state = self.last_state.max(env.saved_at);
         self.clock = self.clock.max(env.saved_at);
     }
 }

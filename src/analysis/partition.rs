@@ -77,7 +77,7 @@ impl Partition {
     /// The detectors' serialised state: sections named
     /// `detector/partition/partitions`, each the detector's snapshot version
     /// (u32, little-endian) then its bytes.
-    fn sections(&mut self, of: usize, into: &mut Sections) {
+    pub(super) fn sections(&mut self, of: usize, into: &mut Sections) {
         for d in &mut self.detectors {
             if let Some(b) = d.save() {
                 let mut v = d.snapshot_version().to_le_bytes().to_vec();

@@ -121,7 +121,7 @@ impl LinkType {
 }
 
 /// Outermost tunnel a packet was carried in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum Tunnel {
     #[default]

@@ -5,9 +5,10 @@
 use super::entry::Entry;
 use super::record::{FlowHints, FlowRecord};
 use crate::time::Ts;
+use serde::{Deserialize, Serialize};
 
 /// Something the table concluded that later stages need.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub enum FlowEvent {
     /// A flow ended (closed, timed out, evicted or flushed).
     /// (Inline, not boxed: one allocation and one free on another thread
@@ -28,7 +29,7 @@ pub enum FlowEvent {
 
 /// One burst of payload exchange inside a long-lived flow, oriented from the
 /// flow's originator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BurstEvent {
     pub ts: Ts,
     pub end: Ts,
@@ -86,7 +87,7 @@ impl BurstEvent {
 }
 
 /// A DNS query, as sent by `client`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DnsQuery {
     pub ts: Ts,
     pub client: std::net::IpAddr,
@@ -96,7 +97,7 @@ pub struct DnsQuery {
 }
 
 /// Payload moved by a flow since its last report, oriented from its originator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProgressEvent {
     pub ts: Ts,
     pub start: Ts,
@@ -112,7 +113,7 @@ pub struct ProgressEvent {
 }
 
 /// The addresses a host was told a name resolves to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DnsAnswer {
     pub ts: Ts,
     pub client: std::net::IpAddr,

@@ -7,11 +7,11 @@ use crate::community_id::community_id_v1;
 use crate::decode::Tunnel;
 use crate::homenet::Direction;
 use crate::time::{Ts, eve, secs_f64};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// Why a flow record was written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// TCP FIN/FIN or RST seen, then the closed-state linger expired (or the port was reused).
@@ -25,7 +25,7 @@ pub enum EndReason {
 }
 
 /// How a flow's originator (client) was chosen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Oriented {
     /// From the handshake (the sender of the SYN, the receiver of the
@@ -52,7 +52,7 @@ impl Oriented {
 /// output. Most flows with hints are TLS with an SNI and nothing else, so the
 /// HTTP request and the DNS details sit in boxes of their own: the common
 /// hints box is 48 bytes instead of the 136 of one box for everything.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowHints {
     /// Shared, so the burst and progress events of a long flow carry the
     /// name without copying it.
@@ -64,14 +64,14 @@ pub struct FlowHints {
 }
 
 /// An HTTP request line: method and URI (capped).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpHint {
     pub method: String,
     pub uri: String,
 }
 
 /// What a DNS flow asked and was answered.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsHints {
     /// Names asked (at most [`FlowHints::MAX_NAMES`], each once).
     pub queries: Vec<String>,
@@ -99,7 +99,7 @@ impl FlowHints {
 }
 
 /// An ended flow, oriented from its originator. Owned; crosses to the analysis stage.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FlowRecord {
     pub flow_id: u64,
     pub src_ip: IpAddr,
