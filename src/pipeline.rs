@@ -47,6 +47,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
+/// Sets a queue's depth gauge (once per batch, from a thread at one end).
+#[inline]
+fn set_len(g: &Gauge, n: usize) {
+    g.set(i64::try_from(n).unwrap_or(i64::MAX));
+}
+
 /// One captured frame in a [`Batch`]: its bytes are `bytes[off..off + len]`.
 #[derive(Clone, Copy, Debug)]
 pub struct RawFrame {
@@ -357,6 +366,8 @@ struct ShardOut {
 struct Events {
     tx: Sender<Vec<FlowEvent>>,
     pool: Receiver<Vec<FlowEvent>>,
+    /// `deguchi_queue_depth{queue="shard->analysis"}`.
+    depth: Gauge,
 }
 
 impl Events {
@@ -367,7 +378,9 @@ impl Events {
             return true;
         }
         let next = self.pool.try_recv().unwrap_or_default();
-        self.tx.send(std::mem::replace(v, next)).is_ok()
+        let ok = self.tx.send(std::mem::replace(v, next)).is_ok();
+        set_len(&self.depth, self.tx.len());
+        ok
     }
 }
 
@@ -396,6 +409,7 @@ impl Ahead {
 }
 
 fn shard_thread(
+    id: usize,
     mut table: FlowTable,
     rx: Receiver<Batch>,
     recycle: Sender<Batch>,
@@ -413,7 +427,18 @@ fn shard_thread(
     let mut events = Vec::new();
     let mut clock = i64::MIN;
     let mut published = crate::metrics::ShardDelta::default();
-    for mut b in rx {
+    let m = crate::metrics::m();
+    let label = crate::metrics::ShardLabel {
+        shard: id.to_string(),
+    };
+    let batches_c = m.stage(&format!("shard-{id}"));
+    let packets_c = m.shard_packets.get_or_create_owned(&label);
+    let events_c = m.shard_events.get_or_create_owned(&label);
+    let depth = m.queue(&format!("capture->shard-{id}"), rx.capacity().unwrap_or(0));
+    for mut b in &rx {
+        batches_c.inc();
+        set_len(&depth, rx.len());
+        packets_c.inc_by(b.frames.len() as u64);
         if let Some(q) = &queued_bytes {
             // off the live queue: its bytes no longer count against the budget
             q.fetch_sub(b.cost(), Ordering::Relaxed);
@@ -453,6 +478,7 @@ fn shard_thread(
         clock = clock.max(b.clock);
         table.expire(clock, &mut events);
         published.publish(decoded, &decoder.counters, &table.counters);
+        events_c.inc_by(events.len() as u64);
         if !tx.send(&mut events) {
             break;
         }
@@ -464,6 +490,7 @@ fn shard_thread(
     }
     loop {
         let done = table.flush_some(1024, &mut events);
+        events_c.inc_by(events.len() as u64);
         if !tx.send(&mut events) || done {
             break;
         }
@@ -630,7 +657,13 @@ fn analysis_thread(
 ) -> AnalysisEnd {
     let mut out = Vec::new();
     let mut more = Vec::new();
+    let m = crate::metrics::m();
+    let batches_c = m.stage("analysis");
+    let in_depth = m.queue("shard->analysis", rx.capacity().unwrap_or(0));
+    let out_depth = m.queue("analysis->writer", tx.capacity().unwrap_or(0));
     for mut evs in &rx {
+        batches_c.inc();
+        set_len(&in_depth, rx.len());
         if hs.spare.is_some() && hs.input_done.load(Ordering::Relaxed) {
             // the end of input: what is left is the flush of every open
             // flow, with the capture and shard threads idle; the last lane
@@ -688,6 +721,7 @@ fn analysis_thread(
         if !out.is_empty() && tx.send(std::mem::take(&mut out)).is_err() {
             break;
         }
+        set_len(&out_depth, tx.len());
     }
     let mut ends = Vec::new();
     let mut cpu = Vec::new();
@@ -759,6 +793,9 @@ fn writer_thread(
 ) -> WriterOut {
     let mut error = None;
     let (mut flows, mut alerts) = (0, 0);
+    let m = crate::metrics::m();
+    let batches_c = m.stage("writer");
+    let depth = m.queue("analysis->writer", rx.capacity().unwrap_or(0));
     loop {
         sinks.stats_if_due(false);
         if reopen.swap(false, Ordering::SeqCst) {
@@ -785,6 +822,8 @@ fn writer_thread(
             }
             Err(crossbeam_channel::TryRecvError::Disconnected) => break,
         };
+        batches_c.inc();
+        set_len(&depth, rx.len());
         if error.is_some() {
             // keep draining so upstream never blocks; state still gets saved
             for o in &batch {
@@ -843,6 +882,10 @@ struct Feeder {
     /// and the most they may hold.
     queued_bytes: Arc<AtomicUsize>,
     queue_budget: usize,
+    /// `deguchi_stage_batches_total{stage="capture"}` and the depth of
+    /// each shard's queue.
+    batches_c: Counter,
+    depths: Vec<Gauge>,
 }
 
 impl Feeder {
@@ -857,12 +900,16 @@ impl Feeder {
         crate::metrics::m().capture(self.packets, self.wire_bytes, self.shed, self.clock);
         if self.live {
             self.send_live(s);
-            return;
+        } else {
+            let fresh = self.fresh();
+            let mut b = std::mem::replace(&mut self.pending[s], fresh);
+            b.clock = self.clock;
+            let _ = self.txs[s].send(b);
+            self.batches_c.inc();
         }
-        let fresh = self.fresh();
-        let mut b = std::mem::replace(&mut self.pending[s], fresh);
-        b.clock = self.clock;
-        let _ = self.txs[s].send(b);
+        if let (Some(g), Some(tx)) = (self.depths.get(s), self.txs.get(s)) {
+            set_len(g, tx.len());
+        }
     }
 
     /// Live: never blocks. A batch that does not fit (the shard's channel
@@ -891,7 +938,9 @@ impl Feeder {
         b.clock = self.clock;
         self.queued_bytes.fetch_add(cost, Ordering::Relaxed);
         match self.txs[s].try_send(b) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.batches_c.inc();
+            }
             Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
                 self.queued_bytes.fetch_sub(cost, Ordering::Relaxed);
                 // the shard is gone (or, impossibly, the channel filled):
@@ -916,8 +965,13 @@ impl Feeder {
                 self.queued_bytes.fetch_add(b.cost(), Ordering::Relaxed);
             }
             let _ = self.txs[s].send(b);
+            self.batches_c.inc();
         }
         self.txs.clear();
+        // the shards drain their queues to the end
+        for g in &self.depths {
+            g.set(0);
+        }
     }
 
     /// Sheds shard `s`'s pending batch: counted, emptied, kept for reuse.
@@ -1098,6 +1152,7 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     let mut evidence_txs = Vec::new();
     let (pool_tx, pool_rx) = bounded::<Batch>(slots * shards + shards * 2);
     let mut txs = Vec::new();
+    let mut depths = Vec::new();
     let mut shard_handles = Vec::new();
     for i in 0..shards {
         let (tx, rx) = bounded::<Batch>(slots);
@@ -1106,7 +1161,9 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         let ev = Events {
             tx: ev_tx.clone(),
             pool: ev_pool.clone(),
+            depth: crate::metrics::m().queue("shard->analysis", depth * shards),
         };
+        depths.push(crate::metrics::m().queue(&format!("capture->shard-{i}"), slots));
         let pool_tx = pool_tx.clone();
         let q = is_live.then(|| Arc::clone(&queued_bytes));
         let store = evidence_dir.as_ref().map(|_| {
@@ -1116,7 +1173,7 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
             Store::new(&cfg.evidence, budget / shards.max(1), erx)
         });
         shard_handles.push(spawn(format!("shard-{i}"), move || {
-            shard_thread(table, rx, pool_tx, ev, q, store)
+            shard_thread(i, table, rx, pool_tx, ev, q, store)
         })?);
     }
     drop((ev_tx, ev_pool));
@@ -1178,6 +1235,8 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         shed_by: [0; 2],
         queued_bytes,
         queue_budget: usize::try_from(u64::from(cfg.capture.queue_mb) << 20).unwrap_or(usize::MAX),
+        batches_c: crate::metrics::m().stage("capture"),
+        depths,
     };
     let mut summary = Summary {
         shards,
@@ -1494,6 +1553,8 @@ mod tests {
             shed_by: [0; 2],
             queued_bytes: Arc::new(AtomicUsize::new(0)),
             queue_budget: budget,
+            batches_c: Counter::default(),
+            depths: Vec::new(),
         };
         (f, rx)
     }
