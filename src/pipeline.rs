@@ -1179,7 +1179,7 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     drop((ev_tx, ev_pool));
     drop(pool_tx);
     let mut analyzer = Analyzer::from_config(cfg);
-    analyzer.keep_flows = sinks.writes_flows();
+    analyzer.keep_flows = sinks.wants_flows();
     if let Some(p) = &cfg.state.path {
         analyzer.state_every = Some(i64::try_from(cfg.state.interval_s).unwrap_or(300) * SEC);
         if let Some(env) = crate::state::load(p) {

@@ -331,21 +331,18 @@ impl Sinks {
         }
     }
 
-    /// Starts a queued syslog output per `--syslog` URL.
+    /// Starts a queued syslog output per spec (`[[output.syslog]]`, `--syslog`).
     ///
     /// # Errors
-    /// A URL does not parse, or its thread cannot start.
-    pub fn add_syslog(&mut self, urls: &[String]) -> Result<(), SinkError> {
-        for u in urls {
-            let bad = |err| SinkError {
-                name: u.clone(),
+    /// A thread cannot start.
+    pub fn add_syslog(&mut self, specs: &[crate::outputs::SyslogSpec]) -> Result<(), SinkError> {
+        for spec in specs {
+            let q = crate::outputs::Queued::syslog(spec.clone()).map_err(|err| SinkError {
+                name: spec.name.clone(),
                 what: "cannot start syslog output",
                 err,
-            };
-            let spec = crate::outputs::SyslogSpec::parse(u)
-                .map_err(|e| bad(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-            self.queued
-                .push(crate::outputs::Queued::syslog(spec).map_err(bad)?);
+            })?;
+            self.queued.push(q);
         }
         Ok(())
     }
@@ -356,7 +353,7 @@ impl Sinks {
     /// raised by a flow's bursts or progress before its record. Either
     /// way the record, when written, says `"alerted": true`.
     pub fn note_alerts(&mut self, batch: &[Out]) {
-        if !self.writes_flows() {
+        if !self.wants_flows() {
             return;
         }
         for o in batch {
@@ -380,7 +377,14 @@ impl Sinks {
         Ok(())
     }
 
-    /// Whether flow records are written anywhere.
+    /// Whether flow records go anywhere: a flow output, or a queued output
+    /// that takes them (syslog `flows`).
+    #[must_use]
+    pub fn wants_flows(&self) -> bool {
+        self.writes_flows() || self.queued.iter().any(|q| q.flows)
+    }
+
+    /// Whether flow records are written to a flow output.
     #[must_use]
     pub fn writes_flows(&self) -> bool {
         self.flows.is_some() || self.flows_with_alerts
