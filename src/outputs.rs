@@ -187,12 +187,14 @@ struct Counts {
     written: Counter,
     dropped: Counter,
     errors: Counter,
-    /// Lines in the queue (set as lines go in and out).
+    /// Lines in the queue (set as lines go in and out), as
+    /// `deguchi_output_queue_lines` and `deguchi_queue_depth`.
     depth: prometheus_client::metrics::gauge::Gauge,
+    qdepth: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Counts {
-    fn new(name: &str) -> Self {
+    fn new(name: &str, capacity: usize) -> Self {
         let m = crate::metrics::m();
         let l = crate::metrics::OutputLabel {
             output: name.to_owned(),
@@ -203,11 +205,20 @@ impl Counts {
             dropped: m.lines_dropped.get_or_create_owned(&l),
             errors: m.write_errors.get_or_create_owned(&l),
             depth: m.queued.get_or_create_owned(&l),
+            qdepth: m.queue(name, capacity),
         };
         if let Ok(mut all) = ALL.lock() {
             all.push(c.clone());
         }
         c
+    }
+}
+
+impl Counts {
+    fn set_depth(&self, n: usize) {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.depth.set(n);
+        self.qdepth.set(n);
     }
 }
 
@@ -252,7 +263,7 @@ impl Queued {
     /// The thread cannot be started.
     pub fn syslog(spec: SyslogSpec) -> std::io::Result<Self> {
         let (tx, rx) = bounded(spec.queue);
-        let counts = Counts::new(&spec.name);
+        let counts = Counts::new(&spec.name, spec.queue);
         let closing = Arc::new(AtomicBool::new(false));
         let (c, cl) = (counts.clone(), Arc::clone(&closing));
         let flows = spec.flows;
@@ -272,11 +283,7 @@ impl Queued {
     pub fn send(&self, line: Line) {
         let Some(tx) = &self.tx else { return };
         match tx.try_send(line) {
-            Ok(()) => {
-                self.counts
-                    .depth
-                    .set(i64::try_from(tx.len()).unwrap_or(i64::MAX));
-            }
+            Ok(()) => self.counts.set_depth(tx.len()),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.counts.dropped.inc();
             }
@@ -343,9 +350,7 @@ impl Syslog {
                     Err(RecvTimeoutError::Disconnected) => break,
                 },
             };
-            self.counts
-                .depth
-                .set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
+            self.counts.set_depth(rx.len());
             if closing.load(Ordering::Relaxed) {
                 // exit: what could not be sent in time is dropped, counted
                 self.counts.dropped.inc_by(1 + rx.len() as u64);

@@ -169,6 +169,8 @@ pub struct Summary {
     pub elapsed: Duration,
     pub input_errors: Vec<CaptureError>,
     pub output_error: Option<SinkError>,
+    /// File/stdout outputs that dropped lines (live, reader too slow): (name, lines).
+    pub output_dropped: Vec<(String, u64)>,
     pub live: Option<LiveStats>,
     /// Link changes and silences (live).
     pub link: crate::capture::watch::LinkCounters,
@@ -262,6 +264,12 @@ impl Summary {
         }
         if !self.detectors.is_empty() {
             let _ = writeln!(s, "deguchi: detector state: {}", self.detectors.join("; "));
+        }
+        for (name, n) in &self.output_dropped {
+            let _ = writeln!(
+                s,
+                "deguchi: output {name}: {n} lines dropped (queue full: the reader was too slow)"
+            );
         }
         if let Some(e) = self.evidence {
             let _ = writeln!(
@@ -747,6 +755,7 @@ fn analysis_thread(
 }
 
 struct WriterOut {
+    dropped: Vec<(String, u64)>,
     cpu_s: f64,
     flows: u64,
     alerts: u64,
@@ -800,7 +809,8 @@ fn writer_thread(
         sinks.stats_if_due(false);
         if reopen.swap(false, Ordering::SeqCst) {
             match sinks.reopen() {
-                Ok(()) => tracing::info!("SIGHUP: output files reopened"),
+                // each output's thread reopens its file and logs it
+                Ok(()) => tracing::debug!("SIGHUP: reopening the output files"),
                 Err(e) => tracing::error!("SIGHUP: {e}; still writing to the old files"),
             }
         }
@@ -852,11 +862,15 @@ fn writer_thread(
     }
     if error.is_none() {
         sinks.stats_if_due(true);
-        if let Err(e) = sinks.flush() {
-            error = Some(e);
-        }
+    }
+    // every line handed over is written (replay), or given its time (live)
+    if let Err(e) = sinks.close()
+        && error.is_none()
+    {
+        error = Some(e);
     }
     WriterOut {
+        dropped: sinks.dropped(),
         cpu_s: thread_cpu_s(),
         flows,
         alerts,
@@ -1120,7 +1134,17 @@ fn dispose<T>(x: T) {
 /// errors during the run are reported in the [`Summary`].
 pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summary, SinkError> {
     let started = Instant::now();
-    let mut sinks = Sinks::open(cfg.output.alerts.as_ref(), cfg.output.flows.as_ref())?;
+    let is_live = matches!(input, Input::Live(_));
+    // replay waits for a slow reader (nothing is lost); live drops, counted
+    let policy = crate::sink::QueuePolicy {
+        block: !is_live,
+        bytes: usize::try_from(u64::from(cfg.output.queue_mb) << 20).unwrap_or(usize::MAX),
+    };
+    let mut sinks = Sinks::open(
+        cfg.output.alerts.as_ref(),
+        cfg.output.flows.as_ref(),
+        policy,
+    )?;
     sinks.state.clone_from(&cfg.state.path);
     sinks.stats_every = cfg.output.stats_interval_s;
     sinks.add_syslog(&cfg.output.syslog)?;
@@ -1130,7 +1154,6 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     let (ev_tx, ev_rx) = bounded::<Vec<FlowEvent>>(depth * shards);
     let (ev_back, ev_pool) = bounded::<Vec<FlowEvent>>(depth * shards + shards);
     let (out_tx, out_rx) = bounded::<Vec<Out>>(depth * 4);
-    let is_live = matches!(input, Input::Live(_));
     // live: a byte budget bounds the queues, the channels only need slots
     let slots = if is_live {
         depth.max(LIVE_CHANNEL_SLOTS)
@@ -1283,6 +1306,7 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         summary.flows_written = w.flows;
         summary.alerts_written = w.alerts;
         summary.output_error = w.error;
+        summary.output_dropped = w.dropped;
     }
     if let Some(d) = &evidence_dir {
         crate::evidence::prune(d, disk_budget);

@@ -97,6 +97,7 @@ fn prometheus_scrapes_live_metrics_and_promtool_accepts_them() {
         "deguchi_queue_depth{queue=\"shard->analysis\"}",
         "deguchi_queue_depth{queue=\"analysis->writer\"}",
         "deguchi_queue_capacity{queue=\"capture->shard-0\"}",
+        "deguchi_queue_depth{queue=\"/dev/null\"}",
         "deguchi_detector_state_entries{detector=\"beacon\",state=\"series\"}",
         "deguchi_detector_state_entries{detector=\"baseline\",state=\"destinations\"}",
         "deguchi_detector_state_evictions_total{detector=\"exfil\",state=\"hosts\"}",
