@@ -27,8 +27,8 @@ pub enum Out {
 const CHUNK: usize = 1 << 16;
 
 /// Live: when an output's queue is full, lines keep gathering in the
-/// writer up to this many bytes (a short stall loses nothing); past it they
-/// are dropped, counted.
+/// writer up to this many bytes, or the queue's size if smaller (a short
+/// stall loses nothing); past it they are dropped, counted.
 const HOLD: usize = 4 << 20;
 
 /// Live: how long an output's queue gets to drain at exit.
@@ -283,7 +283,7 @@ impl JsonLines {
             let queued = self.shared.queued_bytes.load(Relaxed);
             let room = !tx.is_full() && (queued == 0 || queued + len <= self.budget);
             if !room {
-                if len >= HOLD {
+                if len >= HOLD.min(self.budget) {
                     self.drop_held();
                 }
                 return Ok(());
@@ -963,7 +963,7 @@ mod queue_tests {
             "{{\"event_type\":\"alert\",\"pad\":\"{}\"}}",
             "x".repeat(100)
         );
-        let n = 4 * (HOLD + 4 * CHUNK) / line.len();
+        let n = 4 * (HOLD.min(4 * CHUNK) + 4 * CHUNK) / line.len();
         let t0 = Instant::now();
         for _ in 0..n {
             o.raw(&line).unwrap();
