@@ -2,9 +2,12 @@
 //!
 //! One object per line, then `\n`; strings from the wire (SNI, Host, DNS
 //! names) are JSON-escaped by serde_json, so control characters cannot forge a
-//! second line. Output is flushed whenever the input channel runs dry, so a
-//! live alert never waits in a buffer. A write error (full disk, closed
-//! stdout) is returned as an error naming the output; it never panics.
+//! second line. Each file/stdout output has a bounded queue and a thread of
+//! its own ([`JsonLines`], which states the policy when it is full: replay
+//! waits, live drops, counted). Lines are handed over whenever the input
+//! channel runs dry, so a live alert never waits in a buffer. A write error
+//! (full disk, closed stdout) is returned as an error naming the output; it
+//! never panics.
 
 use crate::alert::Alert;
 use crate::flow::record::FlowRecord;
