@@ -427,24 +427,26 @@ impl JsonLines {
         {
             std::thread::sleep(Duration::from_millis(10));
         }
+        // lines that never got into the queue, and (live, reader stalled:
+        // the thread is left behind, the process is ending) those in it
+        let mut lost = self.buf_lines;
         match self.thread.take() {
             Some(t) if self.block || t.is_finished() => {
                 let _ = t.join();
             }
             Some(_) => {
-                // live, reader stalled: left behind (the process is ending)
-                let lost = self.pending();
-                if lost > 0 {
-                    self.dropped_c.inc_by(lost);
-                    tracing::warn!(
-                        "{}: {lost} lines not written at exit: the reader did not take them",
-                        self.name
-                    );
-                }
-                self.buf.clear();
-                self.buf_lines = 0;
+                lost = self.pending();
             }
             None => {}
+        }
+        self.buf.clear();
+        self.buf_lines = 0;
+        if lost > 0 && self.failed().is_ok() {
+            self.dropped_c.inc_by(lost);
+            tracing::warn!(
+                "{}: {lost} lines not written at exit: the reader did not take them",
+                self.name
+            );
         }
         self.depth.set(0);
         self.failed()
