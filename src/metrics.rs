@@ -41,7 +41,7 @@ pub struct AlertLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ThreadLabel {
     /// The thread's name: `capture` (the main thread), `shard-N`,
-    /// `analysis`, `analysis-N`, `writer`, `syslog`, `metrics`.
+    /// `analysis`, `analysis-N`, `writer`, `output`, `syslog`, `metrics`.
     pub thread: String,
 }
 

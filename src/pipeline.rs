@@ -756,6 +756,7 @@ fn analysis_thread(
 
 struct WriterOut {
     dropped: Vec<(String, u64)>,
+    output_cpu_s: f64,
     cpu_s: f64,
     flows: u64,
     alerts: u64,
@@ -871,6 +872,7 @@ fn writer_thread(
     }
     WriterOut {
         dropped: sinks.dropped(),
+        output_cpu_s: sinks.output_cpu_s(),
         cpu_s: thread_cpu_s(),
         flows,
         alerts,
@@ -1303,6 +1305,7 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     summary.cpu.insert(0, ("capture".into(), capture_cpu));
     if let Ok(w) = wr.join() {
         summary.cpu.push(("writer".into(), w.cpu_s));
+        summary.cpu.push(("output".into(), w.output_cpu_s));
         summary.flows_written = w.flows;
         summary.alerts_written = w.alerts;
         summary.output_error = w.error;

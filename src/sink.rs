@@ -82,7 +82,9 @@ pub struct JsonLines {
     /// Emptied chunks back from the thread.
     pool: crossbeam_channel::Receiver<Vec<u8>>,
     shared: std::sync::Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<f64>>,
+    /// CPU seconds of the thread (once it has ended).
+    pub cpu_s: f64,
     /// Wait for room (replay) rather than drop (live).
     block: bool,
     budget: usize,
@@ -213,6 +215,7 @@ impl JsonLines {
             pool,
             shared,
             thread: Some(thread),
+            cpu_s: 0.0,
             block: q.block,
             budget: q.bytes.max(CHUNK),
             depth,
@@ -432,7 +435,7 @@ impl JsonLines {
         let mut lost = self.buf_lines;
         match self.thread.take() {
             Some(t) if self.block || t.is_finished() => {
-                let _ = t.join();
+                self.cpu_s = t.join().unwrap_or(0.0);
             }
             Some(_) => {
                 lost = self.pending();
@@ -475,7 +478,13 @@ struct OutputThread {
 }
 
 impl OutputThread {
-    fn run(mut self, rx: &crossbeam_channel::Receiver<Msg>) {
+    /// Writes until the writer closes the queue or a write fails; its CPU seconds.
+    fn run(mut self, rx: &crossbeam_channel::Receiver<Msg>) -> f64 {
+        self.write_all(rx);
+        crate::pipeline::thread_cpu_s()
+    }
+
+    fn write_all(&mut self, rx: &crossbeam_channel::Receiver<Msg>) {
         use std::sync::atomic::Ordering::{Relaxed, SeqCst};
         loop {
             let msg = match rx.recv_timeout(Duration::from_millis(200)) {
@@ -774,6 +783,12 @@ impl Sinks {
             f.flush()?;
         }
         Ok(())
+    }
+
+    /// CPU seconds of the file/stdout outputs' threads (after [`Self::close`]).
+    #[must_use]
+    pub fn output_cpu_s(&self) -> f64 {
+        self.alerts.cpu_s + self.flows.as_ref().map_or(0.0, |f| f.cpu_s)
     }
 
     /// The file/stdout outputs that dropped lines: (name, lines).
