@@ -764,6 +764,35 @@ mod tests {
     }
 
     #[test]
+    fn state_publishers_add_up_and_take_back_their_entries() {
+        use super::{StateKind, StateLabels, StatePublisher};
+        const KINDS: &[StateKind] = &[
+            StateKind::Entries("things"),
+            StateKind::Evictions("things"),
+            StateKind::Other,
+        ];
+        let m = super::m();
+        let l = StateLabels {
+            detector: "test-detector",
+            state: "things",
+        };
+        let entries = || m.state_entries.get(&l).map_or(0, |g| g.get());
+        let evicted = || m.state_evictions.get(&l).map_or(0, |c| c.get());
+        let (mut a, mut b) = (StatePublisher::default(), StatePublisher::default());
+        assert!(a.due() && !a.due(), "at most once a second");
+        a.publish("test-detector", KINDS, &[10, 2, 99]);
+        b.publish("test-detector", KINDS, &[5, 0, 7]);
+        assert_eq!((entries(), evicted()), (15, 2));
+        a.publish("test-detector", KINDS, &[4, 3, 99]);
+        assert_eq!((entries(), evicted()), (9, 3));
+        // a's partitions move elsewhere: its entries go, its evictions stay
+        a.retract();
+        assert_eq!((entries(), evicted()), (5, 3));
+        b.publish("test-detector", KINDS, &[6, 1, 7]);
+        assert_eq!((entries(), evicted()), (6, 4));
+    }
+
+    #[test]
     fn the_page_names_every_counter_with_total() {
         let page = super::m().encode_prometheus();
         for l in page.lines().filter(|l| l.starts_with("# TYPE ")) {
