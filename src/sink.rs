@@ -342,7 +342,10 @@ impl JsonLines {
     /// # Errors
     /// The output failed.
     pub fn flow(&mut self, r: &FlowRecord, alerted: bool) -> Result<(), SinkError> {
-        serde_json::to_writer(&mut self.buf, &r.to_eve(alerted)).map_err(|e| self.ser(e))?;
+        let at = self.buf.len();
+        if let Err(e) = serde_json::to_writer(&mut self.buf, &r.to_eve(alerted)) {
+            return Err(self.ser(at, e));
+        }
         self.added()
     }
 
@@ -351,7 +354,10 @@ impl JsonLines {
     /// # Errors
     /// The output failed.
     pub fn alert(&mut self, a: &Alert) -> Result<(), SinkError> {
-        a.write_json(&mut self.buf).map_err(|e| self.ser(e))?;
+        let at = self.buf.len();
+        if let Err(e) = a.write_json(&mut self.buf) {
+            return Err(self.ser(at, e));
+        }
         self.added()
     }
 
@@ -365,7 +371,9 @@ impl JsonLines {
     }
 
     /// A line that does not serialise (never expected): an error of the output.
-    fn ser(&self, e: serde_json::Error) -> SinkError {
+    /// The part of the line written from `at` on is taken back.
+    fn ser(&mut self, at: usize, e: serde_json::Error) -> SinkError {
+        self.buf.truncate(at);
         SinkError {
             name: self.name.clone(),
             what: "write failed",
