@@ -418,9 +418,10 @@ impl JsonLines {
     /// # Errors
     /// The output failed.
     pub fn close(&mut self) -> Result<(), SinkError> {
+        // live: one DRAIN for the lines still gathered and the queue together
+        let t0 = Instant::now();
         if !self.block {
-            // the queue may have room by now; what still has none waits up to DRAIN
-            let t0 = Instant::now();
+            // the queue may have room by now
             while !self.buf.is_empty() && self.failed().is_ok() && t0.elapsed() < DRAIN {
                 self.hand_over()?;
                 if !self.buf.is_empty() {
@@ -431,7 +432,6 @@ impl JsonLines {
             self.hand_over()?;
         }
         self.tx = None;
-        let t0 = Instant::now();
         while !self.block
             && self.thread.as_ref().is_some_and(|t| !t.is_finished())
             && t0.elapsed() < DRAIN
