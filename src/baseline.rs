@@ -137,6 +137,8 @@ pub struct Baseline {
     /// [`Self::take_sightings`], when kept (a bus worker shares them with
     /// the other workers: the site-wide baseline).
     journal: Option<Vec<(u64, IpAddr, Ts)>>,
+    /// Entries dropped for the cap: destinations, hosts, names.
+    evicted: [u64; 3],
 }
 
 /// A resolved name as stored: (host, address) -> (name, when).
@@ -175,6 +177,7 @@ impl Baseline {
             names: HashMap::default(),
             resolvers: Vec::new(),
             journal: None,
+            evicted: [0; 3],
         }
     }
 
@@ -202,10 +205,10 @@ impl Baseline {
         }
         d.hosts.insert(host, DEST_HOSTS_CAP);
         if self.hosts.len() > self.cap {
-            crate::detect::evict_oldest(&mut self.hosts, |t| *t);
+            self.evicted[1] += crate::detect::evict_oldest(&mut self.hosts, |t| *t) as u64;
         }
         if self.dests.len() > self.cap {
-            crate::detect::evict_oldest(&mut self.dests, |d| d.last_seen);
+            self.evicted[0] += crate::detect::evict_oldest(&mut self.dests, |d| d.last_seen) as u64;
         }
     }
 
@@ -239,7 +242,8 @@ impl Baseline {
                         self.names.insert((d.client, *a), (Arc::clone(&name), d.ts));
                     }
                     if self.names.len() > self.cap {
-                        crate::detect::evict_oldest(&mut self.names, |(_, t)| *t);
+                        self.evicted[2] +=
+                            crate::detect::evict_oldest(&mut self.names, |(_, t)| *t) as u64;
                     }
                 }
                 (None, false)
@@ -291,10 +295,10 @@ impl Baseline {
         }
         let (hosts, first_seen) = (d.hosts.len(), d.first_seen);
         if self.hosts.len() > self.cap {
-            crate::detect::evict_oldest(&mut self.hosts, |t| *t);
+            self.evicted[1] += crate::detect::evict_oldest(&mut self.hosts, |t| *t) as u64;
         }
         if self.dests.len() > self.cap {
-            crate::detect::evict_oldest(&mut self.dests, |d| d.last_seen);
+            self.evicted[0] += crate::detect::evict_oldest(&mut self.dests, |d| d.last_seen) as u64;
         }
         Some(DestView {
             id,
@@ -304,6 +308,35 @@ impl Baseline {
             first_seen,
         })
     }
+
+    /// Entries and evictions, for the metrics (see [`Self::STATE_KINDS`]).
+    #[must_use]
+    pub fn state_counts(&self) -> [u64; 7] {
+        let [d, h, n] = self.evicted;
+        [
+            self.dests.len() as u64,
+            d,
+            self.hosts.len() as u64,
+            h,
+            self.names.len() as u64,
+            n,
+            self.resolvers.len() as u64,
+        ]
+    }
+
+    /// What each of [`Self::state_counts`] is.
+    pub const STATE_KINDS: &'static [crate::metrics::StateKind] = {
+        use crate::metrics::StateKind::{Entries, Evictions};
+        &[
+            Entries("destinations"),
+            Evictions("destinations"),
+            Entries("hosts"),
+            Evictions("hosts"),
+            Entries("names"),
+            Evictions("names"),
+            Entries("resolvers"),
+        ]
+    };
 
     /// One line for the exit summary.
     #[must_use]

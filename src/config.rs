@@ -56,7 +56,7 @@ pub struct FlowConfig {
 }
 
 /// Where things are written.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OutputConfig {
     /// Alerts (JSON lines); `None` = stdout.
     pub alerts: Option<PathBuf>,
@@ -64,8 +64,96 @@ pub struct OutputConfig {
     pub flows: Option<PathBuf>,
     /// EVE `stats` events into the alert stream every this many seconds (0 = none).
     pub stats_interval_s: u64,
-    /// Syslog outputs (`--syslog` URLs, see `outputs`).
-    pub syslog: Vec<String>,
+    /// Syslog outputs: `[[output.syslog]]` tables, then `--syslog` URLs
+    /// (see `outputs`).
+    pub syslog: Vec<crate::outputs::SyslogSpec>,
+    /// MiB the queue of each file or stdout output holds (see `sink`).
+    pub queue_mb: u32,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            alerts: None,
+            flows: None,
+            stats_interval_s: 0,
+            syslog: Vec::new(),
+            queue_mb: 64,
+        }
+    }
+}
+
+/// The `[[output.syslog]]` tables (a single `[output.syslog]` table too):
+/// `url` (required) and the options of [`crate::outputs::SyslogSpec`].
+fn syslog_outputs(
+    c: &mut crate::settings::Check<'_>,
+    o: Option<&Table>,
+) -> Vec<crate::outputs::SyslogSpec> {
+    use crate::outputs::SyslogSpec;
+    let tables: Vec<(String, &toml::Value)> = match o.and_then(|t| t.get("syslog")) {
+        None => return Vec::new(),
+        Some(toml::Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("output.syslog[{i}]"), v))
+            .collect(),
+        Some(v) => vec![("output.syslog".to_owned(), v)],
+    };
+    let mut out = Vec::new();
+    for (name, v) in tables {
+        let Some(t) = v.as_table() else {
+            c.errors
+                .push(format!("{name}: expected a table ([[output.syslog]])"));
+            continue;
+        };
+        let known: Vec<&str> = std::iter::once("url").chain(SyslogSpec::OPTIONS).collect();
+        for k in t.keys() {
+            if !known.contains(&k.as_str()) {
+                c.errors.push(format!(
+                    "{name}.{k}: unknown key (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        let Some(url) = c.string(Some(t), &name, "url") else {
+            if !t.contains_key("url") {
+                c.errors.push(format!(
+                    "{name}.url: missing (udp://HOST:PORT, tcp://HOST:PORT or unix://PATH)"
+                ));
+            }
+            continue;
+        };
+        if url.contains('?') {
+            c.errors.push(format!(
+                "{name}.url: {url}: options are keys of the table here ({})",
+                SyslogSpec::OPTIONS.join(", ")
+            ));
+            continue;
+        }
+        let mut spec = match SyslogSpec::base(&url) {
+            Ok(s) => s,
+            Err(e) => {
+                c.errors.push(format!("{name}.url: {url}: {e}"));
+                continue;
+            }
+        };
+        let mut ok = true;
+        for k in ["facility", "app_name"] {
+            if let Some(v) = c.string(Some(t), &name, k)
+                && let Err(e) = spec.set(k, &v)
+            {
+                c.errors.push(format!("{name}.{k}: {e}"));
+                ok = false;
+            }
+        }
+        let queue = c.int(Some(t), &name, "queue", spec.queue as u64, 1, 1 << 20);
+        spec.queue = usize::try_from(queue).unwrap_or(spec.queue);
+        spec.flows = c.boolean(Some(t), &name, "flows", false);
+        if ok {
+            out.push(spec);
+        }
+    }
+    out
 }
 
 /// Cores this process may run on (1 if unknown).
@@ -361,7 +449,11 @@ impl Config {
             .unwrap_or(d.flow.ephemeral_port_min),
         };
 
-        let o = c.section(&root, "output", &["alerts", "flows", "stats_interval"]);
+        let o = c.section(
+            &root,
+            "output",
+            &["alerts", "flows", "stats_interval", "queue_mb", "syslog"],
+        );
         let output = OutputConfig {
             alerts: c
                 .string(o, "output", "alerts")
@@ -372,7 +464,16 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
             stats_interval_s: c.int(o, "output", "stats_interval", 0, 0, 86_400),
-            syslog: Vec::new(),
+            syslog: syslog_outputs(&mut c, o),
+            queue_mb: u32::try_from(c.int(
+                o,
+                "output",
+                "queue_mb",
+                u64::from(d.output.queue_mb),
+                1,
+                4096,
+            ))
+            .unwrap_or(d.output.queue_mb),
         };
 
         let detectors = Detectors::parse(&mut c, &root);
@@ -510,6 +611,46 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syslog_outputs_from_tables() {
+        let c = Config::from_toml(
+            "[output]\nqueue_mb = 8\n[[output.syslog]]\nurl = \"tcp://127.0.0.1:5514\"\nfacility = \"local0\"\napp_name = \"ids\"\nqueue = 8\nflows = true\n[[output.syslog]]\nurl = \"unix:///dev/log\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.output.queue_mb, 8);
+        let [a, b] = c.output.syslog.as_slice() else {
+            panic!("two outputs: {:?}", c.output.syslog);
+        };
+        assert_eq!(
+            a,
+            &crate::outputs::SyslogSpec::parse(
+                "tcp://127.0.0.1:5514?facility=local0&app_name=ids&queue=8&flows=1"
+            )
+            .unwrap()
+        );
+        assert_eq!(
+            b,
+            &crate::outputs::SyslogSpec::parse("unix:///dev/log").unwrap()
+        );
+        assert_eq!(Config::default().output.queue_mb, 64);
+        let e = Config::from_toml(
+            "[[output.syslog]]\nurl = \"tcp://h\"\n[[output.syslog]]\nurl = \"udp://h:1\"\ncolour = 1\nfacility = \"local9\"\nqueue = 0\nflows = \"yes\"\n[[output.syslog]]\nfacility = \"user\"\n[[output.syslog]]\nurl = \"udp://h:1?queue=3\"\n",
+        )
+        .unwrap_err();
+        let all = e.errors.join("\n");
+        for want in [
+            "output.syslog[0].url: tcp://h: HOST:PORT expected",
+            "output.syslog[1].colour: unknown key",
+            "output.syslog[1].facility: unknown facility \"local9\"",
+            "output.syslog[1].queue: 0 is out of range",
+            "output.syslog[1].flows: expected true or false",
+            "output.syslog[2].url: missing",
+            "output.syslog[3].url: udp://h:1?queue=3: options are keys",
+        ] {
+            assert!(all.contains(want), "{want} in:\n{all}");
+        }
+    }
 
     #[test]
     fn reports_every_error_with_its_key() {

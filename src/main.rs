@@ -204,10 +204,12 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
     if let Some(s) = &c.state {
         cfg.state.path = Some(s.clone());
     }
+    // --syslog adds to the config file's [[output.syslog]] outputs
     for u in &c.syslog {
-        deguchi::outputs::SyslogSpec::parse(u).map_err(|e| anyhow::anyhow!("--syslog {e}"))?;
+        let spec =
+            deguchi::outputs::SyslogSpec::parse(u).map_err(|e| anyhow::anyhow!("--syslog {e}"))?;
+        cfg.output.syslog.push(spec);
     }
-    cfg.output.syslog.clone_from(&c.syslog);
     if let Some(e) = &c.evidence {
         cfg.evidence.dir = Some(e.clone());
     }

@@ -41,13 +41,45 @@ pub struct AlertLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ThreadLabel {
     /// The thread's name: `capture` (the main thread), `shard-N`,
-    /// `analysis`, `analysis-N`, `writer`, `syslog`, `metrics`.
+    /// `analysis`, `analysis-N`, `writer`, `output`, `syslog`, `metrics`.
     pub thread: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutputLabel {
     pub output: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    /// `capture`, `shard-N`, `analysis`, `writer`.
+    pub stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardLabel {
+    pub shard: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabel {
+    /// The analysis lane (a share of the partitions run by one thread).
+    pub lane: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabel {
+    /// `capture->shard-N`, `shard->analysis`, `analysis->writer`, or an
+    /// output's name for its own queue.
+    pub queue: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// A detector's name, or `baseline`.
+    pub detector: &'static str,
+    /// What is kept: `series`, `hosts`, `pairs`, `domains`, `destinations`, ...
+    pub state: &'static str,
 }
 
 /// Every counter deguchi keeps for metrics and stats events.
@@ -68,6 +100,22 @@ pub struct Metrics {
     pub write_errors: Family<OutputLabel, Counter>,
     /// Lines waiting in a queued output's queue (syslog).
     pub queued: Family<OutputLabel, Gauge>,
+    /// Batches handled by each stage thread.
+    pub stage_batches: Family<StageLabel, Counter>,
+    /// Packets each flow shard took from its queue.
+    pub shard_packets: Family<ShardLabel, Counter>,
+    /// Flow events each flow shard emitted.
+    pub shard_events: Family<ShardLabel, Counter>,
+    /// Events fed to the detectors of each analysis lane.
+    pub lane_events: Family<LaneLabel, Counter>,
+    /// Alerts the detectors of each analysis lane raised.
+    pub lane_alerts: Family<LaneLabel, Counter>,
+    /// Items waiting in each bounded queue between stages, and its size.
+    pub queue_depth: Family<QueueLabel, Gauge>,
+    pub queue_capacity: Family<QueueLabel, Gauge>,
+    /// Entries of detector (and baseline) state, and evictions for caps.
+    pub state_entries: Family<StateLabels, Gauge>,
+    pub state_evictions: Family<StateLabels, Counter>,
     /// Packet clock (nanoseconds; `i64::MIN` before the first packet).
     pub clock: AtomicI64,
     /// Alerts written, all detectors.
@@ -109,6 +157,15 @@ impl Metrics {
             lines_dropped: Family::default(),
             write_errors: Family::default(),
             queued: Family::default(),
+            stage_batches: Family::default(),
+            shard_packets: Family::default(),
+            shard_events: Family::default(),
+            lane_events: Family::default(),
+            lane_alerts: Family::default(),
+            queue_depth: Family::default(),
+            queue_capacity: Family::default(),
+            state_entries: Family::default(),
+            state_evictions: Family::default(),
             clock: AtomicI64::new(i64::MIN),
             alerts_all: AtomicU64::new(0),
             kernel: Default::default(),
@@ -177,6 +234,51 @@ impl Metrics {
                 "output_queue_lines",
                 "Lines waiting in a queued output's queue, by output",
                 m.queued
+            ),
+            (
+                "stage_batches",
+                "Batches handled by each pipeline stage (capture: sent to the shards; shard-N: taken; analysis: event batches analysed; writer: output batches written)",
+                m.stage_batches
+            ),
+            (
+                "shard_packets",
+                "Packets each flow shard took from its queue",
+                m.shard_packets
+            ),
+            (
+                "shard_flow_events",
+                "Flow events (records, bursts, progress, DNS) each flow shard emitted",
+                m.shard_events
+            ),
+            (
+                "analysis_events",
+                "Flow events fed to the detectors of each analysis lane",
+                m.lane_events
+            ),
+            (
+                "analysis_alerts",
+                "Alerts raised by the detectors of each analysis lane",
+                m.lane_alerts
+            ),
+            (
+                "queue_depth",
+                "Items waiting in each bounded queue between stages (batches; lines or chunks for an output's own queue)",
+                m.queue_depth
+            ),
+            (
+                "queue_capacity",
+                "Items each bounded queue between stages holds at most",
+                m.queue_capacity
+            ),
+            (
+                "detector_state_entries",
+                "Entries of state each detector (and the shared baseline) holds, by kind, all partitions",
+                m.state_entries
+            ),
+            (
+                "detector_state_evictions",
+                "Entries of detector (and baseline) state dropped for a cap, by kind",
+                m.state_evictions
             ),
             (
                 "thread_cpu_seconds",
@@ -254,6 +356,28 @@ impl Metrics {
         self.bytes.inner().fetch_max(bytes, Ordering::Relaxed);
         self.shed.inner().fetch_max(shed, Ordering::Relaxed);
         self.clock.fetch_max(clock, Ordering::Relaxed);
+    }
+
+    /// The batch counter of a stage (`capture`, `shard-N`, `analysis`, `writer`).
+    #[must_use]
+    pub fn stage(&self, stage: &str) -> Counter {
+        self.stage_batches.get_or_create_owned(&StageLabel {
+            stage: stage.to_owned(),
+        })
+    }
+
+    /// The depth gauge of a bounded queue holding at most `capacity` items
+    /// (its capacity gauge set). The thread that owns an end sets the depth
+    /// from `len()` once per batch: atomics only, no lock.
+    #[must_use]
+    pub fn queue(&self, name: &str, capacity: usize) -> Gauge {
+        let l = QueueLabel {
+            queue: name.to_owned(),
+        };
+        self.queue_capacity
+            .get_or_create(&l)
+            .set(i64::try_from(capacity).unwrap_or(i64::MAX));
+        self.queue_depth.get_or_create_owned(&l)
     }
 
     /// libpcap's totals: received, dropped by the kernel, by the interface.
@@ -391,6 +515,96 @@ fn classic_text(om: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// What one of a detector's [`crate::detect::Detector::state_counts`] is,
+/// for the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateKind {
+    /// Entries held now (`deguchi_detector_state_entries{state=..}`).
+    Entries(&'static str),
+    /// Entries dropped for a cap so far (`deguchi_detector_state_evictions_total{state=..}`).
+    Evictions(&'static str),
+    /// Not published.
+    Other,
+}
+
+/// Publishes the state counts of the detectors one thread owns (a lane's
+/// partitions, the baseline) as the change since its last call, so that
+/// several threads add up to the whole: called at most once a second
+/// ([`Self::due`]) from the thread that owns the state, never per event.
+#[derive(Default)]
+pub struct StatePublisher {
+    last: Vec<(&'static str, &'static [StateKind], Vec<u64>)>,
+    at: Option<std::time::Instant>,
+}
+
+impl StatePublisher {
+    /// How often the state is published.
+    pub const EVERY: Duration = Duration::from_secs(1);
+
+    /// Whether a publication is due (the first call: yes).
+    pub fn due(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if self.at.is_some_and(|t| now.duration_since(t) < Self::EVERY) {
+            return false;
+        }
+        self.at = Some(now);
+        true
+    }
+
+    /// `detector`'s counts now (`kinds` says what each is).
+    pub fn publish(&mut self, detector: &'static str, kinds: &'static [StateKind], counts: &[u64]) {
+        let i = match self.last.iter().position(|(d, ..)| *d == detector) {
+            Some(i) => i,
+            None => {
+                self.last.push((detector, kinds, vec![0; kinds.len()]));
+                self.last.len() - 1
+            }
+        };
+        let Some((_, _, last)) = self.last.get_mut(i) else {
+            return;
+        };
+        let m = m();
+        for ((kind, last), &now) in kinds.iter().zip(last.iter_mut()).zip(counts) {
+            let l = |state| StateLabels { detector, state };
+            match *kind {
+                StateKind::Entries(state) => {
+                    let d = i64::try_from(now).unwrap_or(i64::MAX)
+                        - i64::try_from(*last).unwrap_or(i64::MAX);
+                    m.state_entries.get_or_create(&l(state)).inc_by(d);
+                }
+                StateKind::Evictions(state) => {
+                    let c = m.state_evictions.get_or_create(&l(state));
+                    if now > *last {
+                        c.inc_by(now - *last);
+                    }
+                }
+                StateKind::Other => {}
+            }
+            *last = now;
+        }
+    }
+
+    /// Takes back the entries published (the state moves to another
+    /// publisher); evictions stay counted.
+    pub fn retract(&mut self) {
+        for (d, kinds, last) in std::mem::take(&mut self.last) {
+            let zero: Vec<u64> = kinds
+                .iter()
+                .zip(&last)
+                .map(|(k, &v)| {
+                    if matches!(k, StateKind::Evictions(_)) {
+                        v
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            self.last.push((d, kinds, last));
+            self.publish(d, kinds, &zero);
+        }
+    }
 }
 
 /// A flow shard's counters as last published, to publish the change.
@@ -547,6 +761,35 @@ mod tests {
             page.contains("deguchi_thread_cpu_seconds_total{thread="),
             "{page}"
         );
+    }
+
+    #[test]
+    fn state_publishers_add_up_and_take_back_their_entries() {
+        use super::{StateKind, StateLabels, StatePublisher};
+        const KINDS: &[StateKind] = &[
+            StateKind::Entries("things"),
+            StateKind::Evictions("things"),
+            StateKind::Other,
+        ];
+        let m = super::m();
+        let l = StateLabels {
+            detector: "test-detector",
+            state: "things",
+        };
+        let entries = || m.state_entries.get(&l).map_or(0, |g| g.get());
+        let evicted = || m.state_evictions.get(&l).map_or(0, |c| c.get());
+        let (mut a, mut b) = (StatePublisher::default(), StatePublisher::default());
+        assert!(a.due() && !a.due(), "at most once a second");
+        a.publish("test-detector", KINDS, &[10, 2, 99]);
+        b.publish("test-detector", KINDS, &[5, 0, 7]);
+        assert_eq!((entries(), evicted()), (15, 2));
+        a.publish("test-detector", KINDS, &[4, 3, 99]);
+        assert_eq!((entries(), evicted()), (9, 3));
+        // a's partitions move elsewhere: its entries go, its evictions stay
+        a.retract();
+        assert_eq!((entries(), evicted()), (5, 3));
+        b.publish("test-detector", KINDS, &[6, 1, 7]);
+        assert_eq!((entries(), evicted()), (6, 4));
     }
 
     #[test]

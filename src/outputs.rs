@@ -77,19 +77,78 @@ impl SyslogSpec {
     /// What is wrong with the URL.
     pub fn parse(url: &str) -> Result<Self, String> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let (scheme, rest) = base.split_once("://").ok_or_else(|| {
-            format!("{url}: expected udp://HOST:PORT, tcp://HOST:PORT or unix://PATH")
-        })?;
+        let mut spec = Self::base(base).map_err(|e| format!("{url}: {e}"))?;
+        for kv in query.split('&').filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            if !Self::OPTIONS.contains(&k) {
+                return Err(format!("{url}: unknown option {k:?}"));
+            }
+            spec.set(k, v).map_err(|e| format!("{url}: {e}"))?;
+        }
+        Ok(spec)
+    }
+
+    /// The options of a syslog output (URL query keys, and with `url` the
+    /// keys of an `[[output.syslog]]` table).
+    pub const OPTIONS: [&str; 4] = ["facility", "app_name", "queue", "flows"];
+
+    /// Sets option `k` (one of [`Self::OPTIONS`]) from its text.
+    ///
+    /// # Errors
+    /// What is wrong with the value.
+    pub fn set(&mut self, k: &str, v: &str) -> Result<(), String> {
+        match k {
+            "facility" => {
+                self.facility = FACILITIES
+                    .iter()
+                    .find(|(n, _)| *n == v)
+                    .map(|(_, f)| *f)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = FACILITIES.iter().map(|f| f.0).collect();
+                        format!("unknown facility {v:?} (known: {})", known.join(", "))
+                    })?;
+            }
+            "app_name" => {
+                let ok =
+                    !v.is_empty() && v.len() <= 48 && v.bytes().all(|b| (33..=126).contains(&b));
+                if !ok {
+                    return Err("app_name must be 1-48 printable ASCII characters".into());
+                }
+                v.clone_into(&mut self.app_name);
+            }
+            "queue" => {
+                self.queue = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1 << 20).contains(n))
+                    .ok_or_else(|| "queue must be 1..=1048576 lines".to_owned())?;
+            }
+            "flows" => self.flows = matches!(v, "1" | "true" | "yes"),
+            _ => return Err(format!("unknown option {k:?}")),
+        }
+        Ok(())
+    }
+
+    /// The output of `udp://HOST:PORT`, `tcp://HOST:PORT` or `unix://PATH`
+    /// (no options) with the default options.
+    ///
+    /// # Errors
+    /// What is wrong with the URL.
+    pub fn base(url: &str) -> Result<Self, String> {
+        let base = url;
+        let (scheme, rest) = base
+            .split_once("://")
+            .ok_or_else(|| "expected udp://HOST:PORT, tcp://HOST:PORT or unix://PATH".to_owned())?;
         if rest.is_empty() {
-            return Err(format!("{url}: no address"));
+            return Err("no address".into());
         }
         let transport = match scheme {
             "udp" | "tcp" => {
                 let Some((_, port)) = rest.rsplit_once(':') else {
-                    return Err(format!("{url}: HOST:PORT expected"));
+                    return Err("HOST:PORT expected".into());
                 };
                 port.parse::<u16>()
-                    .map_err(|_| format!("{url}: bad port {port:?}"))?;
+                    .map_err(|_| format!("bad port {port:?}"))?;
                 if scheme == "udp" {
                     Transport::Udp(rest.to_owned())
                 } else {
@@ -97,49 +156,16 @@ impl SyslogSpec {
                 }
             }
             "unix" => Transport::Unix(rest.to_owned()),
-            s => return Err(format!("{url}: unknown scheme {s:?} (udp, tcp, unix)")),
+            s => return Err(format!("unknown scheme {s:?} (udp, tcp, unix)")),
         };
-        let mut spec = Self {
+        Ok(Self {
             transport,
             facility: 21,
             app_name: "deguchi".to_owned(),
             queue: 4096,
             flows: false,
             name: format!("syslog {base}"),
-        };
-        for kv in query.split('&').filter(|s| !s.is_empty()) {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            match k {
-                "facility" => {
-                    spec.facility = FACILITIES
-                        .iter()
-                        .find(|(n, _)| *n == v)
-                        .map(|(_, f)| *f)
-                        .ok_or_else(|| format!("{url}: unknown facility {v:?}"))?;
-                }
-                "app_name" => {
-                    let ok = !v.is_empty()
-                        && v.len() <= 48
-                        && v.bytes().all(|b| (33..=126).contains(&b));
-                    if !ok {
-                        return Err(format!(
-                            "{url}: app_name must be 1-48 printable ASCII characters"
-                        ));
-                    }
-                    v.clone_into(&mut spec.app_name);
-                }
-                "queue" => {
-                    spec.queue = v
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=1 << 20).contains(n))
-                        .ok_or_else(|| format!("{url}: queue must be 1..=1048576 lines"))?;
-                }
-                "flows" => spec.flows = matches!(v, "1" | "true" | "yes"),
-                _ => return Err(format!("{url}: unknown option {k:?}")),
-            }
-        }
-        Ok(spec)
+        })
     }
 }
 
@@ -161,12 +187,14 @@ struct Counts {
     written: Counter,
     dropped: Counter,
     errors: Counter,
-    /// Lines in the queue (set as lines go in and out).
+    /// Lines in the queue (set as lines go in and out), as
+    /// `deguchi_output_queue_lines` and `deguchi_queue_depth`.
     depth: prometheus_client::metrics::gauge::Gauge,
+    qdepth: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Counts {
-    fn new(name: &str) -> Self {
+    fn new(name: &str, capacity: usize) -> Self {
         let m = crate::metrics::m();
         let l = crate::metrics::OutputLabel {
             output: name.to_owned(),
@@ -177,11 +205,20 @@ impl Counts {
             dropped: m.lines_dropped.get_or_create_owned(&l),
             errors: m.write_errors.get_or_create_owned(&l),
             depth: m.queued.get_or_create_owned(&l),
+            qdepth: m.queue(name, capacity),
         };
         if let Ok(mut all) = ALL.lock() {
             all.push(c.clone());
         }
         c
+    }
+}
+
+impl Counts {
+    fn set_depth(&self, n: usize) {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.depth.set(n);
+        self.qdepth.set(n);
     }
 }
 
@@ -226,7 +263,7 @@ impl Queued {
     /// The thread cannot be started.
     pub fn syslog(spec: SyslogSpec) -> std::io::Result<Self> {
         let (tx, rx) = bounded(spec.queue);
-        let counts = Counts::new(&spec.name);
+        let counts = Counts::new(&spec.name, spec.queue);
         let closing = Arc::new(AtomicBool::new(false));
         let (c, cl) = (counts.clone(), Arc::clone(&closing));
         let flows = spec.flows;
@@ -246,11 +283,7 @@ impl Queued {
     pub fn send(&self, line: Line) {
         let Some(tx) = &self.tx else { return };
         match tx.try_send(line) {
-            Ok(()) => {
-                self.counts
-                    .depth
-                    .set(i64::try_from(tx.len()).unwrap_or(i64::MAX));
-            }
+            Ok(()) => self.counts.set_depth(tx.len()),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.counts.dropped.inc();
             }
@@ -317,9 +350,7 @@ impl Syslog {
                     Err(RecvTimeoutError::Disconnected) => break,
                 },
             };
-            self.counts
-                .depth
-                .set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
+            self.counts.set_depth(rx.len());
             if closing.load(Ordering::Relaxed) {
                 // exit: what could not be sent in time is dropped, counted
                 self.counts.dropped.inc_by(1 + rx.len() as u64);

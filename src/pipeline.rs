@@ -47,6 +47,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
+/// Sets a queue's depth gauge (once per batch, from a thread at one end).
+#[inline]
+fn set_len(g: &Gauge, n: usize) {
+    g.set(i64::try_from(n).unwrap_or(i64::MAX));
+}
+
 /// One captured frame in a [`Batch`]: its bytes are `bytes[off..off + len]`.
 #[derive(Clone, Copy, Debug)]
 pub struct RawFrame {
@@ -160,6 +169,8 @@ pub struct Summary {
     pub elapsed: Duration,
     pub input_errors: Vec<CaptureError>,
     pub output_error: Option<SinkError>,
+    /// File/stdout outputs that dropped lines (live, reader too slow): (name, lines).
+    pub output_dropped: Vec<(String, u64)>,
     pub live: Option<LiveStats>,
     /// Link changes and silences (live).
     pub link: crate::capture::watch::LinkCounters,
@@ -253,6 +264,12 @@ impl Summary {
         }
         if !self.detectors.is_empty() {
             let _ = writeln!(s, "deguchi: detector state: {}", self.detectors.join("; "));
+        }
+        for (name, n) in &self.output_dropped {
+            let _ = writeln!(
+                s,
+                "deguchi: output {name}: {n} lines dropped (queue full: the reader was too slow)"
+            );
         }
         if let Some(e) = self.evidence {
             let _ = writeln!(
@@ -357,6 +374,8 @@ struct ShardOut {
 struct Events {
     tx: Sender<Vec<FlowEvent>>,
     pool: Receiver<Vec<FlowEvent>>,
+    /// `deguchi_queue_depth{queue="shard->analysis"}`.
+    depth: Gauge,
 }
 
 impl Events {
@@ -367,7 +386,9 @@ impl Events {
             return true;
         }
         let next = self.pool.try_recv().unwrap_or_default();
-        self.tx.send(std::mem::replace(v, next)).is_ok()
+        let ok = self.tx.send(std::mem::replace(v, next)).is_ok();
+        set_len(&self.depth, self.tx.len());
+        ok
     }
 }
 
@@ -396,6 +417,7 @@ impl Ahead {
 }
 
 fn shard_thread(
+    id: usize,
     mut table: FlowTable,
     rx: Receiver<Batch>,
     recycle: Sender<Batch>,
@@ -413,7 +435,18 @@ fn shard_thread(
     let mut events = Vec::new();
     let mut clock = i64::MIN;
     let mut published = crate::metrics::ShardDelta::default();
-    for mut b in rx {
+    let m = crate::metrics::m();
+    let label = crate::metrics::ShardLabel {
+        shard: id.to_string(),
+    };
+    let batches_c = m.stage(&format!("shard-{id}"));
+    let packets_c = m.shard_packets.get_or_create_owned(&label);
+    let events_c = m.shard_events.get_or_create_owned(&label);
+    let depth = m.queue(&format!("capture->shard-{id}"), rx.capacity().unwrap_or(0));
+    for mut b in &rx {
+        batches_c.inc();
+        set_len(&depth, rx.len());
+        packets_c.inc_by(b.frames.len() as u64);
         if let Some(q) = &queued_bytes {
             // off the live queue: its bytes no longer count against the budget
             q.fetch_sub(b.cost(), Ordering::Relaxed);
@@ -453,6 +486,7 @@ fn shard_thread(
         clock = clock.max(b.clock);
         table.expire(clock, &mut events);
         published.publish(decoded, &decoder.counters, &table.counters);
+        events_c.inc_by(events.len() as u64);
         if !tx.send(&mut events) {
             break;
         }
@@ -464,6 +498,7 @@ fn shard_thread(
     }
     loop {
         let done = table.flush_some(1024, &mut events);
+        events_c.inc_by(events.len() as u64);
         if !tx.send(&mut events) || done {
             break;
         }
@@ -630,7 +665,13 @@ fn analysis_thread(
 ) -> AnalysisEnd {
     let mut out = Vec::new();
     let mut more = Vec::new();
+    let m = crate::metrics::m();
+    let batches_c = m.stage("analysis");
+    let in_depth = m.queue("shard->analysis", rx.capacity().unwrap_or(0));
+    let out_depth = m.queue("analysis->writer", tx.capacity().unwrap_or(0));
     for mut evs in &rx {
+        batches_c.inc();
+        set_len(&in_depth, rx.len());
         if hs.spare.is_some() && hs.input_done.load(Ordering::Relaxed) {
             // the end of input: what is left is the flush of every open
             // flow, with the capture and shard threads idle; the last lane
@@ -688,6 +729,7 @@ fn analysis_thread(
         if !out.is_empty() && tx.send(std::mem::take(&mut out)).is_err() {
             break;
         }
+        set_len(&out_depth, tx.len());
     }
     let mut ends = Vec::new();
     let mut cpu = Vec::new();
@@ -713,6 +755,8 @@ fn analysis_thread(
 }
 
 struct WriterOut {
+    dropped: Vec<(String, u64)>,
+    output_cpu_s: f64,
     cpu_s: f64,
     flows: u64,
     alerts: u64,
@@ -759,11 +803,15 @@ fn writer_thread(
 ) -> WriterOut {
     let mut error = None;
     let (mut flows, mut alerts) = (0, 0);
+    let m = crate::metrics::m();
+    let batches_c = m.stage("writer");
+    let depth = m.queue("analysis->writer", rx.capacity().unwrap_or(0));
     loop {
         sinks.stats_if_due(false);
         if reopen.swap(false, Ordering::SeqCst) {
             match sinks.reopen() {
-                Ok(()) => tracing::info!("SIGHUP: output files reopened"),
+                // each output's thread reopens its file and logs it
+                Ok(()) => tracing::debug!("SIGHUP: reopening the output files"),
                 Err(e) => tracing::error!("SIGHUP: {e}; still writing to the old files"),
             }
         }
@@ -785,6 +833,8 @@ fn writer_thread(
             }
             Err(crossbeam_channel::TryRecvError::Disconnected) => break,
         };
+        batches_c.inc();
+        set_len(&depth, rx.len());
         if error.is_some() {
             // keep draining so upstream never blocks; state still gets saved
             for o in &batch {
@@ -813,11 +863,16 @@ fn writer_thread(
     }
     if error.is_none() {
         sinks.stats_if_due(true);
-        if let Err(e) = sinks.flush() {
-            error = Some(e);
-        }
+    }
+    // every line handed over is written (replay), or given its time (live)
+    if let Err(e) = sinks.close()
+        && error.is_none()
+    {
+        error = Some(e);
     }
     WriterOut {
+        dropped: sinks.dropped(),
+        output_cpu_s: sinks.output_cpu_s(),
         cpu_s: thread_cpu_s(),
         flows,
         alerts,
@@ -843,6 +898,10 @@ struct Feeder {
     /// and the most they may hold.
     queued_bytes: Arc<AtomicUsize>,
     queue_budget: usize,
+    /// `deguchi_stage_batches_total{stage="capture"}` and the depth of
+    /// each shard's queue.
+    batches_c: Counter,
+    depths: Vec<Gauge>,
 }
 
 impl Feeder {
@@ -857,12 +916,16 @@ impl Feeder {
         crate::metrics::m().capture(self.packets, self.wire_bytes, self.shed, self.clock);
         if self.live {
             self.send_live(s);
-            return;
+        } else {
+            let fresh = self.fresh();
+            let mut b = std::mem::replace(&mut self.pending[s], fresh);
+            b.clock = self.clock;
+            let _ = self.txs[s].send(b);
+            self.batches_c.inc();
         }
-        let fresh = self.fresh();
-        let mut b = std::mem::replace(&mut self.pending[s], fresh);
-        b.clock = self.clock;
-        let _ = self.txs[s].send(b);
+        if let (Some(g), Some(tx)) = (self.depths.get(s), self.txs.get(s)) {
+            set_len(g, tx.len());
+        }
     }
 
     /// Live: never blocks. A batch that does not fit (the shard's channel
@@ -891,7 +954,9 @@ impl Feeder {
         b.clock = self.clock;
         self.queued_bytes.fetch_add(cost, Ordering::Relaxed);
         match self.txs[s].try_send(b) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.batches_c.inc();
+            }
             Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
                 self.queued_bytes.fetch_sub(cost, Ordering::Relaxed);
                 // the shard is gone (or, impossibly, the channel filled):
@@ -916,8 +981,13 @@ impl Feeder {
                 self.queued_bytes.fetch_add(b.cost(), Ordering::Relaxed);
             }
             let _ = self.txs[s].send(b);
+            self.batches_c.inc();
         }
         self.txs.clear();
+        // the shards drain their queues to the end
+        for g in &self.depths {
+            g.set(0);
+        }
     }
 
     /// Sheds shard `s`'s pending batch: counted, emptied, kept for reuse.
@@ -1082,7 +1152,17 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     } else {
         None
     };
-    let mut sinks = Sinks::open(cfg.output.alerts.as_ref(), cfg.output.flows.as_ref())?;
+    let is_live = matches!(input, Input::Live(_));
+    // replay waits for a slow reader (nothing is lost); live drops, counted
+    let policy = crate::sink::QueuePolicy {
+        block: !is_live,
+        bytes: usize::try_from(u64::from(cfg.output.queue_mb) << 20).unwrap_or(usize::MAX),
+    };
+    let mut sinks = Sinks::open(
+        cfg.output.alerts.as_ref(),
+        cfg.output.flows.as_ref(),
+        policy,
+    )?;
     sinks.state.clone_from(&cfg.state.path);
     sinks.stats_every = cfg.output.stats_interval_s;
     sinks.add_syslog(&cfg.output.syslog)?;
@@ -1092,7 +1172,6 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     let (ev_tx, ev_rx) = bounded::<Vec<FlowEvent>>(depth * shards);
     let (ev_back, ev_pool) = bounded::<Vec<FlowEvent>>(depth * shards + shards);
     let (out_tx, out_rx) = bounded::<Vec<Out>>(depth * 4);
-    let is_live = matches!(input, Input::Live(_));
     // live: a byte budget bounds the queues, the channels only need slots
     let slots = if is_live {
         depth.max(LIVE_CHANNEL_SLOTS)
@@ -1114,6 +1193,7 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     let mut evidence_txs = Vec::new();
     let (pool_tx, pool_rx) = bounded::<Batch>(slots * shards + shards * 2);
     let mut txs = Vec::new();
+    let mut depths = Vec::new();
     let mut shard_handles = Vec::new();
     for i in 0..shards {
         let (tx, rx) = bounded::<Batch>(slots);
@@ -1122,7 +1202,9 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         let ev = Events {
             tx: ev_tx.clone(),
             pool: ev_pool.clone(),
+            depth: crate::metrics::m().queue("shard->analysis", depth * shards),
         };
+        depths.push(crate::metrics::m().queue(&format!("capture->shard-{i}"), slots));
         let pool_tx = pool_tx.clone();
         let q = is_live.then(|| Arc::clone(&queued_bytes));
         let store = evidence_dir.as_ref().map(|_| {
@@ -1132,13 +1214,13 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
             Store::new(&cfg.evidence, budget / shards.max(1), erx)
         });
         shard_handles.push(spawn(format!("shard-{i}"), move || {
-            shard_thread(table, rx, pool_tx, ev, q, store)
+            shard_thread(i, table, rx, pool_tx, ev, q, store)
         })?);
     }
     drop((ev_tx, ev_pool));
     drop(pool_tx);
     let mut analyzer = Analyzer::from_config(cfg);
-    analyzer.keep_flows = sinks.writes_flows();
+    analyzer.keep_flows = sinks.wants_flows();
     if let Some(p) = &cfg.state.path {
         analyzer.state_every = Some(i64::try_from(cfg.state.interval_s).unwrap_or(300) * SEC);
         if let Some(env) = crate::state::load(p) {
@@ -1204,6 +1286,8 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         shed_by: [0; 2],
         queued_bytes,
         queue_budget: usize::try_from(u64::from(cfg.capture.queue_mb) << 20).unwrap_or(usize::MAX),
+        batches_c: crate::metrics::m().stage("capture"),
+        depths,
     };
     let mut summary = Summary {
         shards,
@@ -1247,9 +1331,11 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     summary.cpu.insert(0, ("capture".into(), capture_cpu));
     if let Ok(w) = wr.join() {
         summary.cpu.push(("writer".into(), w.cpu_s));
+        summary.cpu.push(("output".into(), w.output_cpu_s));
         summary.flows_written = w.flows;
         summary.alerts_written = w.alerts;
         summary.output_error = w.error;
+        summary.output_dropped = w.dropped;
     }
     if let Some(d) = &evidence_dir {
         crate::evidence::prune(d, disk_budget);
@@ -1520,6 +1606,8 @@ mod tests {
             shed_by: [0; 2],
             queued_bytes: Arc::new(AtomicUsize::new(0)),
             queue_budget: budget,
+            batches_c: Counter::default(),
+            depths: Vec::new(),
         };
         (f, rx)
     }

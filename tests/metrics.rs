@@ -1,7 +1,9 @@
 //! `deguchi live -i lo --metrics 127.0.0.1:PORT`: the `/metrics` page passes
 //! `promtool check metrics`, and a real Prometheus (Debian's, started here on
 //! loopback with its own config and data in a temp dir) scrapes it and sees
-//! the packet counter move. Skips cleanly without `prometheus`/`promtool` or
+//! the packet counter move, a per-stage counter move and a detector state
+//! gauge (the DNS tunnel detector's domains, fed by DNS queries sent on
+//! loopback, `home_net` 127.0.0.0/8) rise. Skips cleanly without `prometheus`/`promtool` or
 //! without permission to capture, unless DEGUCHI_REQUIRE_LIVE=1.
 
 mod common;
@@ -21,7 +23,10 @@ fn prometheus_scrapes_live_metrics_and_promtool_accepts_them() {
     let target = format!("127.0.0.1:{mport}");
     let rx_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let uport = rx_sock.local_addr().unwrap().port();
-    let bpf = format!("udp and host 127.0.0.1 and port {uport}");
+    let bpf = format!("udp and host 127.0.0.1 and (port {uport} or port 53)");
+    let dir = tempfile::tempdir().unwrap();
+    let dcfg = dir.path().join("deguchi.toml");
+    std::fs::write(&dcfg, "[general]\nhome_net = [\"127.0.0.0/8\"]\n").unwrap();
     let Some(_live) = Live::start(&[
         "-i",
         "lo",
@@ -29,6 +34,8 @@ fn prometheus_scrapes_live_metrics_and_promtool_accepts_them() {
         &bpf,
         "--metrics",
         &target,
+        "--config",
+        dcfg.to_str().unwrap(),
         "-o",
         "/dev/null",
     ]) else {
@@ -36,8 +43,11 @@ fn prometheus_scrapes_live_metrics_and_promtool_accepts_them() {
     };
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let send = |n: usize| {
-        for _ in 0..n {
+        for i in 0..n {
             tx.send_to(&[0x61; 200], ("127.0.0.1", uport)).unwrap();
+            // a DNS query (TXT) for a subdomain of example.org: nobody
+            // answers on port 53, the capture sees it all the same
+            let _ = tx.send_to(&dns_query(i), ("127.0.0.1", 53));
         }
     };
     send(50);
@@ -75,6 +85,23 @@ fn prometheus_scrapes_live_metrics_and_promtool_accepts_them() {
         "deguchi_thread_cpu_seconds_total{thread=\"writer\"}",
         "deguchi_process_cpu_seconds_total",
         "deguchi_process_resident_memory_bytes",
+        "deguchi_stage_batches_total{stage=\"capture\"}",
+        "deguchi_stage_batches_total{stage=\"shard-0\"}",
+        "deguchi_stage_batches_total{stage=\"analysis\"}",
+        "deguchi_stage_batches_total{stage=\"writer\"}",
+        "deguchi_shard_packets_total{shard=\"0\"}",
+        "deguchi_shard_flow_events_total{shard=\"0\"}",
+        "deguchi_analysis_events_total{lane=\"0\"}",
+        "deguchi_analysis_alerts_total{lane=\"0\"}",
+        "deguchi_queue_depth{queue=\"capture->shard-0\"}",
+        "deguchi_queue_depth{queue=\"shard->analysis\"}",
+        "deguchi_queue_depth{queue=\"analysis->writer\"}",
+        "deguchi_queue_capacity{queue=\"capture->shard-0\"}",
+        "deguchi_queue_depth{queue=\"/dev/null\"}",
+        "deguchi_detector_state_entries{detector=\"beacon\",state=\"series\"}",
+        "deguchi_detector_state_entries{detector=\"baseline\",state=\"destinations\"}",
+        "deguchi_detector_state_evictions_total{detector=\"exfil\",state=\"hosts\"}",
+        "deguchi_detector_state_evictions_total{detector=\"baseline\",state=\"names\"}",
     ] {
         assert!(page.contains(name), "{name} missing:\n{page}");
     }
@@ -152,6 +179,65 @@ fn prometheus_scrapes_live_metrics_and_promtool_accepts_them() {
         query(pport, "deguchi_packets_decoded_total").is_some_and(|v| v > 0.0),
         "decoded counter"
     );
+    // a per-stage counter moved, and the DNS tunnel detector's state holds
+    // example.org (published from the analysis lane once a second)
+    let stage = urlencode("deguchi_stage_batches_total{stage=\"shard-0\"}");
+    let domains =
+        urlencode("deguchi_detector_state_entries{detector=\"dns_tunnel\",state=\"domains\"}");
+    let shard0 = loop {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never saw shard-0's batches"
+        );
+        if let Some(v) = query(pport, &stage).filter(|v| *v > 0.0) {
+            break v;
+        }
+        send(5);
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "shard-0's batches did not move in Prometheus (first {shard0})"
+        );
+        send(5);
+        std::thread::sleep(Duration::from_millis(500));
+        if query(pport, &stage).is_some_and(|v| v > shard0) {
+            break;
+        }
+    }
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never saw the dns_tunnel state gauge rise"
+        );
+        if query(pport, &domains).is_some_and(|v| v >= 1.0) {
+            break;
+        }
+        send(5);
+        std::thread::sleep(Duration::from_millis(500));
+    }
     eprintln!("prometheus saw deguchi_packets_total go {first} -> {later}");
     drop(prom);
+}
+
+/// A DNS query for TXT `q<i>.example.org`.
+fn dns_query(i: usize) -> Vec<u8> {
+    let mut p = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in [format!("q{i}"), "example".into(), "org".into()] {
+        p.push(u8::try_from(label.len()).unwrap());
+        p.extend_from_slice(label.as_bytes());
+    }
+    p.extend_from_slice(&[0, 0, 16, 0, 1]);
+    p
+}
+
+/// A PromQL query as a URL query value.
+fn urlencode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -275,3 +275,78 @@ fn a_bad_syslog_url_is_a_usage_error() {
         assert!(out.stdout.is_empty(), "nothing replayed");
     }
 }
+
+#[test]
+fn config_file_syslog_outputs_reach_rsyslogd_side_by_side() {
+    if !have(RSYSLOGD) {
+        eprintln!("SKIP: rsyslogd is not installed (apt-get install rsyslog)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (tport, uport) = (free_port(), free_port());
+    let _rs = rsyslogd(dir.path(), tport, Some(uport));
+    let cfg = dir.path().join("deguchi.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[output]\nstats_interval = 1\n\n\
+             [[output.syslog]]\nurl = \"tcp://127.0.0.1:{tport}\"\napp_name = \"cfgtcp\"\nfacility = \"local1\"\nqueue = 64\n\n\
+             [[output.syslog]]\nurl = \"udp://127.0.0.1:{uport}\"\napp_name = \"cfgudp\"\nflows = true\n"
+        ),
+    )
+    .unwrap();
+    let alerts = dir.path().join("alerts.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+        .arg("replay")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/sample.pcap"))
+        .arg("-o")
+        .arg(&alerts)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let want = lines(&alerts);
+    assert_eq!(want.len(), 7, "6 alerts and the final stats event");
+    for name in [
+        format!("syslog tcp://127.0.0.1:{tport}: 7 lines written, 0 dropped"),
+        format!("syslog udp://127.0.0.1:{uport}: "),
+    ] {
+        assert!(err.contains(&name), "{name} in:\n{err}");
+    }
+    let log = dir.path().join("out.log");
+    let tcp = wait_for(&log, 7, |l| l.starts_with("imtcp cfgtcp "), "tcp");
+    assert!(tcp.iter().all(|l| l.split(' ').nth(3) == Some("local1")));
+    // the UDP output takes flow records too (flows = true)
+    let udp = wait_for(&log, 8, |l| l.starts_with("imudp cfgudp "), "udp");
+    assert!(
+        udp.iter().any(|l| l.split(' ').nth(2) == Some("flow")),
+        "flow records on the udp output"
+    );
+    assert!(udp.iter().all(|l| l.split(' ').nth(3) == Some("local5")));
+}
+
+#[test]
+fn a_bad_syslog_table_is_a_usage_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("deguchi.toml");
+    std::fs::write(
+        &cfg,
+        "[[output.syslog]]\nurl = \"tcp://127.0.0.1:514\"\ncolour = \"red\"\n",
+    )
+    .unwrap();
+    let out = common::deguchi(&[
+        "replay",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/sample.pcap"),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("output.syslog[0].colour: unknown key"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing replayed");
+}

@@ -108,6 +108,8 @@ pub struct Analyzer {
     /// are dropped here, after the detectors have seen them.
     pub keep_flows: bool,
     clock: Ts,
+    /// The baseline's state sizes, published from the analysis thread.
+    baseline_state: crate::metrics::StatePublisher,
 }
 
 impl Analyzer {
@@ -119,6 +121,9 @@ impl Analyzer {
         parts: Vec<Vec<Box<dyn Detector>>>,
     ) -> Self {
         let n = parts.len().max(1);
+        let baseline = Baseline::new(baseline);
+        let mut baseline_state = crate::metrics::StatePublisher::default();
+        baseline_state.publish("baseline", Baseline::STATE_KINDS, &baseline.state_counts());
         let parts = parts
             .into_iter()
             .enumerate()
@@ -131,14 +136,26 @@ impl Analyzer {
             state_every: None,
             last_state: i64::MIN,
             home,
-            baseline: Baseline::new(baseline),
+            baseline,
             partitions: n,
-            lanes: vec![Lane::new(parts, n)],
+            lanes: vec![Lane::new(0, parts, n)],
             plan: Vec::new(),
             outs: Vec::new(),
             flows_seen: 0,
             keep_flows: true,
             clock: i64::MIN,
+            baseline_state,
+        }
+    }
+
+    /// Publishes the baseline's state counts (at most once a second unless `now`).
+    fn publish_baseline(&mut self, now: bool) {
+        if self.baseline_state.due() || now {
+            self.baseline_state.publish(
+                "baseline",
+                Baseline::STATE_KINDS,
+                &self.baseline.state_counts(),
+            );
         }
     }
 
@@ -164,6 +181,9 @@ impl Analyzer {
     /// threads through [`Lane::run`] on the batches and steps this analyzer
     /// plans.
     pub fn split_off(&mut self, n: usize) -> Vec<Lane> {
+        for l in &mut self.lanes {
+            l.retract_state();
+        }
         let mut all: Vec<Partition> = self
             .lanes
             .iter_mut()
@@ -178,7 +198,10 @@ impl Analyzer {
                 v.push(p);
             }
         }
-        let mut lanes = groups.into_iter().map(|g| Lane::new(g, self.partitions));
+        let mut lanes = groups
+            .into_iter()
+            .enumerate()
+            .map(|(id, g)| Lane::new(id, g, self.partitions));
         self.lanes = lanes.next().into_iter().collect();
         lanes.collect()
     }
@@ -244,6 +267,7 @@ impl Analyzer {
                 snap,
             });
         }
+        self.publish_baseline(false);
         plan
     }
 
@@ -353,6 +377,7 @@ impl Analyzer {
     /// End of input on this thread's lanes; `more` the helper lanes' last
     /// results and (if snapshots are on) their sections.
     pub fn finish_with(&mut self, more: Vec<(LaneOut, Sections)>, out: &mut Vec<Out>) {
+        self.publish_baseline(true);
         let mut sections = Vec::new();
         if self.state_every.is_some() {
             sections.push(self.baseline_section());

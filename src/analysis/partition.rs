@@ -96,27 +96,76 @@ pub struct Lane {
     /// Partitions in all.
     of: usize,
     scratch: Vec<Alert>,
+    metrics: Box<LaneMetrics>,
+}
+
+/// A lane's metrics.
+struct LaneMetrics {
+    /// `deguchi_analysis_events_total` and `..._alerts_total` of this lane.
+    events: prometheus_client::metrics::counter::Counter,
+    alerts: prometheus_client::metrics::counter::Counter,
+    /// The detectors' state sizes, published from the thread running the lane.
+    state: crate::metrics::StatePublisher,
 }
 
 impl Lane {
-    pub(super) fn new(parts: Vec<Partition>, of: usize) -> Self {
+    /// Lane `id` of the partitions `parts` (of `of` in all).
+    pub(super) fn new(id: usize, parts: Vec<Partition>, of: usize) -> Self {
         let mut slot = vec![None; of];
         for (i, p) in parts.iter().enumerate() {
             if let Some(s) = slot.get_mut(p.index as usize) {
                 *s = Some(i);
             }
         }
-        Self {
+        let m = crate::metrics::m();
+        let l = crate::metrics::LaneLabel {
+            lane: id.to_string(),
+        };
+        let mut lane = Self {
             parts,
             slot,
             of,
             scratch: Vec::new(),
+            metrics: Box::new(LaneMetrics {
+                events: m.lane_events.get_or_create_owned(&l),
+                alerts: m.lane_alerts.get_or_create_owned(&l),
+                state: crate::metrics::StatePublisher::default(),
+            }),
+        };
+        lane.publish_state();
+        lane
+    }
+
+    /// Publishes the state counts of this lane's detectors (see
+    /// [`crate::metrics::StatePublisher`]).
+    pub fn publish_state(&mut self) {
+        let kinds: Vec<(&'static str, &'static [crate::metrics::StateKind])> = self
+            .parts
+            .first()
+            .map(|p| {
+                p.detectors
+                    .iter()
+                    .map(|d| (d.name(), d.state_kinds()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (name, counts) in self.state_counts() {
+            if let Some((_, k)) = kinds.iter().find(|(n, _)| *n == name) {
+                self.metrics.state.publish(name, k, &counts);
+            }
         }
+    }
+
+    /// Takes back what [`Self::publish_state`] published (the partitions
+    /// move to other lanes).
+    pub(super) fn retract_state(&mut self) {
+        self.metrics.state.retract();
     }
 
     /// Runs this lane's partitions through a batch: each event goes to the
     /// partition the plan routed it to, if it is this lane's.
     pub fn run(&mut self, evs: &[FlowEvent], plan: &[Step], out: &mut LaneOut) {
+        let (mut fed, alerts0) = (0u64, out.alerts.len());
         for (i, (ev, st)) in evs.iter().zip(plan).enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             if st.feed
@@ -124,6 +173,7 @@ impl Lane {
                 && let Some(p) = self.parts.get_mut(k)
             {
                 p.feed(ev, st, &mut self.scratch);
+                fed += 1;
                 out.alerts
                     .extend(self.scratch.drain(..).map(|a| (i, 0, st.part, a)));
             }
@@ -140,6 +190,14 @@ impl Lane {
                 out.snaps.push((i, self.sections()));
             }
         }
+        // per batch: two atomic adds; the state counts once a second
+        self.metrics.events.inc_by(fed);
+        self.metrics
+            .alerts
+            .inc_by(out.alerts.len().saturating_sub(alerts0) as u64);
+        if self.metrics.state.due() {
+            self.publish_state();
+        }
     }
 
     /// End of input: the detectors' last reports (tagged as event `u32::MAX`).
@@ -148,9 +206,11 @@ impl Lane {
             for d in &mut p.detectors {
                 d.finish(&mut self.scratch);
             }
+            self.metrics.alerts.inc_by(self.scratch.len() as u64);
             out.alerts
                 .extend(self.scratch.drain(..).map(|a| (u32::MAX, 0, p.index, a)));
         }
+        self.publish_state();
     }
 
     /// Every partition's serialised state.

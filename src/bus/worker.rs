@@ -325,7 +325,12 @@ pub fn run(
             }
         },
     )?;
-    let mut sinks = Sinks::open(cfg.output.alerts.as_ref(), None)?;
+    // a worker waits for a slow reader: its input stays on the bus
+    let policy = crate::sink::QueuePolicy {
+        block: true,
+        bytes: usize::try_from(u64::from(cfg.output.queue_mb) << 20).unwrap_or(usize::MAX),
+    };
+    let mut sinks = Sinks::open(cfg.output.alerts.as_ref(), None, policy)?;
     sinks.add_syslog(&cfg.output.syslog)?;
     let mut w = Worker {
         bus,

@@ -94,6 +94,12 @@ pub trait Detector: Send {
     fn state_counts(&self) -> Vec<u64> {
         Vec::new()
     }
+    /// What each of [`Self::state_counts`] is, for the metrics
+    /// (`deguchi_detector_state_entries`, `..._evictions_total`); counts
+    /// past its end are not published.
+    fn state_kinds(&self) -> &'static [crate::metrics::StateKind] {
+        &[]
+    }
     /// The exit summary's line for `counts` (the sum of every partition's
     /// [`Self::state_counts`]); evictions mean a cap was reached.
     fn state_line(&self, _counts: &[u64]) -> Option<String> {

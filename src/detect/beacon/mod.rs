@@ -564,6 +564,11 @@ impl Detector for Beacon {
         ]
     }
 
+    fn state_kinds(&self) -> &'static [crate::metrics::StateKind] {
+        use crate::metrics::StateKind::{Entries, Evictions, Other};
+        &[Entries("series"), Evictions("series"), Other, Other]
+    }
+
     fn state_line(&self, c: &[u64]) -> Option<String> {
         let [series, evicted, beats, scored] = c else {
             return None;

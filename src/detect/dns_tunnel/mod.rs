@@ -73,6 +73,8 @@ pub struct DnsTunnel {
     allow: super::DomainSuffixes,
     home: HomeNet,
     domains: HashMap<Box<str>, Domain, ahash::RandomState>,
+    /// Domains dropped for `max_domains`.
+    domains_evicted: u64,
     pub alerts: u64,
 }
 
@@ -100,6 +102,7 @@ impl DnsTunnel {
             cfg,
             home,
             domains: HashMap::default(),
+            domains_evicted: 0,
             alerts: 0,
         }
     }
@@ -125,7 +128,7 @@ impl DnsTunnel {
         };
         let window = i64::try_from(self.cfg.window_s).unwrap_or(600) * SEC;
         if !self.domains.contains_key(reg) && self.domains.len() >= self.cfg.max_domains.max(1) {
-            super::evict_oldest(&mut self.domains, |d| d.last_seen);
+            self.domains_evicted += super::evict_oldest(&mut self.domains, |d| d.last_seen) as u64;
         }
         let d = self.domains.entry(reg.into()).or_insert_with(|| Domain {
             first_seen: q.ts,
@@ -309,11 +312,19 @@ impl Detector for DnsTunnel {
     }
 
     fn state_counts(&self) -> Vec<u64> {
-        vec![self.domains.len() as u64]
+        vec![self.domains.len() as u64, self.domains_evicted]
+    }
+
+    fn state_kinds(&self) -> &'static [crate::metrics::StateKind] {
+        use crate::metrics::StateKind::{Entries, Evictions};
+        &[Entries("domains"), Evictions("domains")]
     }
 
     fn state_line(&self, c: &[u64]) -> Option<String> {
-        Some(format!("dns_tunnel {} domains", c.first()?))
+        let [domains, evicted] = c else {
+            return None;
+        };
+        Some(format!("dns_tunnel {domains} domains ({evicted} evicted)"))
     }
     fn on_dns_query(&mut self, q: &DnsQuery, cx: &EventCtx<'_>, out: &mut Vec<Alert>) {
         self.query(q, cx.client_is_resolver, out);

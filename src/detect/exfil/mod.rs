@@ -995,6 +995,16 @@ impl Detector for Exfil {
         ]
     }
 
+    fn state_kinds(&self) -> &'static [crate::metrics::StateKind] {
+        use crate::metrics::StateKind::{Entries, Evictions};
+        &[
+            Entries("hosts"),
+            Evictions("hosts"),
+            Entries("pairs"),
+            Evictions("pairs"),
+        ]
+    }
+
     fn state_line(&self, c: &[u64]) -> Option<String> {
         let [hosts, he, pairs, pe] = c else {
             return None;
