@@ -306,6 +306,32 @@ impl Sinks {
         self.forward(false, 6, "stats", clock, || Some(line.into()));
     }
 
+    /// A link-health event on the alert stream (and the queued outputs):
+    /// Suricata's EVE `engine` event (what Suricata writes for its own log
+    /// messages: `log_level`, `engine.message`, `engine.module`), with
+    /// `in_iface`, and deguchi's `deguchi.health` (the event's name) and
+    /// `deguchi.link` (the counts so far).
+    pub fn health(&mut self, h: &crate::capture::watch::Health) {
+        let c = h.counters;
+        let v = serde_json::json!({
+            "timestamp": crate::time::eve(h.ts),
+            "event_type": "engine",
+            "log_level": if h.warning { "Warning" } else { "Info" },
+            "in_iface": h.iface,
+            "engine": { "message": h.message, "module": "capture" },
+            "deguchi": {
+                "health": h.event,
+                "link": { "down": c.down, "up": c.up, "idle": c.idle, "reopened": c.reopened },
+            },
+        });
+        let line = v.to_string();
+        if let Err(e) = self.alerts.raw(&line) {
+            tracing::debug!("health event: {e}");
+        }
+        let severity = if h.warning { 4 } else { 6 };
+        self.forward(false, severity, "health", h.ts, || Some(line.into()));
+    }
+
     /// Hands a line to the queued outputs (never blocks); `json` is made
     /// only if one of them takes the line.
     fn forward(
