@@ -1767,7 +1767,7 @@ fn live_fanout(
     }
     tracing::info!(
         "capturing on {iface} with {n} sockets in AF_PACKET fanout group {group} (link {:?}, snaplen {}, promisc {}, bpf {:?})",
-        srcs.first().map(LiveSource::link),
+        srcs.first().map_or(LinkType::Ethernet, LiveSource::link),
         cfg.capture.snaplen,
         cfg.capture.promisc,
         cfg.capture.bpf
@@ -1791,6 +1791,17 @@ fn live_fanout(
     let mut prev_bytes = 0u64;
     // kernel totals of the sockets closed before (the interface went away)
     let mut carried = LiveStats::default();
+    // wall time since the last packet any capture thread read
+    let since_packet = || {
+        let last_ms = shared
+            .iter()
+            .map(|w| w.last_packet_ms.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        started
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last_ms))
+    };
     let kernel_now = |carried: &LiveStats| {
         let mut s = *carried;
         for w in &shared {
@@ -1908,7 +1919,10 @@ fn live_fanout(
             true,
             format!("{e}; reopening {iface} when it returns"),
         );
-        watch.poll(Duration::ZERO);
+        watch.poll(since_packet());
+        // the old sockets leave the fanout group first: a group holds
+        // sockets of one device only
+        srcs.clear();
         match reopen(stop, || open_group(iface, &cfg.capture, n, group)) {
             Some(v) => {
                 srcs = v;

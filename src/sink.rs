@@ -312,19 +312,7 @@ impl Sinks {
     /// `in_iface`, and deguchi's `deguchi.health` (the event's name) and
     /// `deguchi.link` (the counts so far).
     pub fn health(&mut self, h: &crate::capture::watch::Health) {
-        let c = h.counters;
-        let v = serde_json::json!({
-            "timestamp": crate::time::eve(h.ts),
-            "event_type": "engine",
-            "log_level": if h.warning { "Warning" } else { "Info" },
-            "in_iface": h.iface,
-            "engine": { "message": h.message, "module": "capture" },
-            "deguchi": {
-                "health": h.event,
-                "link": { "down": c.down, "up": c.up, "idle": c.idle, "reopened": c.reopened },
-            },
-        });
-        let line = v.to_string();
+        let line = health_line(h);
         if let Err(e) = self.alerts.raw(&line) {
             tracing::debug!("health event: {e}");
         }
@@ -423,6 +411,49 @@ impl Sinks {
         }
         Ok(())
     }
+}
+
+/// A link-health event (EVE `engine`), its keys in EVE's order.
+#[derive(serde::Serialize)]
+struct HealthLine<'a> {
+    timestamp: String,
+    event_type: &'static str,
+    log_level: &'static str,
+    in_iface: &'a str,
+    engine: HealthEngine<'a>,
+    deguchi: HealthExt,
+}
+
+#[derive(serde::Serialize)]
+struct HealthEngine<'a> {
+    message: &'a str,
+    module: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct HealthExt {
+    health: &'static str,
+    link: crate::capture::watch::LinkCounters,
+}
+
+/// The EVE line of a link-health event (see [`Sinks::health`]).
+#[must_use]
+pub fn health_line(h: &crate::capture::watch::Health) -> String {
+    serde_json::to_string(&HealthLine {
+        timestamp: crate::time::eve(h.ts),
+        event_type: "engine",
+        log_level: if h.warning { "Warning" } else { "Info" },
+        in_iface: &h.iface,
+        engine: HealthEngine {
+            message: &h.message,
+            module: "capture",
+        },
+        deguchi: HealthExt {
+            health: h.event,
+            link: h.counters,
+        },
+    })
+    .unwrap_or_default()
 }
 
 /// An EVE `stats` event, its keys in EVE's order.
