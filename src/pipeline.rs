@@ -735,6 +735,8 @@ struct WriterOut {
     flows: u64,
     alerts: u64,
     error: Option<SinkError>,
+    /// Replay: every alert's pcap, to be written again from the files.
+    made: Vec<crate::evidence::Made>,
 }
 
 /// The writer's side of `--evidence`: names each alert's pcap and asks the
@@ -744,6 +746,9 @@ struct EvidenceTx {
     disk_budget: u64,
     shards: Vec<Sender<Request>>,
     last_prune: Instant,
+    /// Replay of files: the pcaps named, for the second pass
+    /// ([`crate::evidence::rewrite_from_files`]); `None` live or from stdin.
+    made: Option<Vec<crate::evidence::Made>>,
 }
 
 impl EvidenceTx {
@@ -757,6 +762,13 @@ impl EvidenceTx {
             path,
             flow: crate::evidence::FlowMatch::of_alert(a),
         };
+        if let Some(m) = self.made.as_mut() {
+            m.push(crate::evidence::Made {
+                path: r.path.clone(),
+                flow: r.flow,
+                ts: a.ts,
+            });
+        }
         for tx in &self.shards {
             // a shard far behind misses this one rather than stall output
             let _ = tx.try_send(r.clone());
@@ -851,6 +863,7 @@ fn writer_thread(
         flows,
         alerts,
         error,
+        made: evidence.and_then(|e| e.made).unwrap_or_default(),
     }
 }
 
@@ -1283,6 +1296,10 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         disk_budget,
         shards: evidence_txs,
         last_prune: Instant::now(),
+        made: match input {
+            Input::Files(f) if !f.iter().any(|p| p.as_os_str() == "-") => Some(Vec::new()),
+            _ => None,
+        },
     });
     // link-health events, capture -> writer (never blocking the capture)
     let (health_tx, health_rx) = bounded::<Health>(256);
@@ -1365,6 +1382,15 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         summary.flows_written = w.flows;
         summary.alerts_written = w.alerts;
         summary.output_error = w.error;
+        if let (Input::Files(files), false) = (input, w.made.is_empty() || summary.interrupted) {
+            // replay: each alert's pcap again from the files, with the
+            // packets after the alert the shards had gone past
+            let (n, p) = crate::evidence::rewrite_from_files(files, &w.made, &cfg.evidence);
+            if let Some(e) = summary.evidence.as_mut() {
+                e.files = n;
+                e.packets = p;
+            }
+        }
     }
     if let Some(d) = &evidence_dir {
         crate::evidence::prune(d, disk_budget);
