@@ -18,6 +18,11 @@
 //!   from the shards to the capture thread, chunks are reused once no batch
 //!   points into them: nothing is allocated per batch in steady state.
 //! - Each shard owns its [`Decoder`] and [`FlowTable`]: no locks on the hot path.
+//! - Live with `capture.threads` N > 1 ([`live_fanout`]): N sockets in one
+//!   AF_PACKET fanout group, each read by a capture thread with a feeder of
+//!   its own (own pending batches, same shards, pool, steering hash and
+//!   queue budget); this thread then only supervises (link watch, summed
+//!   statistics, reopening).
 //! - Time is the packet clock. Every batch carries the capture clock, and
 //!   every shard receives at least one batch per second of packet time (or
 //!   per read timeout when live and idle), so idle timeouts fire on time.
@@ -901,8 +906,6 @@ struct Tally {
     wire_bytes: std::sync::atomic::AtomicU64,
     shed: std::sync::atomic::AtomicU64,
     duplicates: std::sync::atomic::AtomicU64,
-    /// Packet clock of the thread's last read (nanoseconds).
-    clock: std::sync::atomic::AtomicI64,
 }
 
 impl Feeder {
@@ -923,7 +926,6 @@ impl Feeder {
             t.wire_bytes.store(now[1], Ordering::Relaxed);
             t.shed.store(now[2], Ordering::Relaxed);
             t.duplicates.store(now[3], Ordering::Relaxed);
-            t.clock.store(self.clock, Ordering::Relaxed);
         }
     }
 
