@@ -19,7 +19,7 @@
 #
 # Prints one line of key=value pairs:
 #   tool= threads= rate= loops= sent= pps= received= dropped_by_kernel=
-#   shed= processed= cpu_s= tuples_live= tuples_replay= tuples_equal=yes|no|skipped
+#   shed= processed= capture_cpu_s= per_thread= tuples_live= tuples_replay= tuples_equal=yes|no|skipped
 #   bytes_equal=yes|no|skipped
 # Tuples: per unordered 5-tuple, the packets summed over its flow records (a
 # flow that timed out in replay and not live still compares); bytes_equal:
@@ -119,13 +119,16 @@ kv() { sed -n "s/.*[ (]$1=\([-0-9]*\).*/\1/p" "$log" | tail -1; }
 if [ "$tool" = deguchi ]; then
   received=$(kv received) dropped=$(kv dropped_by_kernel) shed=$(kv shed)
   processed=$(kv processed)
+  # with fanout: what each capture thread read ("a+b")
+  per_thread=$(sed -n 's/.*packets read by the [0-9]* capture threads: \(.*\)/\1/p' "$log" |
+    tail -1 | tr -d ' ')
   # CPU seconds of the capture threads (capture, and capture-N with fanout)
   cpu=$(sed -n 's/.*cpu seconds by stage: \(.*\)/\1/p' "$log" | tail -1 |
     tr ' ' '\n' | awk -F= '/^capture/ {s += $2} END {printf "%.2f", s}')
 else
   received=$(sed -n 's/^\([0-9]*\) packets received by filter.*/\1/p' "$log")
   dropped=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$log")
-  shed=0 processed=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$log") cpu=""
+  per_thread="" shed=0 processed=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$log") cpu=""
 fi
 
 tuples() {
@@ -157,4 +160,4 @@ if [ "$tool" = deguchi ] && [ "$compare" = 1 ]; then
 fi
 echo "tool=$tool threads=$threads rate=$rate loops=$loops mtu=$mtu sent=$sent pps=${pps:-?}" \
   "received=$received dropped_by_kernel=$dropped shed=$shed processed=$processed" \
-  "capture_cpu_s=${cpu:-?} tuples_live=$nl tuples_replay=$nr tuples_equal=$equal bytes_equal=$bequal"
+  "capture_cpu_s=${cpu:-?} per_thread=${per_thread:--} tuples_live=$nl tuples_replay=$nr tuples_equal=$equal bytes_equal=$bequal"

@@ -1964,6 +1964,11 @@ fn live_fanout(
             None => break,
         }
     }
+    let per: Vec<String> = feeders.iter().map(|f| f.packets.to_string()).collect();
+    tracing::info!(
+        "packets read by the {n} capture threads: {}",
+        per.join(" + ")
+    );
     for mut f in feeders {
         f.finish();
         feeder.absorb(&f);

@@ -97,5 +97,15 @@ fn veth_live_equals_replay_with_one_and_two_capture_threads() {
         // `gen mix` writes whole frames: the bytes are equal too
         assert_eq!(get("bytes_equal"), "yes", "{r:?}");
         assert_ne!(get("tuples_live"), "0", "{r:?}");
+        if threads > 1 {
+            // the fanout group spread the flows: every socket read some
+            let parts: Vec<u64> = get("per_thread")
+                .split('+')
+                .map(|x| x.parse().unwrap())
+                .collect();
+            assert_eq!(parts.len(), threads, "{r:?}");
+            assert!(parts.iter().all(|&p| p > 0), "{r:?}");
+            assert_eq!(parts.iter().sum::<u64>(), 30_000, "{r:?}");
+        }
     }
 }
