@@ -2092,6 +2092,11 @@ mod tests {
             i64::try_from(b.processed).unwrap(),
             i64::try_from(b.received - b.dropped - b.shed).unwrap() - b.unread
         );
+        // 3 SPAN duplicates removed among what was read
+        let c = Accounting::of(&l, read, 7, 3);
+        assert_eq!(c.processed, c.received - c.dropped - c.shed - c.duplicates);
+        assert!(c.totals().contains(" duplicates=3 "), "{}", c.totals());
+        assert!(!a.totals().contains("duplicates"), "{}", a.totals());
         let line = b.since(&Accounting::default(), 2.0, 2_000_000);
         assert!(line.contains("processed +"), "{line}");
         assert!(line.contains("8.0 Mbit/s"), "{line}");
