@@ -21,6 +21,11 @@ pub const BUFFER_MB_MAX: u32 = 2047;
 /// Bounds of `capture.snaplen` / `--snaplen`.
 pub const SNAPLEN_MIN: u32 = 64;
 pub const SNAPLEN_MAX: u32 = 262_144;
+/// Bounds of `capture.threads` / `--capture-threads`.
+pub const CAPTURE_THREADS_MIN: usize = 1;
+pub const CAPTURE_THREADS_MAX: usize = 64;
+/// Largest `capture.dedup_window_ms`.
+pub const DEDUP_WINDOW_MS_MAX: u64 = 1000;
 
 /// Live capture settings.
 #[derive(Clone, Debug)]
@@ -37,6 +42,11 @@ pub struct CaptureConfig {
     pub queue_mb: u32,
     /// Live: warn (once) when no packet arrived for this many seconds; 0 = never.
     pub idle_warn_s: u64,
+    /// Live: capture sockets (and threads) in one AF_PACKET fanout group.
+    pub threads: usize,
+    /// Drop a packet whose bytes equal one seen this many ms before (SPAN
+    /// duplicates); 0 = off. Live and replay.
+    pub dedup_window_ms: u64,
     /// Drop to this user (and group) once the capture is open.
     pub user: Option<String>,
     pub group: Option<String>,
@@ -217,6 +227,8 @@ impl Default for Config {
                 stats_interval_s: 300,
                 queue_mb: 64,
                 idle_warn_s: 60,
+                threads: 1,
+                dedup_window_ms: 0,
                 user: None,
                 group: None,
             },
@@ -367,6 +379,8 @@ impl Config {
                 "stats_interval",
                 "queue_mb",
                 "idle_warn_s",
+                "threads",
+                "dedup_window_ms",
                 "user",
                 "group",
             ],
@@ -423,6 +437,23 @@ impl Config {
             ))
             .unwrap_or(dc.queue_mb),
             idle_warn_s: c.int(cap, "capture", "idle_warn_s", dc.idle_warn_s, 0, 86_400),
+            threads: usize::try_from(c.int(
+                cap,
+                "capture",
+                "threads",
+                dc.threads as u64,
+                CAPTURE_THREADS_MIN as u64,
+                CAPTURE_THREADS_MAX as u64,
+            ))
+            .unwrap_or(dc.threads),
+            dedup_window_ms: c.int(
+                cap,
+                "capture",
+                "dedup_window_ms",
+                dc.dedup_window_ms,
+                0,
+                DEDUP_WINDOW_MS_MAX,
+            ),
             user: c.string(cap, "capture", "user").filter(|s| !s.is_empty()),
             group: c.string(cap, "capture", "group").filter(|s| !s.is_empty()),
         };

@@ -20,6 +20,14 @@
 //!   writer is done, so alerts concluded at the final flush get their pcap.
 //! - `DIR` holds at most `disk_mb`: the oldest pcaps are removed first
 //!   (checked by the writer at most once a second, and at the end).
+//! - Replay of files: the shards run far ahead of analysis, so by the time
+//!   an alert asks, its flow's later packets have gone by (and a busy
+//!   flow's ring holds packets from after the alert instead of before it).
+//!   Once the run is over, [`rewrite_from_files`] reads the input files
+//!   again and writes every alert's pcap anew: the flow's last
+//!   `packets_before` packets up to the alert's time, then its next
+//!   `packets_after` packets, exactly, however far the shards had got.
+//!   (Not for stdin, which cannot be read twice: its pcaps are the shards'.)
 
 use crate::alert::Alert;
 use crate::decode::{LinkType, PacketMeta};
@@ -394,6 +402,124 @@ impl Drop for Armed {
             tracing::warn!("evidence {}: {e}", self.w.path.display());
         }
     }
+}
+
+/// An alert's pcap, for [`rewrite_from_files`]: its file, flow and time.
+#[derive(Clone, Debug)]
+pub struct Made {
+    pub path: PathBuf,
+    pub flow: FlowMatch,
+    pub ts: Ts,
+}
+
+/// What [`rewrite_from_files`] collects for one pcap.
+#[derive(Default)]
+struct Collect {
+    /// The flow's last packets up to the alert's time (ts, wire len, link, bytes).
+    before: VecDeque<(Ts, u32, LinkType, Vec<u8>)>,
+    after: Vec<(Ts, u32, LinkType, Vec<u8>)>,
+}
+
+/// Replay: writes the pcap of every alert in `made` again from the input
+/// `files` (read a second time, in order): the flow's last
+/// `cfg.packets_before` packets at or before the alert's time, then its next
+/// `cfg.packets_after`; also for an alert whose flow's ring the shard had
+/// evicted. The first alert naming a file decides it; the caller prunes
+/// the directory to its budget afterwards. Returns (pcaps written, packets
+/// in them).
+pub fn rewrite_from_files(files: &[PathBuf], made: &[Made], cfg: &EvidenceConfig) -> (u64, u64) {
+    use crate::capture::Next;
+    use crate::capture::file::FileSource;
+    let mut seen = std::collections::HashSet::new();
+    let made: Vec<&Made> = made
+        .iter()
+        .filter(|m| seen.insert(m.path.clone()))
+        .collect();
+    if made.is_empty() {
+        return (0, 0);
+    }
+    // the alerts by protocol and address pair (a packet's candidates)
+    let mut index: HashMap<(u8, u128, u128), Vec<usize>, ahash::RandomState> = HashMap::default();
+    for (i, m) in made.iter().enumerate() {
+        let f = m.flow;
+        index
+            .entry((f.proto, f.a.min(f.b), f.a.max(f.b)))
+            .or_default()
+            .push(i);
+    }
+    let mut acc: Vec<Collect> = made.iter().map(|_| Collect::default()).collect();
+    let before = cfg.packets_before.max(1);
+    let mut decoder = crate::decode::Decoder::default();
+    let (mut m, mut hints) = (PacketMeta::default(), Vec::new());
+    for path in files {
+        let Ok(mut src) = FileSource::open(path) else {
+            continue;
+        };
+        while let Ok(Next::Frame(f)) = src.next() {
+            hints.clear();
+            if decoder
+                .decode_into(f.link, f.data, f.wire_len, f.ts, &mut hints, &mut m)
+                .is_err()
+            {
+                continue;
+            }
+            let (key, _) = FlowKey::of(&m);
+            let Some(cands) = index.get(&(key.proto, key.a.min(key.b), key.a.max(key.b))) else {
+                continue;
+            };
+            for &i in cands {
+                let (Some(want), Some(c)) = (made.get(i), acc.get_mut(i)) else {
+                    continue;
+                };
+                if !want.flow.matches(&key) {
+                    continue;
+                }
+                let rec = (f.ts, f.wire_len, f.link, f.data.to_vec());
+                if f.ts <= want.ts {
+                    if c.before.len() == before {
+                        c.before.pop_front();
+                    }
+                    c.before.push_back(rec);
+                } else if c.after.len() < cfg.packets_after {
+                    c.after.push(rec);
+                }
+            }
+        }
+    }
+    let (mut files_n, mut packets) = (0, 0);
+    for (want, c) in made.iter().zip(acc) {
+        let recs: Vec<_> = c.before.into_iter().chain(c.after).collect();
+        let Some(link) = recs.first().map(|r| r.2) else {
+            continue;
+        };
+        let tmp = want.path.with_extension("pcap.tmp");
+        let res = (|| -> std::io::Result<u64> {
+            let _ = std::fs::remove_file(&tmp);
+            let mut w = PcapWriter::create(&tmp, link, 262_144)?;
+            let mut n = 0;
+            for (ts, wire, l, data) in &recs {
+                if *l == link {
+                    w.packet(*ts, *wire, data)?;
+                    n += 1;
+                }
+            }
+            w.w.flush()?;
+            drop(w);
+            std::fs::rename(&tmp, &want.path)?;
+            Ok(n)
+        })();
+        match res {
+            Ok(n) => {
+                files_n += 1;
+                packets += n;
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!("evidence {}: {e}", want.path.display());
+            }
+        }
+    }
+    (files_n, packets)
 }
 
 /// Removes the oldest `*.pcap` files of `dir` until they take at most

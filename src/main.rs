@@ -7,7 +7,10 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use deguchi::config::{BUFFER_MB_MAX, BUFFER_MB_MIN, Config, SNAPLEN_MAX, SNAPLEN_MIN};
+use deguchi::config::{
+    BUFFER_MB_MAX, BUFFER_MB_MIN, CAPTURE_THREADS_MAX, CAPTURE_THREADS_MIN, Config, SNAPLEN_MAX,
+    SNAPLEN_MIN,
+};
 use deguchi::homenet::HomeNet;
 use deguchi::pipeline::{self, Input};
 use deguchi::stderr::{say, say_line};
@@ -125,6 +128,11 @@ enum Cmd {
         #[arg(long = "buffer-mb", value_name = "N",
               value_parser = clap::value_parser!(u32).range(i64::from(BUFFER_MB_MIN)..=i64::from(BUFFER_MB_MAX)))]
         buffer_mb: Option<u32>,
+        /// Capture sockets and threads in one AF_PACKET fanout group (by
+        /// flow hash) (1..=64, as capture.threads)
+        #[arg(long = "capture-threads", value_name = "N",
+              value_parser = clap::value_parser!(u64).range(CAPTURE_THREADS_MIN as u64..=CAPTURE_THREADS_MAX as u64))]
+        capture_threads: Option<u64>,
         /// Do not put the interface in promiscuous mode
         #[arg(long = "no-promisc")]
         no_promisc: bool,
@@ -359,6 +367,7 @@ fn main() -> ExitCode {
         bpf,
         snaplen,
         buffer_mb,
+        capture_threads,
         no_promisc,
         immediate,
         user,
@@ -380,6 +389,9 @@ fn main() -> ExitCode {
         }
         if let Some(b) = buffer_mb {
             cfg.capture.buffer_mb = *b;
+        }
+        if let Some(n) = capture_threads {
+            cfg.capture.threads = usize::try_from(*n).unwrap_or(1);
         }
         if *no_promisc {
             cfg.capture.promisc = false;

@@ -90,6 +90,8 @@ pub struct Metrics {
     pub undecoded: Family<Reason, Counter>,
     pub capture_dropped: Family<DropBy, Counter>,
     pub shed: Counter,
+    /// Packets dropped as SPAN duplicates (`capture.dedup_window_ms`).
+    pub duplicates: Counter,
     pub flows_active: Gauge,
     pub flows_ended: Counter,
     pub flows_evicted: Counter,
@@ -148,6 +150,7 @@ impl Metrics {
             undecoded: Family::default(),
             capture_dropped: Family::default(),
             shed: Counter::default(),
+            duplicates: Counter::default(),
             flows_active: Gauge::default(),
             flows_ended: Counter::default(),
             flows_evicted: Counter::default(),
@@ -201,6 +204,11 @@ impl Metrics {
                 "packets_shed",
                 "Packets shed by deguchi because a flow shard was behind (live capture)",
                 m.shed
+            ),
+            (
+                "packets_duplicate",
+                "Packets dropped as SPAN duplicates (capture.dedup_window_ms)",
+                m.duplicates
             ),
             ("flows_active", "Flows in the flow tables", m.flows_active),
             ("flows_ended", "Flows ended", m.flows_ended),
@@ -350,11 +358,13 @@ impl Metrics {
         self.process_rss.set(rss_kb.saturating_mul(1024));
     }
 
-    /// The capture thread's totals (they only grow within a run).
-    pub fn capture(&self, packets: u64, bytes: u64, shed: u64, clock: Ts) {
-        self.packets.inner().fetch_max(packets, Ordering::Relaxed);
-        self.bytes.inner().fetch_max(bytes, Ordering::Relaxed);
-        self.shed.inner().fetch_max(shed, Ordering::Relaxed);
+    /// What a capture thread read since its last call: packets, wire
+    /// bytes, packets shed, SPAN duplicates dropped; and its packet clock.
+    pub fn capture(&self, packets: u64, bytes: u64, shed: u64, duplicates: u64, clock: Ts) {
+        self.packets.inc_by(packets);
+        self.bytes.inc_by(bytes);
+        self.shed.inc_by(shed);
+        self.duplicates.inc_by(duplicates);
         self.clock.fetch_max(clock, Ordering::Relaxed);
     }
 
@@ -463,6 +473,7 @@ impl Metrics {
         let ext = serde_json::json!({
             "packets_decoded": c(&self.decoded),
             "packets_shed": c(&self.shed),
+            "packets_duplicate": c(&self.duplicates),
             "flows_ended": c(&self.flows_ended),
             "flows_evicted": c(&self.flows_evicted),
         });

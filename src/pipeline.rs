@@ -18,6 +18,11 @@
 //!   from the shards to the capture thread, chunks are reused once no batch
 //!   points into them: nothing is allocated per batch in steady state.
 //! - Each shard owns its [`Decoder`] and [`FlowTable`]: no locks on the hot path.
+//! - Live with `capture.threads` N > 1 ([`live_fanout`]): N sockets in one
+//!   AF_PACKET fanout group, each read by a capture thread with a feeder of
+//!   its own (own pending batches, same shards, pool, steering hash and
+//!   queue budget); this thread then only supervises (link watch, summed
+//!   statistics, reopening).
 //! - Time is the packet clock. Every batch carries the capture clock, and
 //!   every shard receives at least one batch per second of packet time (or
 //!   per read timeout when live and idle), so idle timeouts fire on time.
@@ -33,6 +38,7 @@ use crate::analysis::{Analyzer, Lane, LaneOut, Sections, Step};
 use crate::capture::chunked::{Chunk, ChunkedFile, Rec};
 use crate::capture::file::FileSource;
 use crate::capture::live::{LiveSource, LiveStats};
+use crate::capture::watch::{Health, LinkWatch};
 use crate::capture::{CaptureError, Frame, Next};
 use crate::config::Config;
 use crate::decode::{DecodeCounters, DecodeError, DecodeWarning, Decoder, LinkType, PacketMeta};
@@ -164,6 +170,8 @@ pub struct Summary {
     pub shed_packets: u64,
     /// Shed packets by reason ([`Shed`]).
     pub shed_by: [u64; 2],
+    /// Packets dropped as SPAN duplicates (`capture.dedup_window_ms`).
+    pub duplicates: u64,
     /// Evidence pcaps written (`--evidence`), all shards.
     pub evidence: Option<EvidenceCounters>,
     pub elapsed: Duration,
@@ -180,6 +188,8 @@ pub struct Summary {
     pub cpu: Vec<(String, f64)>,
     /// One line per detector on the state it held at the end.
     pub detectors: Vec<String>,
+    /// CPU seconds of each fanout capture thread (`capture.threads` > 1).
+    pub fanout_cpu: Vec<f64>,
 }
 
 /// CPU time (user + system) the calling thread has used, seconds.
@@ -227,7 +237,7 @@ impl Summary {
             .collect();
         let _ = writeln!(
             s,
-            "deguchi: not decoded: {}; anomalies: {}; tunneled={} fragments={}; flows evicted={} peak={} emergency={}; shed packets={}{}",
+            "deguchi: not decoded: {}; anomalies: {}; tunneled={} fragments={}; flows evicted={} peak={} emergency={}; shed packets={}{}{}",
             if errs.is_empty() {
                 "none".to_owned()
             } else {
@@ -252,6 +262,11 @@ impl Summary {
                     .map(|r| format!("{}={}", r.as_str(), self.shed_by[*r as usize]))
                     .collect();
                 format!(" ({})", by.join(" "))
+            },
+            if self.duplicates == 0 {
+                String::new()
+            } else {
+                format!("; SPAN duplicates removed={}", self.duplicates)
             }
         );
         if !self.cpu.is_empty() {
@@ -279,7 +294,7 @@ impl Summary {
             );
         }
         if let Some(l) = self.live {
-            let a = Accounting::of(&l, self.packets, self.shed_packets);
+            let a = Accounting::of(&l, self.packets, self.shed_packets, self.duplicates);
             let k = self.link;
             let _ = writeln!(
                 s,
@@ -308,6 +323,8 @@ pub struct Accounting {
     pub dropped: u64,
     pub if_dropped: u64,
     pub shed: u64,
+    /// SPAN duplicates dropped (`capture.dedup_window_ms`).
+    pub duplicates: u64,
     pub processed: u64,
     pub unread: i64,
 }
@@ -315,24 +332,30 @@ pub struct Accounting {
 impl Accounting {
     /// From the kernel's totals and deguchi's: packets read, packets shed.
     #[must_use]
-    pub fn of(l: &LiveStats, read: u64, shed: u64) -> Self {
+    pub fn of(l: &LiveStats, read: u64, shed: u64, duplicates: u64) -> Self {
         let signed = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
         Self {
             received: l.received,
             dropped: l.dropped,
             if_dropped: l.if_dropped,
             shed,
-            processed: read.saturating_sub(shed),
+            duplicates,
+            processed: read.saturating_sub(shed).saturating_sub(duplicates),
             unread: signed(l.received) - signed(l.dropped) - signed(read),
         }
     }
 
     /// `received=.. dropped_by_kernel=.. dropped_by_interface=.. shed=..
-    /// processed=.. unread=..`
+    /// [duplicates=..] processed=.. unread=..` (duplicates when any)
     #[must_use]
     pub fn totals(&self) -> String {
+        let dups = if self.duplicates > 0 {
+            format!(" duplicates={}", self.duplicates)
+        } else {
+            String::new()
+        };
         format!(
-            "received={} dropped_by_kernel={} dropped_by_interface={} shed={} processed={} unread={}",
+            "received={} dropped_by_kernel={} dropped_by_interface={} shed={}{dups} processed={} unread={}",
             self.received, self.dropped, self.if_dropped, self.shed, self.processed, self.unread
         )
     }
@@ -761,6 +784,8 @@ struct WriterOut {
     flows: u64,
     alerts: u64,
     error: Option<SinkError>,
+    /// Replay: every alert's pcap, to be written again from the files.
+    made: Vec<crate::evidence::Made>,
 }
 
 /// The writer's side of `--evidence`: names each alert's pcap and asks the
@@ -770,6 +795,9 @@ struct EvidenceTx {
     disk_budget: u64,
     shards: Vec<Sender<Request>>,
     last_prune: Instant,
+    /// Replay of files: the pcaps named, for the second pass
+    /// ([`crate::evidence::rewrite_from_files`]); `None` live or from stdin.
+    made: Option<Vec<crate::evidence::Made>>,
 }
 
 impl EvidenceTx {
@@ -783,6 +811,13 @@ impl EvidenceTx {
             path,
             flow: crate::evidence::FlowMatch::of_alert(a),
         };
+        if let Some(m) = self.made.as_mut() {
+            m.push(crate::evidence::Made {
+                path: r.path.clone(),
+                flow: r.flow,
+                ts: a.ts,
+            });
+        }
         for tx in &self.shards {
             // a shard far behind misses this one rather than stall output
             let _ = tx.try_send(r.clone());
@@ -800,6 +835,7 @@ fn writer_thread(
     stop: Arc<AtomicBool>,
     reopen: Arc<AtomicBool>,
     mut evidence: Option<EvidenceTx>,
+    health: Receiver<Health>,
 ) -> WriterOut {
     let mut error = None;
     let (mut flows, mut alerts) = (0, 0);
@@ -808,6 +844,11 @@ fn writer_thread(
     let depth = m.queue("analysis->writer", rx.capacity().unwrap_or(0));
     loop {
         sinks.stats_if_due(false);
+        while let Ok(h) = health.try_recv() {
+            if error.is_none() {
+                sinks.health(&h);
+            }
+        }
         if reopen.swap(false, Ordering::SeqCst) {
             match sinks.reopen() {
                 // each output's thread reopens its file and logs it
@@ -861,6 +902,11 @@ fn writer_thread(
             }
         }
     }
+    while let Ok(h) = health.try_recv() {
+        if error.is_none() {
+            sinks.health(&h);
+        }
+    }
     if error.is_none() {
         sinks.stats_if_due(true);
     }
@@ -877,6 +923,7 @@ fn writer_thread(
         flows,
         alerts,
         error,
+        made: evidence.and_then(|e| e.made).unwrap_or_default(),
     }
 }
 
@@ -902,9 +949,87 @@ struct Feeder {
     /// each shard's queue.
     batches_c: Counter,
     depths: Vec<Gauge>,
+    /// SPAN duplicate removal (`capture.dedup_window_ms`).
+    dedup: Option<crate::capture::dedup::Dedup>,
+    /// Totals already added to the process metrics.
+    published: [u64; 4],
+    /// Fanout: this feeder's totals for the supervising thread (packets,
+    /// wire bytes, shed, duplicates), stored at each send.
+    tally: Option<Arc<Tally>>,
+}
+
+/// A capture thread's totals, read by the thread that supervises it.
+#[derive(Default)]
+struct Tally {
+    packets: std::sync::atomic::AtomicU64,
+    wire_bytes: std::sync::atomic::AtomicU64,
+    shed: std::sync::atomic::AtomicU64,
+    duplicates: std::sync::atomic::AtomicU64,
 }
 
 impl Feeder {
+    /// Packets dropped as SPAN duplicates.
+    fn duplicates(&self) -> u64 {
+        self.dedup.as_ref().map_or(0, |d| d.dropped)
+    }
+
+    /// Adds what changed since the last call to the process metrics (and
+    /// the fanout tally).
+    fn publish(&mut self) {
+        let now = [self.packets, self.wire_bytes, self.shed, self.duplicates()];
+        let d = |i: usize| now[i] - self.published[i];
+        crate::metrics::m().capture(d(0), d(1), d(2), d(3), self.clock);
+        self.published = now;
+        if let Some(t) = &self.tally {
+            t.packets.store(now[0], Ordering::Relaxed);
+            t.wire_bytes.store(now[1], Ordering::Relaxed);
+            t.shed.store(now[2], Ordering::Relaxed);
+            t.duplicates.store(now[3], Ordering::Relaxed);
+        }
+    }
+
+    /// A feeder for one more capture thread (fanout): the same shards,
+    /// batch pool, steering hash, queue budget and settings, its own
+    /// pending batches and counts.
+    fn for_thread(&self, window_ms: u64) -> Self {
+        Self {
+            pending: (0..self.txs.len()).map(|_| Batch::default()).collect(),
+            txs: self.txs.clone(),
+            pool: self.pool.clone(),
+            hasher: self.hasher.clone(),
+            batch_size: self.batch_size,
+            clock: self.clock,
+            last_tick: self.last_tick,
+            live: self.live,
+            packets: 0,
+            wire_bytes: 0,
+            shed: 0,
+            shed_by: [0; 2],
+            queued_bytes: Arc::clone(&self.queued_bytes),
+            queue_budget: self.queue_budget,
+            dedup: (window_ms > 0).then(|| crate::capture::dedup::Dedup::new(window_ms)),
+            published: [0; 4],
+            tally: Some(Arc::new(Tally::default())),
+            batches_c: self.batches_c.clone(),
+            depths: self.depths.clone(),
+        }
+    }
+
+    /// Adds the totals of a fanout thread's feeder, once it is finished.
+    fn absorb(&mut self, o: &Self) {
+        self.packets += o.packets;
+        self.wire_bytes += o.wire_bytes;
+        self.shed += o.shed;
+        for (a, b) in self.shed_by.iter_mut().zip(o.shed_by) {
+            *a += b;
+        }
+        if let (Some(a), Some(b)) = (self.dedup.as_mut(), o.dedup.as_ref()) {
+            a.dropped += b.dropped;
+        }
+        self.clock = self.clock.max(o.clock);
+        self.published = [self.packets, self.wire_bytes, self.shed, self.duplicates()];
+    }
+
     fn fresh(&self) -> Batch {
         self.pool.try_recv().unwrap_or_else(|_| Batch {
             frames: Vec::with_capacity(self.batch_size),
@@ -913,7 +1038,7 @@ impl Feeder {
     }
 
     fn send(&mut self, s: usize) {
-        crate::metrics::m().capture(self.packets, self.wire_bytes, self.shed, self.clock);
+        self.publish();
         if self.live {
             self.send_live(s);
         } else {
@@ -939,7 +1064,8 @@ impl Feeder {
         };
         let cost = b.cost();
         let queued = self.queued_bytes.load(Ordering::Relaxed);
-        // this thread is the only sender: a channel not full now takes it
+        // a channel not full now takes it (unless another capture thread
+        // filled it meanwhile: then the batch stays pending, below)
         let room = !self.txs[s].is_full() && (queued == 0 || queued + cost <= self.queue_budget);
         if !room {
             if b.frames.len() >= self.batch_size * HOLD_BATCHES
@@ -957,7 +1083,13 @@ impl Feeder {
             Ok(()) => {
                 self.batches_c.inc();
             }
-            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
+            Err(TrySendError::Full(b)) => {
+                // fanout: another capture thread took the last slot; the
+                // batch waits, as when there was no room
+                self.queued_bytes.fetch_sub(cost, Ordering::Relaxed);
+                drop(std::mem::replace(&mut self.pending[s], b));
+            }
+            Err(TrySendError::Disconnected(b)) => {
                 self.queued_bytes.fetch_sub(cost, Ordering::Relaxed);
                 // the shard is gone (or, impossibly, the channel filled):
                 // the batch comes back as the pending one, emptied
@@ -1046,6 +1178,11 @@ impl Feeder {
             let data = chunk
                 .get(r.off as usize..(r.off + r.len) as usize)
                 .unwrap_or(&[]);
+            if let Some(d) = self.dedup.as_mut()
+                && d.is_duplicate(r.ts, r.wire_len, data)
+            {
+                continue;
+            }
             let s = self.shard_of(link, data);
             let Some(b) = self.pending.get_mut(s) else {
                 continue;
@@ -1074,6 +1211,11 @@ impl Feeder {
     #[inline]
     fn frame(&mut self, f: &Frame<'_>) {
         self.count(f.ts, f.wire_len);
+        if let Some(d) = self.dedup.as_mut()
+            && d.is_duplicate(f.ts, f.wire_len, f.data)
+        {
+            return;
+        }
         let s = self.shard_of(f.link, f.data);
         if self.pending.get(s).is_some_and(|b| b.chunk.is_some()) {
             self.send_filled();
@@ -1266,9 +1408,15 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         disk_budget,
         shards: evidence_txs,
         last_prune: Instant::now(),
+        made: match input {
+            Input::Files(f) if !f.iter().any(|p| p.as_os_str() == "-") => Some(Vec::new()),
+            _ => None,
+        },
     });
+    // link-health events, capture -> writer (never blocking the capture)
+    let (health_tx, health_rx) = bounded::<Health>(256);
     let wr = spawn("writer".into(), move || {
-        writer_thread(sinks, out_rx, stop_w, reopen, evid_tx)
+        writer_thread(sinks, out_rx, stop_w, reopen, evid_tx, health_rx)
     })?;
 
     let mut feeder = Feeder {
@@ -1288,6 +1436,10 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         queue_budget: usize::try_from(u64::from(cfg.capture.queue_mb) << 20).unwrap_or(usize::MAX),
         batches_c: crate::metrics::m().stage("capture"),
         depths,
+        dedup: (cfg.capture.dedup_window_ms > 0)
+            .then(|| crate::capture::dedup::Dedup::new(cfg.capture.dedup_window_ms)),
+        published: [0; 4],
+        tally: None,
     };
     let mut summary = Summary {
         shards,
@@ -1295,7 +1447,14 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     };
     match input {
         Input::Files(files) => replay(&mut feeder, files, stop, &mut summary),
-        Input::Live(iface) => live(&mut feeder, iface, cfg, stop, &mut summary),
+        Input::Live(iface) => {
+            let watch = LinkWatch::new(iface, cfg.capture.idle_warn_s).with_health(Some(health_tx));
+            if cfg.capture.threads > 1 {
+                live_fanout(&mut feeder, iface, cfg, stop, &mut summary, watch);
+            } else {
+                live(&mut feeder, iface, cfg, stop, &mut summary, watch);
+            }
+        }
     }
     input_done.store(true, Ordering::Relaxed);
     summary.interrupted = stop.load(Ordering::SeqCst);
@@ -1329,6 +1488,9 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         summary.detectors = state;
     }
     summary.cpu.insert(0, ("capture".into(), capture_cpu));
+    for (i, c) in summary.fanout_cpu.iter().enumerate() {
+        summary.cpu.insert(i + 1, (format!("capture-{i}"), *c));
+    }
     if let Ok(w) = wr.join() {
         summary.cpu.push(("writer".into(), w.cpu_s));
         summary.cpu.push(("output".into(), w.output_cpu_s));
@@ -1336,6 +1498,15 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
         summary.alerts_written = w.alerts;
         summary.output_error = w.error;
         summary.output_dropped = w.dropped;
+        if let (Input::Files(files), false) = (input, w.made.is_empty() || summary.interrupted) {
+            // replay: each alert's pcap again from the files, with the
+            // packets after the alert the shards had gone past
+            let (n, p) = crate::evidence::rewrite_from_files(files, &w.made, &cfg.evidence);
+            if let Some(e) = summary.evidence.as_mut() {
+                e.files = n;
+                e.packets = p;
+            }
+        }
     }
     if let Some(d) = &evidence_dir {
         crate::evidence::prune(d, disk_budget);
@@ -1344,6 +1515,7 @@ pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summar
     summary.wire_bytes = feeder.wire_bytes;
     summary.shed_packets = feeder.shed;
     summary.shed_by = feeder.shed_by;
+    summary.duplicates = feeder.duplicates();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -1447,7 +1619,14 @@ fn replay(feeder: &mut Feeder, files: &[PathBuf], stop: &Arc<AtomicBool>, summar
     }
 }
 
-fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summary: &mut Summary) {
+fn live(
+    feeder: &mut Feeder,
+    iface: &str,
+    cfg: &Config,
+    stop: &AtomicBool,
+    summary: &mut Summary,
+    mut watch: LinkWatch,
+) {
     let mut src = match LiveSource::open(iface, &cfg.capture) {
         Ok(s) => s,
         Err(e) => {
@@ -1456,18 +1635,8 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
             return;
         }
     };
-    if let Some(user) = &cfg.capture.user {
-        match crate::capture::privdrop::drop_to(user, cfg.capture.group.as_deref()) {
-            Ok((uid, gid)) => tracing::info!("privileges dropped to {user} (uid {uid}, gid {gid})"),
-            Err(e) => {
-                tracing::error!("{e}");
-                summary.input_errors.push(CaptureError::Live {
-                    input: iface.to_owned(),
-                    msg: format!("cannot drop privileges: {e}"),
-                });
-                return;
-            }
-        }
+    if !drop_privileges(iface, cfg, summary) {
+        return;
     }
     tracing::info!(
         "capturing on {iface} (link {:?}, snaplen {}, promisc {}, bpf {:?})",
@@ -1482,7 +1651,6 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
     let mut last_poll = Instant::now();
     let mut prev = Accounting::default();
     let mut prev_bytes = 0u64;
-    let mut watch = crate::capture::watch::LinkWatch::new(iface, cfg.capture.idle_warn_s);
     // kernel totals of the captures closed before (the interface went away)
     let mut carried = LiveStats::default();
     let flush_every = Duration::from_millis(u64::from(cfg.capture.read_timeout_ms));
@@ -1513,13 +1681,18 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
                     break;
                 }
                 tracing::error!("{e}; reopening {iface} when it returns");
+                watch.send(
+                    "gone",
+                    true,
+                    format!("{e}; reopening {iface} when it returns"),
+                );
                 carried = carried.plus(&src.stats());
                 watch.poll(last_pkt_wall.elapsed());
-                match reopen(iface, cfg, stop) {
+                match reopen(stop, || LiveSource::open(iface, &cfg.capture)) {
                     Some(s) => {
                         src = s;
                         watch.counters.reopened += 1;
-                        tracing::info!("capture reopened on {iface}");
+                        watch.report("reopened", false, format!("capture reopened on {iface}"));
                     }
                     None => {
                         // stopped while waiting: the totals are all carried
@@ -1543,7 +1716,7 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
             if last_stats.elapsed() >= stats_every {
                 let secs = last_stats.elapsed().as_secs_f64();
                 last_stats = Instant::now();
-                let now = Accounting::of(&stats, feeder.packets, feeder.shed);
+                let now = Accounting::of(&stats, feeder.packets, feeder.shed, feeder.duplicates());
                 let bytes = feeder.wire_bytes - prev_bytes;
                 tracing::info!("capture stats: {}", now.since(&prev, secs, bytes));
                 (prev, prev_bytes) = (now, feeder.wire_bytes);
@@ -1563,9 +1736,28 @@ fn live(feeder: &mut Feeder, iface: &str, cfg: &Config, stop: &AtomicBool, summa
     summary.link = watch.counters;
 }
 
-/// Reopens `iface` once it is back: tries after 1 s, doubling to 30 s
-/// between tries; `None` when stopped first.
-fn reopen(iface: &str, cfg: &Config, stop: &AtomicBool) -> Option<LiveSource> {
+/// `--user`: drops privileges once the capture is open; false (the error
+/// recorded) when that fails.
+fn drop_privileges(iface: &str, cfg: &Config, summary: &mut Summary) -> bool {
+    if let Some(user) = &cfg.capture.user {
+        match crate::capture::privdrop::drop_to(user, cfg.capture.group.as_deref()) {
+            Ok((uid, gid)) => tracing::info!("privileges dropped to {user} (uid {uid}, gid {gid})"),
+            Err(e) => {
+                tracing::error!("{e}");
+                summary.input_errors.push(CaptureError::Live {
+                    input: iface.to_owned(),
+                    msg: format!("cannot drop privileges: {e}"),
+                });
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Reopens the capture (`open`) once the interface is back: tries after
+/// 1 s, doubling to 30 s between tries; `None` when stopped first.
+fn reopen<T>(stop: &AtomicBool, open: impl Fn() -> Result<T, CaptureError>) -> Option<T> {
     let mut backoff = Duration::from_secs(1);
     loop {
         let until = Instant::now() + backoff;
@@ -1575,12 +1767,329 @@ fn reopen(iface: &str, cfg: &Config, stop: &AtomicBool) -> Option<LiveSource> {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        match LiveSource::open(iface, &cfg.capture) {
+        match open() {
             Ok(s) => return Some(s),
             Err(e) => tracing::debug!("{e}; next try in {} s", backoff.as_secs()),
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
+}
+
+/// What a fanout capture thread shares with its supervisor, besides its
+/// feeder's [`Tally`].
+struct WorkerShared {
+    /// Kernel statistics of the thread's socket, as last read.
+    kernel: [std::sync::atomic::AtomicU64; 3],
+    /// Wall time of the last packet read, ms since the capture started.
+    last_packet_ms: std::sync::atomic::AtomicU64,
+}
+
+/// Flags from the supervisor to the capture threads of one generation
+/// (the sockets opened together), and back.
+#[derive(Default)]
+struct Generation {
+    /// Stop reading (the run stops, or another socket failed).
+    quit: AtomicBool,
+    /// Before stopping, read what the kernel holds (the run stops).
+    drain: AtomicBool,
+    /// A socket failed (the interface is gone).
+    failed: AtomicBool,
+}
+
+/// One fanout capture thread: reads its socket into its feeder until told
+/// to quit, or until the socket fails (returned).
+fn capture_worker(
+    src: &mut LiveSource,
+    f: &mut Feeder,
+    flush_every: Duration,
+    gen_: &Generation,
+    shared: &WorkerShared,
+    started: Instant,
+) -> Option<CaptureError> {
+    let ms = |t: Instant| u64::try_from(t.duration_since(started).as_millis()).unwrap_or(0);
+    let store = |s: LiveStats| {
+        for (a, v) in shared
+            .kernel
+            .iter()
+            .zip([s.received, s.dropped, s.if_dropped])
+        {
+            a.store(v, Ordering::Relaxed);
+        }
+    };
+    let mut last_flush = Instant::now();
+    let mut last_pkt_wall = Instant::now();
+    let mut last_pkt_ts: Option<Ts> = None;
+    while !gen_.quit.load(Ordering::Relaxed) {
+        match src.next() {
+            Ok(Next::Frame(fr)) => {
+                last_pkt_ts = Some(fr.ts);
+                last_pkt_wall = Instant::now();
+                f.frame(&fr);
+            }
+            Ok(Next::Idle | Next::End) => {
+                src.wait();
+                if let Some(t) = last_pkt_ts {
+                    let idle =
+                        i64::try_from(last_pkt_wall.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                    f.clock = f.clock.max(t.saturating_add(idle));
+                }
+            }
+            Err(e) => {
+                store(src.stats());
+                gen_.failed.store(true, Ordering::SeqCst);
+                return Some(e);
+            }
+        }
+        if last_flush.elapsed() >= flush_every {
+            last_flush = Instant::now();
+            f.tick();
+            store(src.stats());
+            if last_pkt_ts.is_some() {
+                shared
+                    .last_packet_ms
+                    .fetch_max(ms(last_pkt_wall), Ordering::Relaxed);
+            }
+        }
+    }
+    if gen_.drain.load(Ordering::Relaxed) {
+        let until = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < until {
+            match src.next() {
+                Ok(Next::Frame(fr)) => f.frame(&fr),
+                _ => break,
+            }
+        }
+    }
+    f.publish();
+    store(src.stats());
+    None
+}
+
+/// [`capture_worker`], and the CPU seconds its thread used.
+fn capture_worker_cpu(
+    src: &mut LiveSource,
+    f: &mut Feeder,
+    flush_every: Duration,
+    gen_: &Generation,
+    shared: &WorkerShared,
+    started: Instant,
+) -> (Option<CaptureError>, f64) {
+    let e = capture_worker(src, f, flush_every, gen_, shared, started);
+    (e, thread_cpu_s())
+}
+
+/// Live capture on `capture.threads` sockets in one AF_PACKET fanout group
+/// (flow hash, defragmented: both directions of a flow reach one socket),
+/// each read by a thread of its own into its own [`Feeder`]; every thread
+/// feeds every shard, and the shards steer by the flow's address pair as
+/// always. This thread supervises: the link watch, the kernel statistics
+/// (summed over the sockets), the periodic line, and, when the interface
+/// goes away, reopening every socket once it returns.
+fn live_fanout(
+    feeder: &mut Feeder,
+    iface: &str,
+    cfg: &Config,
+    stop: &AtomicBool,
+    summary: &mut Summary,
+    mut watch: LinkWatch,
+) {
+    use crate::capture::live::{fanout_group, open_group};
+    let n = cfg.capture.threads;
+    let group = fanout_group();
+    let mut srcs = match open_group(iface, &cfg.capture, n, group) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!("{e}");
+            summary.input_errors.push(e);
+            return;
+        }
+    };
+    if !drop_privileges(iface, cfg, summary) {
+        return;
+    }
+    tracing::info!(
+        "capturing on {iface} with {n} sockets in AF_PACKET fanout group {group} (link {:?}, snaplen {}, promisc {}, bpf {:?})",
+        srcs.first().map_or(LinkType::Ethernet, LiveSource::link),
+        cfg.capture.snaplen,
+        cfg.capture.promisc,
+        cfg.capture.bpf
+    );
+    let mut feeders: Vec<Feeder> = (0..n)
+        .map(|_| feeder.for_thread(cfg.capture.dedup_window_ms))
+        .collect();
+    let shared: Vec<WorkerShared> = (0..n)
+        .map(|_| WorkerShared {
+            kernel: Default::default(),
+            last_packet_ms: std::sync::atomic::AtomicU64::new(0),
+        })
+        .collect();
+    let tallies: Vec<Arc<Tally>> = feeders.iter().filter_map(|f| f.tally.clone()).collect();
+    let mut cpu_by_thread = vec![0.0; n];
+    let started = Instant::now();
+    let flush_every = Duration::from_millis(u64::from(cfg.capture.read_timeout_ms));
+    let stats_every = Duration::from_secs(cfg.capture.stats_interval_s);
+    let mut last_stats = Instant::now();
+    let mut prev = Accounting::default();
+    let mut prev_bytes = 0u64;
+    // kernel totals of the sockets closed before (the interface went away)
+    let mut carried = LiveStats::default();
+    // wall time since the last packet any capture thread read
+    let since_packet = || {
+        let last_ms = shared
+            .iter()
+            .map(|w| w.last_packet_ms.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        started
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last_ms))
+    };
+    let kernel_now = |carried: &LiveStats| {
+        let mut s = *carried;
+        for w in &shared {
+            let k = |i: usize| w.kernel[i].load(Ordering::Relaxed);
+            s = s.plus(&LiveStats {
+                received: k(0),
+                dropped: k(1),
+                if_dropped: k(2),
+            });
+        }
+        s
+    };
+    loop {
+        let g = Generation::default();
+        let errors: Vec<Option<CaptureError>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = srcs
+                .iter_mut()
+                .zip(feeders.iter_mut())
+                .zip(&shared)
+                .enumerate()
+                .map(|(i, ((src, f), sh))| {
+                    let g = &g;
+                    std::thread::Builder::new()
+                        .name(format!("capture-{i}"))
+                        .spawn_scoped(sc, move || {
+                            capture_worker_cpu(src, f, flush_every, g, sh, started)
+                        })
+                })
+                .collect();
+            let mut last_poll = Instant::now();
+            while !handles.iter().any(Result::is_err) {
+                std::thread::sleep(Duration::from_millis(50));
+                if stop.load(Ordering::Relaxed) {
+                    g.drain.store(true, Ordering::SeqCst);
+                    break;
+                }
+                if g.failed.load(Ordering::SeqCst) {
+                    break;
+                }
+                if last_poll.elapsed() < Duration::from_secs(1) {
+                    continue;
+                }
+                last_poll = Instant::now();
+                let last_ms = shared
+                    .iter()
+                    .map(|w| w.last_packet_ms.load(Ordering::Relaxed))
+                    .max()
+                    .unwrap_or(0);
+                let since = started
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(last_ms));
+                watch.poll(since);
+                let stats = kernel_now(&carried);
+                crate::metrics::m().kernel(stats.received, stats.dropped, stats.if_dropped);
+                if last_stats.elapsed() >= stats_every {
+                    let secs = last_stats.elapsed().as_secs_f64();
+                    last_stats = Instant::now();
+                    let (read, shed, dups, bytes) = tallies.iter().fold((0, 0, 0, 0), |a, x| {
+                        (
+                            a.0 + x.packets.load(Ordering::Relaxed),
+                            a.1 + x.shed.load(Ordering::Relaxed),
+                            a.2 + x.duplicates.load(Ordering::Relaxed),
+                            a.3 + x.wire_bytes.load(Ordering::Relaxed),
+                        )
+                    });
+                    let now = Accounting::of(&stats, read, shed, dups);
+                    tracing::info!(
+                        "capture stats: {}",
+                        now.since(&prev, secs, bytes - prev_bytes)
+                    );
+                    (prev, prev_bytes) = (now, bytes);
+                }
+            }
+            g.quit.store(true, Ordering::SeqCst);
+            handles
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| match h.map(std::thread::ScopedJoinHandle::join) {
+                    Ok(Ok((e, cpu))) => {
+                        if let Some(c) = cpu_by_thread.get_mut(i) {
+                            *c += cpu;
+                        }
+                        e
+                    }
+                    Ok(Err(_)) => Some(CaptureError::Live {
+                        input: iface.to_owned(),
+                        msg: "capture thread panicked".into(),
+                    }),
+                    Err(e) => Some(CaptureError::Live {
+                        input: iface.to_owned(),
+                        msg: format!("cannot start a capture thread: {e}"),
+                    }),
+                })
+                .collect()
+        });
+        // every socket's last totals are carried, and the next sockets
+        // start from zero
+        carried = kernel_now(&carried);
+        for w in &shared {
+            for k in &w.kernel {
+                k.store(0, Ordering::Relaxed);
+            }
+        }
+        let Some(e) = errors.into_iter().flatten().next() else {
+            break; // stopped
+        };
+        if cfg.capture.user.is_some() || stop.load(Ordering::Relaxed) {
+            tracing::error!("{e}");
+            summary.input_errors.push(e);
+            break;
+        }
+        tracing::error!("{e}; reopening {iface} when it returns");
+        watch.send(
+            "gone",
+            true,
+            format!("{e}; reopening {iface} when it returns"),
+        );
+        watch.poll(since_packet());
+        // the old sockets leave the fanout group first: a group holds
+        // sockets of one device only
+        srcs.clear();
+        match reopen(stop, || open_group(iface, &cfg.capture, n, group)) {
+            Some(v) => {
+                srcs = v;
+                watch.counters.reopened += 1;
+                watch.report(
+                    "reopened",
+                    false,
+                    format!("capture reopened on {iface} ({n} sockets)"),
+                );
+            }
+            None => break,
+        }
+    }
+    let per: Vec<String> = feeders.iter().map(|f| f.packets.to_string()).collect();
+    tracing::info!(
+        "packets read by the {n} capture threads: {}",
+        per.join(" + ")
+    );
+    for mut f in feeders {
+        f.finish();
+        feeder.absorb(&f);
+    }
+    summary.live = Some(carried);
+    summary.link = watch.counters;
+    summary.fanout_cpu = cpu_by_thread;
 }
 
 #[cfg(test)]
@@ -1608,6 +2117,9 @@ mod tests {
             queue_budget: budget,
             batches_c: Counter::default(),
             depths: Vec::new(),
+            dedup: None,
+            published: [0; 4],
+            tally: None,
         };
         (f, rx)
     }
@@ -1686,16 +2198,21 @@ mod tests {
         };
         // read everything the kernel kept, shed 7 of it
         let read = l.received - l.dropped;
-        let a = Accounting::of(&l, read, 7);
+        let a = Accounting::of(&l, read, 7, 0);
         assert_eq!(a.unread, 0);
         assert_eq!(a.processed, a.received - a.dropped - a.shed);
         // 5 still in the kernel buffer
-        let b = Accounting::of(&l, read - 5, 7);
+        let b = Accounting::of(&l, read - 5, 7, 0);
         assert_eq!(b.unread, 5);
         assert_eq!(
             i64::try_from(b.processed).unwrap(),
             i64::try_from(b.received - b.dropped - b.shed).unwrap() - b.unread
         );
+        // 3 SPAN duplicates removed among what was read
+        let c = Accounting::of(&l, read, 7, 3);
+        assert_eq!(c.processed, c.received - c.dropped - c.shed - c.duplicates);
+        assert!(c.totals().contains(" duplicates=3 "), "{}", c.totals());
+        assert!(!a.totals().contains("duplicates"), "{}", a.totals());
         let line = b.since(&Accounting::default(), 2.0, 2_000_000);
         assert!(line.contains("processed +"), "{line}");
         assert!(line.contains("8.0 Mbit/s"), "{line}");

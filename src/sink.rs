@@ -697,6 +697,20 @@ impl Sinks {
         self.forward(false, 6, "stats", clock, || Some(line.into()));
     }
 
+    /// A link-health event on the alert stream (and the queued outputs):
+    /// Suricata's EVE `engine` event (what Suricata writes for its own log
+    /// messages: `log_level`, `engine.message`, `engine.module`), with
+    /// `in_iface`, and deguchi's `deguchi.health` (the event's name) and
+    /// `deguchi.link` (the counts so far).
+    pub fn health(&mut self, h: &crate::capture::watch::Health) {
+        let line = health_line(h);
+        if let Err(e) = self.alerts.raw(&line) {
+            tracing::debug!("health event: {e}");
+        }
+        let severity = if h.warning { 4 } else { 6 };
+        self.forward(false, severity, "health", h.ts, || Some(line.into()));
+    }
+
     /// Hands a line to the queued outputs (never blocks); `json` is made
     /// only if one of them takes the line.
     fn forward(
@@ -819,6 +833,49 @@ impl Sinks {
         let f = self.flows.as_mut().map_or(Ok(()), JsonLines::close);
         a.and(f)
     }
+}
+
+/// A link-health event (EVE `engine`), its keys in EVE's order.
+#[derive(serde::Serialize)]
+struct HealthLine<'a> {
+    timestamp: String,
+    event_type: &'static str,
+    log_level: &'static str,
+    in_iface: &'a str,
+    engine: HealthEngine<'a>,
+    deguchi: HealthExt,
+}
+
+#[derive(serde::Serialize)]
+struct HealthEngine<'a> {
+    message: &'a str,
+    module: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct HealthExt {
+    health: &'static str,
+    link: crate::capture::watch::LinkCounters,
+}
+
+/// The EVE line of a link-health event (see [`Sinks::health`]).
+#[must_use]
+pub fn health_line(h: &crate::capture::watch::Health) -> String {
+    serde_json::to_string(&HealthLine {
+        timestamp: crate::time::eve(h.ts),
+        event_type: "engine",
+        log_level: if h.warning { "Warning" } else { "Info" },
+        in_iface: &h.iface,
+        engine: HealthEngine {
+            message: &h.message,
+            module: "capture",
+        },
+        deguchi: HealthExt {
+            health: h.event,
+            link: h.counters,
+        },
+    })
+    .unwrap_or_default()
 }
 
 /// An EVE `stats` event, its keys in EVE's order.

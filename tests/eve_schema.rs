@@ -264,3 +264,44 @@ fn eve_formats_of_timestamps_protocols_and_reasons() {
         }
     }
 }
+
+/// Link-health events (live: link down/up, idle, interface gone and
+/// reopened) are EVE `engine` events, Suricata's own event type for its
+/// engine's log messages, with deguchi's names in the `deguchi` object.
+#[test]
+fn health_events_validate_against_suricata_eve_schema() {
+    use deguchi::capture::watch::{Health, LinkCounters};
+    let Some(v) = schema() else { return };
+    let mut c = Checked::default();
+    for (i, (event, warning)) in [
+        ("link_down", true),
+        ("link_up", false),
+        ("idle", true),
+        ("traffic", false),
+        ("gone", true),
+        ("reopened", false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let line = deguchi::sink::health_line(&Health {
+            event,
+            iface: "eth1".into(),
+            message: format!("{event} on eth1"),
+            warning,
+            ts: 1_772_409_600_123_456_789,
+            counters: LinkCounters {
+                down: 1,
+                up: 1,
+                idle: 0,
+                reopened: 0,
+            },
+        });
+        c.line(&v, &line, &format!("health {i}"));
+        let full: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(full["event_type"], "engine");
+        assert_eq!(full["deguchi"]["health"], event);
+        assert_eq!(full["timestamp"], "2026-03-02T00:00:00.123456+0000");
+    }
+    c.assert_ok("health");
+}

@@ -278,16 +278,39 @@ impl Drop for Netns {
 }
 
 /// Link watch: silence, link down and up, and the interface deleted and
-/// recreated are logged and counted, and capture resumes on the new one.
+/// recreated are logged and counted, and capture resumes on the new one;
+/// each is a health event (EVE `engine`) on the alert output.
 #[test]
 fn live_link_watch_and_reopen_on_veth() {
-    let Some(ns) = Netns::new("watch") else {
+    link_watch_and_reopen(1);
+}
+
+/// The same with two capture sockets in a fanout group: both are reopened.
+#[test]
+fn live_link_watch_and_reopen_on_veth_fanout() {
+    link_watch_and_reopen(2);
+}
+
+fn link_watch_and_reopen(threads: usize) {
+    let Some(ns) = Netns::new(&format!("watch{threads}")) else {
         return;
     };
     let d = tempfile::tempdir().unwrap();
     let cfg = d.path().join("c.toml");
+    let alerts = d.path().join("alerts.json");
     std::fs::write(&cfg, "[capture]\nidle_warn_s = 1\n").unwrap();
-    let cmd = ns.deguchi("vb", &["--config", cfg.to_str().unwrap()]);
+    let n = threads.to_string();
+    let cmd = ns.deguchi(
+        "vb",
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--capture-threads",
+            &n,
+            "-o",
+            alerts.to_str().unwrap(),
+        ],
+    );
     let Some(live) = Live::spawn(cmd, "vb") else {
         return;
     };
@@ -312,4 +335,53 @@ fn live_link_watch_and_reopen_on_veth() {
     assert!(!line.contains("link down=0"), "{line}");
     assert!(!line.contains(" up=0"), "{line}");
     assert!(!line.contains("idle=0"), "{line}");
+    // the health events on the alert output, in order
+    let text = std::fs::read_to_string(&alerts).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["event_type"] == "engine")
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|v| v["deguchi"]["health"].as_str().unwrap())
+        .collect();
+    for want in ["idle", "link_down", "link_up", "gone", "reopened"] {
+        assert!(names.contains(&want), "{want} in {names:?}\n{text}");
+    }
+    let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(pos("link_down") < pos("link_up") && pos("gone") < pos("reopened"));
+    for v in &events {
+        assert_eq!(v["in_iface"], "vb");
+        assert_eq!(v["engine"]["module"], "capture");
+        assert!(v["engine"]["message"].as_str().unwrap().contains("vb"));
+        assert!(["Warning", "Info"].contains(&v["log_level"].as_str().unwrap()));
+    }
+    let last = events.last().unwrap();
+    assert_eq!(last["deguchi"]["link"]["reopened"], 1, "{last}");
+}
+
+/// `--capture-threads` and `capture.threads` are validated alike: exit 2.
+#[test]
+fn capture_threads_bounds_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, "[capture]\nthreads = 0\n").unwrap();
+    for args in [
+        vec!["live", "-i", "lo", "--capture-threads", "0"],
+        vec!["live", "-i", "lo", "--capture-threads", "65"],
+        vec!["live", "-i", "lo", "--config", cfg.to_str().unwrap()],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_deguchi"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("capture-threads") || err.contains("capture.threads"),
+            "{args:?}: {err}"
+        );
+    }
 }

@@ -185,6 +185,85 @@ impl LiveSource {
     pub fn link(&self) -> LinkType {
         self.link
     }
+
+    /// Joins this (activated) capture socket to AF_PACKET fanout group
+    /// `group`: the kernel then hands each packet to one socket of the
+    /// group, chosen by the flow hash of the packet (symmetric: both
+    /// directions of a flow go to one socket), fragments reassembled first
+    /// for the hash (`PACKET_FANOUT_FLAG_DEFRAG`).
+    ///
+    /// # Errors
+    /// The socket is not an AF_PACKET socket, or the group exists with
+    /// another mode (another process with the same group id).
+    pub fn join_fanout(&self, group: u16) -> Result<(), CaptureError> {
+        use std::os::fd::AsRawFd;
+        let arg: libc::c_int = fanout_arg(group);
+        let fd = self.cap.as_raw_fd();
+        let size = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
+        #[allow(unsafe_code)]
+        // SAFETY: `fd` is the open socket of `self.cap` (alive for this
+        // call); `arg` is a c_int on the stack and `size` its size, as
+        // setsockopt(2) reads for PACKET_FANOUT.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT,
+                std::ptr::from_ref(&arg).cast(),
+                size,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(CaptureError::Live {
+                input: self.name.clone(),
+                msg: format!(
+                    "cannot join AF_PACKET fanout group {group}: {}",
+                    std::io::Error::last_os_error()
+                ),
+            })
+        }
+    }
+}
+
+/// The `PACKET_FANOUT` argument: group id in the low 16 bits, mode and
+/// flags in the high 16 (hash mode, defragment flag).
+#[must_use]
+pub fn fanout_arg(group: u16) -> libc::c_int {
+    const PACKET_FANOUT_FLAG_DEFRAG: u32 = 0x8000;
+    let mode = libc::PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG;
+    libc::c_int::from_ne_bytes((u32::from(group) | (mode << 16)).to_ne_bytes())
+}
+
+/// The fanout group id of this process: its pid, folded to 16 bits (two
+/// deguchi processes on one host get different groups).
+#[must_use]
+pub fn fanout_group() -> u16 {
+    let pid = std::process::id();
+    u16::try_from((pid ^ (pid >> 16)) & 0xffff).unwrap_or(0)
+}
+
+/// Opens `n` captures on `iface`; with `n` > 1 each joins fanout group
+/// `group` right after it is activated.
+///
+/// # Errors
+/// As [`LiveSource::open`] and [`LiveSource::join_fanout`].
+pub fn open_group(
+    iface: &str,
+    cfg: &CaptureConfig,
+    n: usize,
+    group: u16,
+) -> Result<Vec<LiveSource>, CaptureError> {
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = LiveSource::open(iface, cfg)?;
+        if n > 1 {
+            s.join_fanout(group)?;
+        }
+        v.push(s);
+    }
+    Ok(v)
 }
 
 /// Waits until `fd` is readable or `ms` elapse.
@@ -216,6 +295,12 @@ mod tests {
             assert_eq!(c.update(raw), want);
         }
         assert!(c.total() > 7 * (1u64 << 32));
+    }
+
+    #[test]
+    fn fanout_argument_layout() {
+        // group 0x1234, PACKET_FANOUT_HASH (0) | PACKET_FANOUT_FLAG_DEFRAG
+        assert_eq!(fanout_arg(0x1234), 0x8000_1234_u32 as libc::c_int);
     }
 
     #[test]

@@ -6,6 +6,7 @@ panic_free! {
     pub mod chunked;
     pub mod file;
 }
+pub mod dedup;
 pub mod live;
 pub mod privdrop;
 pub mod watch;

@@ -2,13 +2,15 @@
 //! network. Once a second the capture loop asks [`LinkWatch::poll`], which
 //! reads the interface's `operstate` from sysfs and the time since the last
 //! packet; link down and up, and "no packets for N seconds" (and their end)
-//! are logged once per change and counted for the exit summary.
+//! are logged once per change and counted for the exit summary. Each is
+//! also a health event ([`Health`]) for the alert stream, as are the
+//! interface vanishing and its capture being reopened.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Link changes and silences seen, for the summary.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LinkCounters {
     /// The link went down (or the interface vanished).
     pub down: u64,
@@ -29,8 +31,27 @@ pub enum Change {
     Traffic,
 }
 
+/// A link-health event for the alert stream (an EVE `engine` event, see
+/// `sink::Sinks::health`).
+#[derive(Clone, Debug)]
+pub struct Health {
+    /// `link_down`, `link_up`, `idle`, `traffic`, `gone`, `reopened`
+    pub event: &'static str,
+    pub iface: String,
+    /// The log line's text.
+    pub message: String,
+    /// true: a warning (`log_level` `Warning`); false: `Info`.
+    pub warning: bool,
+    /// Wall clock, nanoseconds since the epoch.
+    pub ts: crate::time::Ts,
+    /// The counts so far (this event included).
+    pub counters: LinkCounters,
+}
+
 pub struct LinkWatch {
     iface: String,
+    /// Where health events go (the writer); none = log only.
+    health: Option<crossbeam_channel::Sender<Health>>,
     operstate: PathBuf,
     up: Option<bool>,
     idle_after: Option<Duration>,
@@ -52,6 +73,7 @@ impl LinkWatch {
     pub fn new(iface: &str, idle_warn_s: u64) -> Self {
         Self {
             iface: iface.to_owned(),
+            health: None,
             operstate: PathBuf::from(format!("/sys/class/net/{iface}/operstate")),
             up: None,
             idle_after: (idle_warn_s > 0).then(|| Duration::from_secs(idle_warn_s)),
@@ -60,23 +82,67 @@ impl LinkWatch {
         }
     }
 
-    /// Reads the link state and checks the silence; logs and counts changes.
+    /// Health events go to `tx` too (never blocking: a full channel loses one).
+    #[must_use]
+    pub fn with_health(mut self, tx: Option<crossbeam_channel::Sender<Health>>) -> Self {
+        self.health = tx;
+        self
+    }
+
+    /// Logs `message` and sends it as health event `event`.
+    pub fn report(&self, event: &'static str, warning: bool, message: String) {
+        if warning {
+            tracing::warn!("{message}");
+        } else {
+            tracing::info!("{message}");
+        }
+        self.send(event, warning, message);
+    }
+
+    /// Sends health event `event` (not logged here).
+    pub fn send(&self, event: &'static str, warning: bool, message: String) {
+        if let Some(tx) = &self.health {
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+            let _ = tx.try_send(Health {
+                event,
+                iface: self.iface.clone(),
+                message,
+                warning,
+                ts,
+                counters: self.counters,
+            });
+        }
+    }
+
+    /// Reads the link state and checks the silence; logs, counts and
+    /// reports changes.
     pub fn poll(&mut self, since_packet: Duration) {
         let state = std::fs::read_to_string(&self.operstate).ok();
         for c in self.observe(state.as_deref(), since_packet) {
             let iface = &self.iface;
-            match c {
-                Change::Down => tracing::warn!(
-                    "link down on {iface} (operstate {}): no packets can arrive",
-                    state.as_deref().map_or("absent: interface gone", str::trim)
+            let (event, warning, message) = match c {
+                Change::Down => (
+                    "link_down",
+                    true,
+                    format!(
+                        "link down on {iface} (operstate {}): no packets can arrive",
+                        state.as_deref().map_or("absent: interface gone", str::trim)
+                    ),
                 ),
-                Change::Up => tracing::info!("link up on {iface}"),
-                Change::Idle => tracing::warn!(
-                    "no packets on {iface} for {} s (dead mirror port?)",
-                    since_packet.as_secs()
+                Change::Up => ("link_up", false, format!("link up on {iface}")),
+                Change::Idle => (
+                    "idle",
+                    true,
+                    format!(
+                        "no packets on {iface} for {} s (dead mirror port?)",
+                        since_packet.as_secs()
+                    ),
                 ),
-                Change::Traffic => tracing::info!("packets on {iface} again"),
-            }
+                Change::Traffic => ("traffic", false, format!("packets on {iface} again")),
+            };
+            self.report(event, warning, message);
         }
     }
 
