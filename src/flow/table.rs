@@ -50,6 +50,10 @@ pub struct TableConfig {
     /// Lowest ephemeral (client) port for orienting TCP flows seen without
     /// a SYN or SYN-ACK; 0 = such flows are oriented by their first packet.
     pub ephemeral_port_min: u16,
+    /// Silence after which a TCP segment of 0-1 byte (ACK, no SYN, FIN or
+    /// RST) is a keep-alive probe, reported as a [`BurstEvent`] with
+    /// `keepalive` set; 0 = never.
+    pub keepalive_idle: Ts,
 }
 
 impl Default for TableConfig {
@@ -67,6 +71,7 @@ impl Default for TableConfig {
             burst_gap: SEC,
             progress_bytes: 1 << 20,
             ephemeral_port_min: 32768,
+            keepalive_idle: 10 * SEC,
         }
     }
 }
@@ -353,6 +358,22 @@ impl FlowTable {
         let e = &mut self.slab[i as usize];
         let from_orig = src_is_a == e.orig_is_a;
         let d = usize::from(!from_orig);
+        // a keep-alive probe: 0 or 1 byte, a bare ACK, after silence
+        if m.proto == 6
+            && cfg.keepalive_idle > 0
+            && m.payload_len <= 1
+            && m.tcp_flags & (tcp::SYN | tcp::FIN | tcp::RST) == 0
+            && m.tcp_flags & tcp::ACK != 0
+            && e.pkts[0] + e.pkts[1] > 0
+            && m.ts.saturating_sub(e.last_ts) >= cfg.keepalive_idle
+        {
+            out.push(FlowEvent::Burst(BurstEvent::probe(
+                e,
+                m.ts,
+                d,
+                m.payload_len,
+            )));
+        }
         e.pkts[d] += 1;
         e.bytes[d] += u64::from(m.wire_len);
         e.payload[d] += u64::from(m.payload_len);
@@ -367,12 +388,17 @@ impl FlowTable {
             if e.bursts == 0 {
                 e.bursts = 1;
                 e.burst_start = m.ts;
+                e.burst_orig_first = Ts::MAX;
             } else if m.ts.saturating_sub(e.burst_last) >= cfg.burst_gap {
                 // the previous burst is complete; report it once the flow has two
                 out.push(FlowEvent::Burst(BurstEvent::of(e)));
                 e.bursts += 1;
                 e.burst_start = m.ts;
                 e.burst_bytes = [0; 2];
+                e.burst_orig_first = Ts::MAX;
+            }
+            if d == 0 && m.ts < e.burst_orig_first {
+                e.burst_orig_first = m.ts;
             }
             e.burst_bytes[d] = e.burst_bytes[d].saturating_add(m.payload_len);
             if m.ts > e.burst_last {
@@ -459,6 +485,7 @@ impl FlowTable {
             burst_bytes: [0; 2],
             burst_start: m.ts,
             burst_last: m.ts,
+            burst_orig_first: Ts::MAX,
             reported: [0; 2],
         };
         let i = if let Some(i) = self.free.pop() {

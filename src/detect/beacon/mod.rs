@@ -49,6 +49,9 @@ struct PairKey {
     dest: u64,
     port: u16,
     proto: u8,
+    /// 0: the pair's series; else the host's port of the session whose own
+    /// series this is (`per_session`, `keepalive_probes`).
+    session: u16,
 }
 
 /// One series. Most pairs only ever see a beat or two (68 % of the mix
@@ -72,6 +75,8 @@ struct Pair {
     flow_id: u64,
     vlan: u16,
     in_session: bool,
+    /// In-session beats from two or more sessions reached this series.
+    mixed: bool,
     /// Beats to take before the series is scored again: a score far below
     /// the threshold cannot reach it within a few beats (see [`hold_after`]).
     hold: u8,
@@ -88,6 +93,10 @@ pub struct BeaconStats {
     pub allowlisted: u64,
     pub suppressed_popular: u64,
     pub held_settling: u64,
+    /// In-session bursts in which the host sent nothing (`own_bursts_only`).
+    pub server_bursts: u64,
+    /// Keep-alive probes taken as beats of their session.
+    pub keepalive_probes: u64,
     pub pairs_evicted: u64,
     pub alerts: u64,
 }
@@ -105,6 +114,8 @@ struct BeatIn {
     out: u64,
     inb: u64,
     in_session: bool,
+    /// 0: the pair's series; else the session's own (its host port).
+    session: u16,
 }
 
 pub struct Beacon {
@@ -115,6 +126,8 @@ pub struct Beacon {
     pairs: super::slabmap::SlabMap<PairKey, Pair>,
     scratch: Scratch,
     buf: Vec<Beat>,
+    /// The beats as they came, for the grid and high-jitter models.
+    raw: Vec<Beat>,
     pub stats: BeaconStats,
 }
 
@@ -128,6 +141,7 @@ impl Beacon {
             pairs: super::slabmap::SlabMap::default(),
             scratch: Scratch::default(),
             buf: Vec::new(),
+            raw: Vec::new(),
             stats: BeaconStats::default(),
         }
     }
@@ -191,6 +205,7 @@ impl Beacon {
             dest,
             port: b.port,
             proto: b.proto,
+            session: b.session,
         };
         let coalesce = i64::try_from(self.cfg.coalesce_ms).unwrap_or(1000) * (SEC / 1000);
         let max_samples = self
@@ -213,6 +228,7 @@ impl Beacon {
                 flow_id: b.flow_id,
                 vlan: b.vlan,
                 in_session: false,
+                mixed: false,
                 hold: 0,
                 alerted: None,
                 last_alert: i64::MIN,
@@ -239,6 +255,9 @@ impl Beacon {
         // record, still to be written, then says `alerted`), even a beat
         // that arrived late
         p.dest_ip = b.dest_ip;
+        if b.in_session && p.in_session && p.src_port != b.src_port {
+            p.mixed = true;
+        }
         p.src_port = b.src_port;
         p.flow_id = b.flow_id;
         p.vlan = b.vlan;
@@ -324,10 +343,43 @@ impl Beacon {
                 v = w;
             }
         }
+        // a heartbeat on an exact timer with extras between beats: scored
+        // against the grid (`grid`); loose polling over many beats to a
+        // rare destination: the high-jitter model. Each sees the beats as
+        // they came (before the merges above).
+        let mut hold = hold_after(&v, cfg.threshold_nats);
+        if !passes(&v) && cfg.grid && p.in_session {
+            self.raw.clear();
+            self.raw.extend(p.beats.iter().copied());
+            if let Some(w) = periodicity::evaluate_grid(&self.raw, &mut self.scratch) {
+                hold = hold.min(hold_after(&w, cfg.threshold_nats));
+                if passes(&w) {
+                    v = w;
+                    std::mem::swap(&mut self.buf, &mut self.raw);
+                }
+            }
+        }
+        // (a series long enough for it is scored by it even when the main
+        // model passes: the better fit is the one reported)
+        if cfg.high_jitter_min_beats > 0
+            && p.total_beats >= cfg.high_jitter_min_beats
+            && p.beats.len() >= 32
+            && view.hosts <= cfg.high_jitter_max_hosts
+        {
+            self.raw.clear();
+            self.raw.extend(p.beats.iter().copied());
+            if let Some(w) = periodicity::evaluate_high_jitter(&self.raw, &mut self.scratch) {
+                hold = hold.min(hold_after(&w, cfg.threshold_nats));
+                if passes(&w) && (!passes(&v) || w.timing_nats > v.timing_nats) {
+                    v = w;
+                    std::mem::swap(&mut self.buf, &mut self.raw);
+                }
+            }
+        }
         let nats = v.nats();
         if !passes(&v) {
             if let Some(p) = self.pairs.at_mut(slot) {
-                p.hold = hold_after(&v, self.cfg.threshold_nats);
+                p.hold = hold;
             }
             return;
         }
@@ -369,6 +421,51 @@ impl Beacon {
             self.stats.held_settling += 1;
             return;
         }
+        if key.session != 0 {
+            // a session's own series: one alert for the pair, whichever of
+            // its series raises it
+            let pk = PairKey { session: 0, ..key };
+            if let Some(q) = self.pairs.get_mut(&pk) {
+                if q.alerted.is_some_and(|a| a >= sev) {
+                    return;
+                }
+                q.alerted = Some(sev);
+                q.last_alert = last_ts;
+            } else {
+                let origin = self.pairs.at(slot).map_or(last_ts, |p| p.origin);
+                let (pslot, evicted) = self.pairs.get_or_insert_capped(
+                    pk,
+                    cap,
+                    |p| p.last_seen,
+                    || Pair {
+                        origin,
+                        last_seen: last_ts,
+                        beats: smallvec::SmallVec::new(),
+                        total_beats: 0,
+                        bytes_out: 0,
+                        bytes_in: 0,
+                        dest_ip: b.dest_ip,
+                        src_port: b.src_port,
+                        flow_id: b.flow_id,
+                        vlan: b.vlan,
+                        in_session: true,
+                        mixed: false,
+                        hold: 0,
+                        alerted: None,
+                        last_alert: i64::MIN,
+                    },
+                );
+                self.stats.pairs_evicted += evicted as u64;
+                if pslot == slot {
+                    // the session's series was evicted to make room
+                    return;
+                }
+                if let Some(q) = self.pairs.at_mut(pslot) {
+                    q.alerted = Some(sev);
+                    q.last_alert = last_ts;
+                }
+            }
+        }
         let Some(p) = self.pairs.at_mut(slot) else {
             return;
         };
@@ -377,7 +474,17 @@ impl Beacon {
         p.last_alert = last_ts;
         self.stats.alerts += 1;
         out.push(make_alert(
-            p, name, b.host, b.port, b.proto, &v, sev, last_ts, sharing, &self.cfg,
+            p,
+            name,
+            b.host,
+            b.port,
+            b.proto,
+            &v,
+            sev,
+            last_ts,
+            sharing,
+            key.session != 0,
+            &self.cfg,
         ));
     }
 }
@@ -442,6 +549,7 @@ fn make_alert(
     sev: Severity,
     ts: Ts,
     sharing: usize,
+    session: bool,
     cfg: &BeaconConfig,
 ) -> Alert {
     let dest_label = name.map_or_else(|| p.dest_ip.to_string(), str::to_owned);
@@ -490,6 +598,12 @@ fn make_alert(
         }),
     );
     e.insert("hosts_sharing_destination".into(), json!(sharing));
+    if !v.model.is_empty() {
+        e.insert("model".into(), json!(v.model));
+    }
+    if session {
+        e.insert("series".into(), json!("session"));
+    }
     e.insert("evidence_nats".into(), json!(r2(nats)));
     e.insert("timing_nats".into(), json!(r2(v.timing_nats)));
     e.insert("size_nats".into(), json!(r2(v.size_nats)));
@@ -548,7 +662,7 @@ struct Snapshot {
 }
 
 /// Layout version of [`Snapshot`].
-const SNAPSHOT_VERSION: u32 = 3;
+const SNAPSHOT_VERSION: u32 = 4;
 
 impl Detector for Beacon {
     fn name(&self) -> &'static str {
@@ -619,6 +733,7 @@ impl Detector for Beacon {
                 out: r.payload[0],
                 inb: r.payload[1],
                 in_session: false,
+                session: 0,
             },
             dest,
             out,
@@ -632,23 +747,58 @@ impl Detector for Beacon {
         let Some(dest) = cx.dest else {
             return;
         };
-        self.add(
-            BeatIn {
-                ts: b.ts,
+        let mut beat = BeatIn {
+            ts: b.ts,
+            host: b.src_ip,
+            src_port: b.src_port,
+            dest_ip: b.dest_ip,
+            port: b.dest_port,
+            proto: b.proto,
+            vlan: b.vlan,
+            flow_id: b.flow_id,
+            out: u64::from(b.payload[0]),
+            inb: u64::from(b.payload[1]),
+            in_session: true,
+            session: 0,
+        };
+        if b.keepalive {
+            // a keep-alive probe: the session is alive, on its own timer;
+            // a beat of the session's own series only (the pair's series
+            // holds payload)
+            if !self.cfg.keepalive_probes {
+                return;
+            }
+            self.stats.keepalive_probes += 1;
+            beat.session = b.src_port.max(1);
+            self.add(beat, dest, out);
+            return;
+        }
+        if self.cfg.own_bursts_only {
+            // the server talking alone is not the host's beat; a burst the
+            // server started is the host's beat when the host answered
+            let Some(first) = b.orig_first else {
+                self.stats.server_bursts += 1;
+                return;
+            };
+            beat.ts = first;
+        }
+        let session = BeatIn {
+            session: b.src_port.max(1),
+            ..beat
+        };
+        self.add(beat, dest, out);
+        if self.cfg.per_session {
+            let pk = PairKey {
                 host: b.src_ip,
-                src_port: b.src_port,
-                dest_ip: b.dest_ip,
+                dest: dest.id,
                 port: b.dest_port,
                 proto: b.proto,
-                vlan: b.vlan,
-                flow_id: b.flow_id,
-                out: u64::from(b.payload[0]),
-                inb: u64::from(b.payload[1]),
-                in_session: true,
-            },
-            dest,
-            out,
-        );
+                session: 0,
+            };
+            if self.pairs.get(&pk).is_some_and(|p| p.mixed) {
+                self.add(session, dest, out);
+            }
+        }
     }
 }
 
@@ -713,6 +863,7 @@ mod tests {
                 out: u64::from(x.out),
                 inb: u64::from(x.inb),
                 in_session: false,
+                session: 0,
             };
             b.add(beat, &pop.view(ts, host, dest, name), &mut out);
             if !out.is_empty() {
@@ -807,6 +958,7 @@ mod tests {
                             out: [310, 520][k],
                             inb: [240, 180][k],
                             in_session: true,
+                            session: 0,
                         },
                         &pop.view(ts, host, dest, None),
                         &mut out,
@@ -855,6 +1007,7 @@ mod tests {
                             out: 0,
                             inb: 0,
                             in_session: false,
+                            session: 0,
                         },
                         &pop.view(ts, host, dest, None),
                         &mut out,
@@ -906,6 +1059,7 @@ mod tests {
                     out: 400,
                     inb: 1200,
                     in_session: false,
+                    session: 0,
                 },
                 &pop.view(*ts, *host, IpAddr::from(dest), name.as_deref()),
                 &mut out,
@@ -1000,6 +1154,7 @@ mod tests {
                     out: 1,
                     inb: 1,
                     in_session: false,
+                    session: 0,
                 },
                 &Pop::default().view(
                     0,
@@ -1028,6 +1183,7 @@ mod tests {
                     out: 48,
                     inb: 48,
                     in_session: false,
+                    session: 0,
                 },
                 &Pop::default().view(
                     0,
