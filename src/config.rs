@@ -575,6 +575,7 @@ mod tests {
         assert_eq!(cb.high_jitter_max_hosts, db.high_jitter_max_hosts);
         assert_eq!(cb.own_bursts_only, db.own_bursts_only);
         assert_eq!(cb.keepalive_probes, db.keepalive_probes);
+        assert_eq!(cb.keepalive_min_span_s, db.keepalive_min_span_s);
         assert_eq!(cb.per_session, db.per_session);
         assert_eq!(cb.max_pairs, db.max_pairs);
         assert_eq!(ce.learning_s, de.learning_s);

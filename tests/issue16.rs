@@ -553,7 +553,8 @@ fn heartbeat_on_a_grid_with_extras_alerts() {
 /// period; none with `beacon.keepalive_probes = false` (0-1 byte segments
 /// are not activity, as before). Quiet: an inbound SSH session's
 /// keep-alives, and OS keep-alives on sessions to a destination six hosts
-/// use (popular).
+/// use (popular), and a device's log-sink sessions renewed every half hour
+/// (`beacon.keepalive_min_span_s`, an hour).
 #[test]
 fn idle_sessions_held_by_keepalives_alert() {
     let d = tempfile::tempdir().unwrap();
@@ -601,6 +602,24 @@ fn idle_sessions_held_by_keepalives_alert() {
             recs.push(rec(t + 30_000, tcp(sync.0, sync.1, h.0, h.1, "A", &[])));
         }
     }
+    // an IoT device's log sink: one host, sessions renewed every 10-30 min,
+    // each held open by keep-alives every 60 s (as the Nest capture shows)
+    let sink = ([198, 51, 100, 64], 11_095);
+    let (mut start, mut r) = (t0, Rng(0x4e57));
+    for k in 0..6u16 {
+        let h = ([10, 0, 2, 20], 50_400 + k);
+        recs.extend(opening(start, h, sink, &[0x17; 62]));
+        let probes = 10 + r.next() % 20;
+        for i in 1..=probes {
+            let t = start + i * 60 * S;
+            recs.push(rec(t, tcp(h.0, h.1, sink.0, sink.1, "A", &[0])));
+            recs.push(rec(t + 30_000, tcp(sink.0, sink.1, h.0, h.1, "A", &[])));
+        }
+        let end = start + probes * 60 * S + 20 * S;
+        start = end + S;
+        recs.push(rec(end, tcp(h.0, h.1, sink.0, sink.1, "FA", &[])));
+        recs.push(rec(end + 30_000, tcp(sink.0, sink.1, h.0, h.1, "FA", &[])));
+    }
     let p = write(d.path(), "keepalive.pcap", recs);
     let a = replay(&p, &[]);
     let b = beacons_to(&a, "203.0.113.61");
@@ -615,6 +634,7 @@ fn idle_sessions_held_by_keepalives_alert() {
         "ssh: {a:#?}"
     );
     assert!(beacons_to(&a, "198.51.100.63").is_empty(), "sync: {a:#?}");
+    assert!(beacons_to(&a, "198.51.100.64").is_empty(), "sink: {a:#?}");
     let off = config(
         d.path(),
         "ka-off.toml",
@@ -760,4 +780,17 @@ fn high_jitter_polling_over_many_beats_alerts() {
             .is_none_or(|x| !(7.2..8.8).contains(&period_of(x))),
         "{a:#?}"
     );
+}
+
+/// Class 2's look-alike in the shared captures: a Nest device keeps its
+/// log-sink sessions (tcp/11095) open with keep-alives every 60 s and renews
+/// them every ~30 min: no beacon.
+#[test]
+fn nest_log_sink_keepalives_are_not_a_beacon() {
+    let Some(p) = real_capture("ndpi__nest_log_sink.pcap") else {
+        eprintln!("shared capture not present: skipped");
+        return;
+    };
+    let a = replay(&p, &[]);
+    assert!(a.iter().all(|x| x.detector != "beacon"), "{a:#?}");
 }

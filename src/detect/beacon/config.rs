@@ -54,6 +54,9 @@ pub struct BeaconConfig {
     /// TCP keep-alive probes (0-1 byte segments after silence, see
     /// `flow.keepalive_idle_s`) are beats of their session's own series.
     pub keepalive_probes: bool,
+    /// A series holding keep-alive probes alerts only once its beats span
+    /// at least this, seconds.
+    pub keepalive_min_span_s: u64,
     /// In-session bursts are scored per session as well as per pair once
     /// the pair holds two or more sessions.
     pub per_session: bool,
@@ -169,6 +172,7 @@ impl Default for BeaconConfig {
             high_jitter_max_hosts: 1,
             own_bursts_only: true,
             keepalive_probes: true,
+            keepalive_min_span_s: 3600,
             per_session: true,
         }
     }
@@ -224,6 +228,7 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
             "high_jitter_max_hosts",
             "own_bursts_only",
             "keepalive_probes",
+            "keepalive_min_span_s",
             "per_session",
         ],
     );
@@ -271,6 +276,14 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
         )),
         own_bursts_only: c.boolean(t, S, "own_bursts_only", d.own_bursts_only),
         keepalive_probes: c.boolean(t, S, "keepalive_probes", d.keepalive_probes),
+        keepalive_min_span_s: c.int(
+            t,
+            S,
+            "keepalive_min_span_s",
+            d.keepalive_min_span_s,
+            0,
+            7 * 86_400,
+        ),
         per_session: c.boolean(t, S, "per_session", d.per_session),
         ..d.clone()
     };

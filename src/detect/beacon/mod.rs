@@ -77,6 +77,8 @@ struct Pair {
     in_session: bool,
     /// In-session beats from two or more sessions reached this series.
     mixed: bool,
+    /// Keep-alive probes are among its beats (`keepalive_min_span_s`).
+    keepalive: bool,
     /// Beats to take before the series is scored again: a score far below
     /// the threshold cannot reach it within a few beats (see [`hold_after`]).
     hold: u8,
@@ -116,6 +118,8 @@ struct BeatIn {
     in_session: bool,
     /// 0: the pair's series; else the session's own (its host port).
     session: u16,
+    /// A keep-alive probe, not payload.
+    keepalive: bool,
 }
 
 pub struct Beacon {
@@ -229,6 +233,7 @@ impl Beacon {
                 vlan: b.vlan,
                 in_session: false,
                 mixed: false,
+                keepalive: false,
                 hold: 0,
                 alerted: None,
                 last_alert: i64::MIN,
@@ -262,6 +267,7 @@ impl Beacon {
         p.flow_id = b.flow_id;
         p.vlan = b.vlan;
         p.in_session |= b.in_session;
+        p.keepalive |= b.keepalive;
         let t = ds(b.ts - p.origin);
         let beat = Beat {
             t_ds: t,
@@ -370,7 +376,7 @@ impl Beacon {
             self.raw.extend(p.beats.iter().copied());
             if let Some(w) = periodicity::evaluate_high_jitter(&self.raw, &mut self.scratch) {
                 hold = hold.min(hold_after(&w, cfg.threshold_nats));
-                if passes(&w) && (!passes(&v) || w.timing_nats > v.timing_nats) {
+                if passes(&w) && (!passes(&v) || w.nats() > v.nats()) {
                     v = w;
                     std::mem::swap(&mut self.buf, &mut self.raw);
                 }
@@ -388,6 +394,12 @@ impl Beacon {
         // seconds: such a series needs `min_session_span_s` of history
         let span = self.buf.last().map_or(0, |x| x.t_ds) - self.buf[0].t_ds;
         if p.in_session && u64::from(span) < self.cfg.min_session_span_s.saturating_mul(10) {
+            return;
+        }
+        // a session held open by keep-alives alone is a beacon only when
+        // it is held long (an IoT device's keep-alives on sessions it
+        // renews every half hour are not)
+        if p.keepalive && u64::from(span) < self.cfg.keepalive_min_span_s.saturating_mul(10) {
             return;
         }
         let sev = if nats >= self.cfg.high_nats {
@@ -450,6 +462,7 @@ impl Beacon {
                         vlan: b.vlan,
                         in_session: true,
                         mixed: false,
+                        keepalive: false,
                         hold: 0,
                         alerted: None,
                         last_alert: i64::MIN,
@@ -734,6 +747,7 @@ impl Detector for Beacon {
                 inb: r.payload[1],
                 in_session: false,
                 session: 0,
+                keepalive: false,
             },
             dest,
             out,
@@ -760,6 +774,7 @@ impl Detector for Beacon {
             inb: u64::from(b.payload[1]),
             in_session: true,
             session: 0,
+            keepalive: false,
         };
         if b.keepalive {
             // a keep-alive probe: the session is alive, on its own timer;
@@ -770,6 +785,7 @@ impl Detector for Beacon {
             }
             self.stats.keepalive_probes += 1;
             beat.session = b.src_port.max(1);
+            beat.keepalive = true;
             self.add(beat, dest, out);
             return;
         }
@@ -864,6 +880,7 @@ mod tests {
                 inb: u64::from(x.inb),
                 in_session: false,
                 session: 0,
+                keepalive: false,
             };
             b.add(beat, &pop.view(ts, host, dest, name), &mut out);
             if !out.is_empty() {
@@ -959,6 +976,7 @@ mod tests {
                             inb: [240, 180][k],
                             in_session: true,
                             session: 0,
+                            keepalive: false,
                         },
                         &pop.view(ts, host, dest, None),
                         &mut out,
@@ -1008,6 +1026,7 @@ mod tests {
                             inb: 0,
                             in_session: false,
                             session: 0,
+                            keepalive: false,
                         },
                         &pop.view(ts, host, dest, None),
                         &mut out,
@@ -1060,6 +1079,7 @@ mod tests {
                     inb: 1200,
                     in_session: false,
                     session: 0,
+                    keepalive: false,
                 },
                 &pop.view(*ts, *host, IpAddr::from(dest), name.as_deref()),
                 &mut out,
@@ -1155,6 +1175,7 @@ mod tests {
                     inb: 1,
                     in_session: false,
                     session: 0,
+                    keepalive: false,
                 },
                 &Pop::default().view(
                     0,
@@ -1184,6 +1205,7 @@ mod tests {
                     inb: 48,
                     in_session: false,
                     session: 0,
+                    keepalive: false,
                 },
                 &Pop::default().view(
                     0,
