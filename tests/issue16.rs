@@ -644,6 +644,53 @@ fn idle_sessions_held_by_keepalives_alert() {
     assert!(beacons_to(&a, "203.0.113.61").is_empty(), "{a:#?}");
 }
 
+/// Class 2, with payload: two sessions of one host to one server's port
+/// each carrying a 40-byte heartbeat every 180 s (+0-20 s), 48 s out of
+/// phase, for three hours. The pair's series alternates ~132/48 s gaps; per
+/// session (`beacon.per_session`) each is a 180 s beacon: one alert for the
+/// pair within a few beats; with the setting off the pair's series alone
+/// alerts much later, if at all.
+#[test]
+fn two_sessions_out_of_phase_are_scored_per_session() {
+    let d = tempfile::tempdir().unwrap();
+    let t0 = T0 + 9 * 3600 * S;
+    let mut r = Rng(0x2e55);
+    let mut recs = Vec::new();
+    let srv = ([203, 0, 113, 65], 80);
+    for (k, port) in [(0u64, 49_800u16), (1, 49_801)] {
+        let h = ([10, 0, 0, 65], port);
+        let start = t0 + k * 48 * S;
+        recs.extend(opening(
+            start,
+            h,
+            srv,
+            b"GET /c HTTP/1.1\r\nHost: 203.0.113.65\r\n\r\n",
+        ));
+        for i in 1..=60u64 {
+            let t = start + i * 180 * S + (r.f() * 20.0 * S as f64) as u64;
+            recs.extend(exchange(t, h, srv, 40, 40));
+        }
+    }
+    let p = write(d.path(), "two-sessions.pcap", recs);
+    let a = replay(&p, &[]);
+    let b = beacons_to(&a, "203.0.113.65");
+    assert_eq!(b.len(), 1, "one alert for the pair: {a:#?}");
+    assert!((162.0..198.0).contains(&period_of(b[0])), "{:?}", b[0]);
+    assert_eq!(b[0].evidence["series"], "session");
+    let e: BeaconEvidence = b[0].evidence_as();
+    assert!(e.beats <= 10, "{e:?}");
+    // off: the pair's series alone; the grid model finds the 180 s grid
+    // among the other session's beats only after ~50 beats (with the grid
+    // off too, as before, a ~66 s "period" after 64)
+    let off = config(d.path(), "ps-off.toml", "[beacon]\nper_session = false\n");
+    let a = replay(&p, &["--config", off.to_str().unwrap()]);
+    for x in beacons_to(&a, "203.0.113.65") {
+        assert!(x.evidence.get("series").is_none(), "{x:?}");
+        let e: BeaconEvidence = x.evidence_as();
+        assert!(e.beats > 30, "{e:?}");
+    }
+}
+
 /// Class 5: IRC-style C2 in a chatty session: for 24 minutes the server
 /// talks constantly (channel traffic every few seconds) and sends a PING
 /// every 90 s that the bot answers with an 18-byte PONG. The bursts the
