@@ -9,6 +9,20 @@
 //! Beats closer than `coalesce_ms` are one beat. Each new beat re-scores the
 //! series ([`periodicity::evaluate`]): incremental, no batch pass.
 //!
+//! What a beat is, and the other models (issue 16):
+//! - a burst inside a session in which the internal host sent nothing is
+//!   not its beat; one the server started counts at the host's first payload
+//!   (`own_bursts_only`: an IRC bot's PONG among the server's chatter);
+//! - a TCP keep-alive probe (0-1 byte after silence) is a beat of its
+//!   session's own series (`keepalive_probes`), which alerts once held
+//!   `keepalive_min_span_s`; in-session bursts are also scored per session
+//!   once a pair holds several (`per_session`); one alert per pair;
+//! - an in-session series that fails is scored against a fixed grid
+//!   ([`periodicity::evaluate_grid`], `grid`): a heartbeat with extras;
+//! - a series with `high_jitter_min_beats` beats to a destination at most
+//!   `high_jitter_max_hosts` hosts use is also scored by the high-jitter
+//!   model ([`periodicity::evaluate_high_jitter`]), the better fit reported.
+//!
 //! Quiet on office noise:
 //! - destinations many internal hosts use (BAYWATCH's popularity idea): at
 //!   least `popular_min_hosts` hosts and `popular_fraction` of the active ones;
