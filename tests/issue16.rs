@@ -584,6 +584,17 @@ fn idle_sessions_held_by_keepalives_alert() {
         recs.push(rec(t, tcp(ssh.0, ssh.1, cli.0, cli.1, "A", &[])));
         recs.push(rec(t + 30_000, tcp(cli.0, cli.1, ssh.0, ssh.1, "A", &[])));
     }
+    // the same, open before capture start (no handshake in view; the
+    // first packet is the server's probe): oriented by its ports, inbound
+    let (ssh2, cli2) = (([10, 0, 0, 6], 22), ([198, 51, 100, 66], 52_000));
+    for i in 0..120u64 {
+        let t = t0 + 5 * S + i * 90 * S;
+        recs.push(rec(t, tcp(ssh2.0, ssh2.1, cli2.0, cli2.1, "A", &[])));
+        recs.push(rec(
+            t + 30_000,
+            tcp(cli2.0, cli2.1, ssh2.0, ssh2.1, "A", &[]),
+        ));
+    }
     // six hosts' long-lived sessions to one sync service with OS
     // keep-alives every 45 s
     let sync = ([198, 51, 100, 63], 443);
@@ -635,6 +646,11 @@ fn idle_sessions_held_by_keepalives_alert() {
     );
     assert!(beacons_to(&a, "198.51.100.63").is_empty(), "sync: {a:#?}");
     assert!(beacons_to(&a, "198.51.100.64").is_empty(), "sink: {a:#?}");
+    assert!(
+        a.iter()
+            .all(|x| x.dest_ip != "10.0.0.6" && x.src_ip != "10.0.0.6"),
+        "ssh open before capture: {a:#?}"
+    );
     let off = config(
         d.path(),
         "ka-off.toml",
