@@ -474,7 +474,9 @@ impl Beacon {
                         src_port: b.src_port,
                         flow_id: b.flow_id,
                         vlan: b.vlan,
-                        in_session: true,
+                        // a placeholder holding the pair's alert state:
+                        // its own beats (if any come) set the channel
+                        in_session: false,
                         mixed: false,
                         keepalive: false,
                         hold: 0,
