@@ -63,6 +63,10 @@ pub struct FlowConfig {
     /// Lowest ephemeral port, for orienting TCP flows seen without a
     /// handshake; 0 = orient them by their first packet.
     pub ephemeral_port_min: u16,
+    /// A TCP segment of 0-1 byte (ACK, no SYN/FIN/RST) after at least this
+    /// much silence in its flow is a keep-alive probe, reported as such to
+    /// the detectors, seconds; 0 = not reported.
+    pub keepalive_idle_s: u64,
 }
 
 /// Where things are written.
@@ -237,6 +241,7 @@ impl Default for Config {
                 timeouts_s: [60, 3600, 10, 120, 60, 60],
                 burst_gap_ms: 1000,
                 ephemeral_port_min: 32768,
+                keepalive_idle_s: 10,
             },
             output: OutputConfig::default(),
             detectors: Detectors::default(),
@@ -458,7 +463,12 @@ impl Config {
             group: c.string(cap, "capture", "group").filter(|s| !s.is_empty()),
         };
 
-        let mut fkeys = vec!["memcap_mb", "burst_gap_ms", "ephemeral_port_min"];
+        let mut fkeys = vec![
+            "memcap_mb",
+            "burst_gap_ms",
+            "ephemeral_port_min",
+            "keepalive_idle_s",
+        ];
         fkeys.extend_from_slice(&TIMEOUT_KEYS);
         let f = c.section(&root, "flow", &fkeys);
         let mut timeouts_s = d.flow.timeouts_s;
@@ -478,6 +488,14 @@ impl Config {
                 65_535,
             ))
             .unwrap_or(d.flow.ephemeral_port_min),
+            keepalive_idle_s: c.int(
+                f,
+                "flow",
+                "keepalive_idle_s",
+                d.flow.keepalive_idle_s,
+                0,
+                86_400,
+            ),
         };
 
         let o = c.section(
@@ -635,6 +653,7 @@ impl Config {
             burst_gap: i64::try_from(self.flow.burst_gap_ms).unwrap_or(1000) * (SEC / 1000),
             progress_bytes: 1 << 20,
             ephemeral_port_min: self.flow.ephemeral_port_min,
+            keepalive_idle: i64::try_from(self.flow.keepalive_idle_s).unwrap_or(0) * SEC,
         }
     }
 }
@@ -709,6 +728,7 @@ mod tests {
         // the file documents the defaults: keep them equal
         assert_eq!(c.flow.burst_gap_ms, d.flow.burst_gap_ms);
         assert_eq!(c.flow.ephemeral_port_min, d.flow.ephemeral_port_min);
+        assert_eq!(c.flow.keepalive_idle_s, d.flow.keepalive_idle_s);
         use crate::detect::beacon::BeaconConfig;
         use crate::detect::dns_tunnel::DnsTunnelConfig;
         use crate::detect::exfil::ExfilConfig;
@@ -728,6 +748,13 @@ mod tests {
         assert_eq!(cb.min_session_span_s, db.min_session_span_s);
         assert!((cb.merge_fraction - db.merge_fraction).abs() < 1e-9);
         assert_eq!(cb.burst_level, db.burst_level);
+        assert_eq!(cb.grid, db.grid);
+        assert_eq!(cb.high_jitter_min_beats, db.high_jitter_min_beats);
+        assert_eq!(cb.high_jitter_max_hosts, db.high_jitter_max_hosts);
+        assert_eq!(cb.own_bursts_only, db.own_bursts_only);
+        assert_eq!(cb.keepalive_probes, db.keepalive_probes);
+        assert_eq!(cb.keepalive_min_span_s, db.keepalive_min_span_s);
+        assert_eq!(cb.per_session, db.per_session);
         assert_eq!(cb.max_pairs, db.max_pairs);
         assert_eq!(ce.learning_s, de.learning_s);
         assert_eq!(ce.burst_floor_5m, de.burst_floor_5m);

@@ -18,6 +18,10 @@ fn write(dir: &Path, name: &str, mut recs: Vec<Rec>) -> PathBuf {
     recs.sort_by_key(|r| r.0);
     let p = dir.join(name);
     std::fs::write(&p, pcap_records(&recs)).unwrap();
+    // DEGUCHI_KEEP_PCAPS=DIR keeps a copy (to replay with another build)
+    if let Some(keep) = std::env::var_os("DEGUCHI_KEEP_PCAPS") {
+        let _ = std::fs::copy(&p, Path::new(&keep).join(name));
+    }
     p
 }
 
@@ -378,4 +382,478 @@ fn stealer_upload_in_the_hosts_first_hour_alerts() {
     );
     let e: ExfilEvidence = x[0].evidence_as();
     assert_eq!(e.channel.as_deref(), Some("raw_tcp"));
+}
+
+/// The opening of a TCP session `c` -> `s` at `t0`: handshake and, when
+/// `hello` is not empty, the client's first record (answered 40 ms later).
+fn opening(t0: u64, (c, cp): ([u8; 4], u16), (s, sp): ([u8; 4], u16), hello: &[u8]) -> Vec<Rec> {
+    let mut v = vec![
+        rec(t0, tcp(c, cp, s, sp, "S", &[])),
+        rec(t0 + 20_000, tcp(s, sp, c, cp, "SA", &[])),
+        rec(t0 + 40_000, tcp(c, cp, s, sp, "A", &[])),
+    ];
+    if !hello.is_empty() {
+        v.push(rec(t0 + 50_000, tcp(c, cp, s, sp, "AP", hello)));
+        v.push(rec(t0 + 90_000, tcp(s, sp, c, cp, "AP", &[0x16; 1400])));
+    }
+    v
+}
+
+/// An exchange inside a session at `t`: `first` sends `a` bytes, the other
+/// side answers `b` bytes 40 ms later (none when `b` is 0).
+fn exchange(t: u64, first: ([u8; 4], u16), other: ([u8; 4], u16), a: usize, b: usize) -> Vec<Rec> {
+    let mut v = vec![rec(
+        t,
+        tcp(first.0, first.1, other.0, other.1, "AP", &vec![0x17; a]),
+    )];
+    if b > 0 {
+        v.push(rec(
+            t + 40_000,
+            tcp(other.0, other.1, first.0, first.1, "AP", &vec![0x17; b]),
+        ));
+    }
+    v
+}
+
+fn secs(x: f64) -> u64 {
+    (x * S as f64) as u64
+}
+
+fn config(d: &Path, name: &str, text: &str) -> PathBuf {
+    let p = d.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn period_of(a: &Alert) -> f64 {
+    let e: BeaconEvidence = a.evidence_as();
+    e.period_s
+}
+
+/// Class 1: a RAT's heartbeat every 13 s on an exact grid inside one TLS
+/// session for ten minutes, with extras: a follow-up record 1-1.3 s after a
+/// third of the beats and operator exchanges (the server's command, the
+/// host's answer) between beats: about a third of the bursts are extras.
+/// Scored against the grid it alerts with its period; `beacon.grid = false`
+/// (consecutive gaps only, as before) does not. Look-alikes that stay
+/// quiet: a chat client whose keep-alive runs 13 s after the last message
+/// (the timer restarts on traffic), and a video stream whose segment
+/// fetches follow the download times.
+#[test]
+fn heartbeat_on_a_grid_with_extras_alerts() {
+    let d = tempfile::tempdir().unwrap();
+    let t0 = T0 + 9 * 3600 * S;
+    let mut r = Rng(0x61d);
+    let mut recs = Vec::new();
+    // the RAT
+    let (h, c2) = (([10, 0, 0, 51], 50_200), ([198, 51, 100, 51], 443));
+    recs.extend(opening(
+        t0,
+        h,
+        c2,
+        &deguchi_synth::packets::client_hello("api.telemetry-edge.example", 1),
+    ));
+    let (mut beats, mut extras) = (0, 0);
+    let mut next_op = 20.0;
+    for i in 0..46 {
+        let t = 5.0 + f64::from(i) * 13.0 + 0.05 * r.f();
+        recs.extend(exchange(t0 + secs(t), h, c2, 90, 60));
+        beats += 1;
+        if r.f() < 0.35 {
+            recs.extend(exchange(t0 + secs(t + 1.0 + 0.3 * r.f()), h, c2, 600, 90));
+            extras += 1;
+        }
+        while next_op < t + 13.0 {
+            if next_op > t + 2.5 && next_op < t + 11.5 {
+                let cmd = 200 + (r.f() * 1500.0) as usize;
+                let ans = 300 + (r.f() * 8000.0) as usize;
+                recs.extend(exchange(t0 + secs(next_op), c2, h, cmd, ans));
+                extras += 1;
+            }
+            next_op += -40.0 * (1.0 - r.f()).ln();
+        }
+    }
+    assert!(
+        extras * 4 >= beats + extras,
+        "{extras} extras, {beats} beats"
+    );
+    // a chat client: messages at random, a ping 13 s after the last one
+    let (h2, chat) = (([10, 0, 0, 52], 50_210), ([198, 51, 100, 52], 443));
+    recs.extend(opening(
+        t0,
+        h2,
+        chat,
+        &deguchi_synth::packets::client_hello("ws.example-messenger.com", 2),
+    ));
+    let (mut t, mut next_msg) = (5.0, 5.0 - 10.0 * (1.0 - r.f()).ln());
+    while t < 600.0 {
+        if next_msg - t < 13.0 {
+            t = next_msg.max(t + 1.5);
+            next_msg = t - 10.0 * (1.0 - r.f()).ln();
+            let (a, b) = (
+                100 + (r.f() * 900.0) as usize,
+                100 + (r.f() * 900.0) as usize,
+            );
+            if r.f() < 0.5 {
+                recs.extend(exchange(t0 + secs(t), h2, chat, a, b));
+            } else {
+                recs.extend(exchange(t0 + secs(t), chat, h2, a, b));
+            }
+        } else {
+            t += 13.0;
+            recs.extend(exchange(t0 + secs(t), h2, chat, 40, 40));
+        }
+    }
+    // a video stream: the next segment is fetched when the last one is in
+    // (1-5 s at the link's varying throughput) and the buffer has room
+    let (h3, cdn) = (([10, 0, 0, 53], 50_220), ([198, 51, 100, 53], 443));
+    recs.extend(opening(
+        t0,
+        h3,
+        cdn,
+        &deguchi_synth::packets::client_hello("edge-17.video-cdn.example", 3),
+    ));
+    let mut t = 5.0;
+    while t < 600.0 {
+        let dl = 1.0 + 4.0 * r.f();
+        recs.extend(exchange(t0 + secs(t), h3, cdn, 600, 1400));
+        let mut x = t + 0.3;
+        while x < t + dl {
+            recs.push(rec(
+                t0 + secs(x),
+                tcp(cdn.0, cdn.1, h3.0, h3.1, "AP", &[0x17; 1400]),
+            ));
+            x += 0.3;
+        }
+        // the buffer's room comes with playback and throughput; now and
+        // then the viewer pauses or seeks
+        t += dl + 1.2 - 4.0 * (1.0 - r.f()).ln();
+        if r.f() < 0.1 {
+            t += 20.0 + 40.0 * r.f();
+        }
+    }
+    let p = write(d.path(), "grid.pcap", recs);
+    let a = replay(&p, &[]);
+    let b = beacons_to(&a, "198.51.100.51");
+    assert!(!b.is_empty(), "{a:#?}");
+    assert_eq!(b[0].src_ip, "10.0.0.51");
+    assert!((11.7..14.3).contains(&period_of(b[0])), "{:?}", b[0]);
+    assert_eq!(b[0].evidence["model"], "grid");
+    assert!(beacons_to(&a, "198.51.100.52").is_empty(), "chat: {a:#?}");
+    assert!(beacons_to(&a, "198.51.100.53").is_empty(), "video: {a:#?}");
+    let off = config(d.path(), "grid-off.toml", "[beacon]\ngrid = false\n");
+    let a = replay(&p, &["--config", off.to_str().unwrap()]);
+    assert!(beacons_to(&a, "198.51.100.51").is_empty(), "{a:#?}");
+}
+
+/// Class 2: two idle RAT sessions to one server's port 80 held open for
+/// three hours by 1-byte keep-alive probes every 180 s, 48 s out of phase
+/// (merged into one pair series their gaps alternate 132/48 s). Each
+/// session's probes are a series of their own: an alert with the 180 s
+/// period; none with `beacon.keepalive_probes = false` (0-1 byte segments
+/// are not activity, as before). Quiet: an inbound SSH session's
+/// keep-alives, and OS keep-alives on sessions to a destination six hosts
+/// use (popular), and a device's log-sink sessions renewed every half hour
+/// (`beacon.keepalive_min_span_s`, an hour).
+#[test]
+fn idle_sessions_held_by_keepalives_alert() {
+    let d = tempfile::tempdir().unwrap();
+    let t0 = T0 + 9 * 3600 * S;
+    let mut recs = Vec::new();
+    let srv = ([203, 0, 113, 61], 80);
+    for (k, port) in [(0u64, 49_700u16), (1, 49_701)] {
+        let h = ([10, 0, 0, 61], port);
+        let start = t0 + k * 48 * S;
+        recs.extend(opening(
+            start,
+            h,
+            srv,
+            b"GET /ping HTTP/1.1\r\nHost: 203.0.113.61\r\n\r\n",
+        ));
+        for i in 1..=60u64 {
+            let t = start + i * 180 * S;
+            recs.push(rec(t, tcp(h.0, h.1, srv.0, srv.1, "A", &[0])));
+            recs.push(rec(t + 30_000, tcp(srv.0, srv.1, h.0, h.1, "A", &[])));
+        }
+    }
+    // an inbound SSH session: the internal server's keep-alives
+    let (ssh, cli) = (([10, 0, 0, 5], 22), ([198, 51, 100, 62], 51_000));
+    recs.extend(opening(t0, cli, ssh, b"SSH-2.0-OpenSSH_9.6\r\n"));
+    for i in 1..=120u64 {
+        let t = t0 + i * 90 * S;
+        recs.push(rec(t, tcp(ssh.0, ssh.1, cli.0, cli.1, "A", &[])));
+        recs.push(rec(t + 30_000, tcp(cli.0, cli.1, ssh.0, ssh.1, "A", &[])));
+    }
+    // the same, open before capture start (no handshake in view; the
+    // first packet is the server's probe): oriented by its ports, inbound
+    let (ssh2, cli2) = (([10, 0, 0, 6], 22), ([198, 51, 100, 66], 52_000));
+    for i in 0..120u64 {
+        let t = t0 + 5 * S + i * 90 * S;
+        recs.push(rec(t, tcp(ssh2.0, ssh2.1, cli2.0, cli2.1, "A", &[])));
+        recs.push(rec(
+            t + 30_000,
+            tcp(cli2.0, cli2.1, ssh2.0, ssh2.1, "A", &[]),
+        ));
+    }
+    // six hosts' long-lived sessions to one sync service with OS
+    // keep-alives every 45 s
+    let sync = ([198, 51, 100, 63], 443);
+    for k in 0..6u8 {
+        let h = ([10, 0, 1, 10 + k], 50_300);
+        let start = t0 + u64::from(k) * 7 * S;
+        recs.extend(opening(
+            start,
+            h,
+            sync,
+            &deguchi_synth::packets::client_hello("sync.example-cloud.com", u64::from(k)),
+        ));
+        for i in 1..=200u64 {
+            let t = start + i * 45 * S;
+            recs.push(rec(t, tcp(h.0, h.1, sync.0, sync.1, "A", &[])));
+            recs.push(rec(t + 30_000, tcp(sync.0, sync.1, h.0, h.1, "A", &[])));
+        }
+    }
+    // an IoT device's log sink: one host, sessions renewed every 10-30 min,
+    // each held open by keep-alives every 60 s (as the Nest capture shows)
+    let sink = ([198, 51, 100, 64], 11_095);
+    let (mut start, mut r) = (t0, Rng(0x4e57));
+    for k in 0..6u16 {
+        let h = ([10, 0, 2, 20], 50_400 + k);
+        recs.extend(opening(start, h, sink, &[0x17; 62]));
+        let probes = 10 + r.next() % 20;
+        for i in 1..=probes {
+            let t = start + i * 60 * S;
+            recs.push(rec(t, tcp(h.0, h.1, sink.0, sink.1, "A", &[0])));
+            recs.push(rec(t + 30_000, tcp(sink.0, sink.1, h.0, h.1, "A", &[])));
+        }
+        let end = start + probes * 60 * S + 20 * S;
+        start = end + S;
+        recs.push(rec(end, tcp(h.0, h.1, sink.0, sink.1, "FA", &[])));
+        recs.push(rec(end + 30_000, tcp(sink.0, sink.1, h.0, h.1, "FA", &[])));
+    }
+    let p = write(d.path(), "keepalive.pcap", recs);
+    let a = replay(&p, &[]);
+    let b = beacons_to(&a, "203.0.113.61");
+    assert_eq!(b.len(), 1, "one alert for the pair: {a:#?}");
+    assert_eq!(b[0].src_ip, "10.0.0.61");
+    assert_eq!(b[0].dest_port, Some(80));
+    assert!((162.0..198.0).contains(&period_of(b[0])), "{:?}", b[0]);
+    assert!(beacons_to(&a, "198.51.100.62").is_empty(), "ssh: {a:#?}");
+    assert!(
+        a.iter()
+            .all(|x| x.dest_ip != "10.0.0.5" && x.src_ip != "10.0.0.5"),
+        "ssh: {a:#?}"
+    );
+    assert!(beacons_to(&a, "198.51.100.63").is_empty(), "sync: {a:#?}");
+    assert!(beacons_to(&a, "198.51.100.64").is_empty(), "sink: {a:#?}");
+    assert!(
+        a.iter()
+            .all(|x| x.dest_ip != "10.0.0.6" && x.src_ip != "10.0.0.6"),
+        "ssh open before capture: {a:#?}"
+    );
+    let off = config(
+        d.path(),
+        "ka-off.toml",
+        "[beacon]\nkeepalive_probes = false\n",
+    );
+    let a = replay(&p, &["--config", off.to_str().unwrap()]);
+    assert!(beacons_to(&a, "203.0.113.61").is_empty(), "{a:#?}");
+}
+
+/// Class 2, with payload: two sessions of one host to one server's port
+/// each carrying a 40-byte heartbeat every 180 s (+0-20 s), 48 s out of
+/// phase, for three hours. The pair's series alternates ~132/48 s gaps; per
+/// session (`beacon.per_session`) each is a 180 s beacon: one alert for the
+/// pair within a few beats; with the setting off the pair's series alone
+/// alerts much later, if at all.
+#[test]
+fn two_sessions_out_of_phase_are_scored_per_session() {
+    let d = tempfile::tempdir().unwrap();
+    let t0 = T0 + 9 * 3600 * S;
+    let mut r = Rng(0x2e55);
+    let mut recs = Vec::new();
+    let srv = ([203, 0, 113, 65], 80);
+    for (k, port) in [(0u64, 49_800u16), (1, 49_801)] {
+        let h = ([10, 0, 0, 65], port);
+        let start = t0 + k * 48 * S;
+        recs.extend(opening(
+            start,
+            h,
+            srv,
+            b"GET /c HTTP/1.1\r\nHost: 203.0.113.65\r\n\r\n",
+        ));
+        for i in 1..=60u64 {
+            let t = start + i * 180 * S + (r.f() * 20.0 * S as f64) as u64;
+            recs.extend(exchange(t, h, srv, 40, 40));
+        }
+    }
+    let p = write(d.path(), "two-sessions.pcap", recs);
+    let a = replay(&p, &[]);
+    let b = beacons_to(&a, "203.0.113.65");
+    assert_eq!(b.len(), 1, "one alert for the pair: {a:#?}");
+    assert!((162.0..198.0).contains(&period_of(b[0])), "{:?}", b[0]);
+    assert_eq!(b[0].evidence["series"], "session");
+    let e: BeaconEvidence = b[0].evidence_as();
+    assert!(e.beats <= 10, "{e:?}");
+    // off: the pair's series alone; the grid model finds the 180 s grid
+    // among the other session's beats only after ~50 beats (with the grid
+    // off too, as before, a ~66 s "period" after 64)
+    let off = config(d.path(), "ps-off.toml", "[beacon]\nper_session = false\n");
+    let a = replay(&p, &["--config", off.to_str().unwrap()]);
+    for x in beacons_to(&a, "203.0.113.65") {
+        assert!(x.evidence.get("series").is_none(), "{x:?}");
+        let e: BeaconEvidence = x.evidence_as();
+        assert!(e.beats > 30, "{e:?}");
+    }
+}
+
+/// Class 5: IRC-style C2 in a chatty session: for 24 minutes the server
+/// talks constantly (channel traffic every few seconds) and sends a PING
+/// every 90 s that the bot answers with an 18-byte PONG. The bursts the
+/// server started in which the host sent nothing are not the host's beats;
+/// its PONGs are, at 90 s: an alert; none with
+/// `beacon.own_bursts_only = false`. Quiet: a server pushing a heartbeat
+/// every 30 s on a session in which the host only acknowledges.
+#[test]
+fn irc_pongs_in_a_chatty_session_alert() {
+    let d = tempfile::tempdir().unwrap();
+    let t0 = T0 + 9 * 3600 * S;
+    let mut r = Rng(0x1cc);
+    let mut recs = Vec::new();
+    let (h, irc) = (([10, 0, 0, 71], 50_500), ([203, 0, 113, 71], 6667));
+    recs.extend(opening(
+        t0,
+        h,
+        irc,
+        b"NICK bot4711\r\nUSER bot4711 0 * :x\r\n",
+    ));
+    let mut t = 3.0;
+    while t < 24.0 * 60.0 {
+        let n = 60 + (r.f() * 400.0) as usize;
+        recs.push(rec(
+            t0 + secs(t),
+            tcp(irc.0, irc.1, h.0, h.1, "AP", &vec![0x3a; n]),
+        ));
+        t += 0.3 - 4.0 * (1.0 - r.f()).ln();
+    }
+    for i in 1..=16u64 {
+        let t = t0 + i * 90 * S + 5 * S;
+        recs.push(rec(
+            t,
+            tcp(irc.0, irc.1, h.0, h.1, "AP", b"PING :irc.example.net\r\n"),
+        ));
+        recs.push(rec(
+            t + 25_000,
+            tcp(
+                h.0,
+                h.1,
+                irc.0,
+                irc.1,
+                "AP",
+                b"PONG :irc.example\r\n"[..18].as_ref(),
+            ),
+        ));
+    }
+    // the look-alike: a server heartbeat the host only acknowledges
+    let (h2, push) = (([10, 0, 0, 72], 50_510), ([203, 0, 113, 72], 8443));
+    recs.extend(opening(
+        t0,
+        h2,
+        push,
+        b"GET /events HTTP/1.1\r\nHost: feed.example\r\n\r\n",
+    ));
+    for i in 1..=48u64 {
+        let t = t0 + i * 30 * S;
+        recs.push(rec(
+            t,
+            tcp(push.0, push.1, h2.0, h2.1, "AP", b"event: hb\n\n"),
+        ));
+        recs.push(rec(t + 30_000, tcp(h2.0, h2.1, push.0, push.1, "A", &[])));
+    }
+    let p = write(d.path(), "irc.pcap", recs);
+    let a = replay(&p, &[]);
+    let b = beacons_to(&a, "203.0.113.71");
+    assert!(!b.is_empty(), "{a:#?}");
+    assert_eq!(b[0].src_ip, "10.0.0.71");
+    assert!((81.0..99.0).contains(&period_of(b[0])), "{:?}", b[0]);
+    assert!(
+        beacons_to(&a, "203.0.113.72").is_empty(),
+        "server heartbeat: {a:#?}"
+    );
+    let off = config(
+        d.path(),
+        "own-off.toml",
+        "[beacon]\nown_bursts_only = false\n",
+    );
+    let a = replay(&p, &["--config", off.to_str().unwrap()]);
+    assert!(beacons_to(&a, "203.0.113.71").is_empty(), "{a:#?}");
+}
+
+/// Class 6: Empire-style HTTP polling with ±80 % jitter around 8 s
+/// (intervals 1.6-14.4 s), one connection per poll, for 25 minutes (~190
+/// polls) from one host to one rare destination: the high-jitter model
+/// alerts with the period; with `beacon.high_jitter_min_beats = 0` (as
+/// before) the first alert, if any, comes later with half the period.
+/// Quiet: the same number of connections from another host to another rare
+/// destination at random (Poisson) times.
+#[test]
+fn high_jitter_polling_over_many_beats_alerts() {
+    let d = tempfile::tempdir().unwrap();
+    let t0 = T0 + 9 * 3600 * S;
+    let mut r = Rng(0xe3b);
+    let mut recs = Vec::new();
+    let (h, c2) = ([10, 0, 0, 81], [203, 0, 113, 81]);
+    let (mut t, mut n) = (5.0, 0u16);
+    while t < 1500.0 {
+        // the profile's URIs and cookies vary the request; the answer's
+        // padding varies too
+        let (up, down) = (
+            300 + (r.f() * 400.0) as usize,
+            200 + (r.f() * 2800.0) as usize,
+        );
+        recs.extend(tcp_conn(t0 + secs(t), h, 49_000 + n, c2, 80, up, down));
+        t += 8.0 * (1.0 + 0.8 * (2.0 * r.f() - 1.0));
+        n += 1;
+    }
+    let (h2, site) = ([10, 0, 0, 82], [203, 0, 113, 82]);
+    let mut t = 5.0;
+    for k in 0..n {
+        recs.extend(tcp_conn(t0 + secs(t), h2, 49_000 + k, site, 80, 420, 2600));
+        t += 1.0 - 7.0 * (1.0 - r.f()).ln();
+    }
+    let p = write(d.path(), "empire.pcap", recs);
+    let a = replay(&p, &[]);
+    let b = beacons_to(&a, "203.0.113.81");
+    assert!(!b.is_empty(), "{n} polls: {a:#?}");
+    assert_eq!(b[0].src_ip, "10.0.0.81");
+    assert!((7.2..8.8).contains(&period_of(b[0])), "{:?}", b[0]);
+    assert_eq!(b[0].evidence["model"], "high_jitter");
+    assert!(beacons_to(&a, "203.0.113.82").is_empty(), "poisson: {a:#?}");
+    // off: the main model may see a half period late (a "beat" every ~4 s
+    // with most missed), not the period
+    let off = config(
+        d.path(),
+        "hj-off.toml",
+        "[beacon]\nhigh_jitter_min_beats = 0\n",
+    );
+    let a = replay(&p, &["--config", off.to_str().unwrap()]);
+    let b = beacons_to(&a, "203.0.113.81");
+    assert!(
+        b.first()
+            .is_none_or(|x| !(7.2..8.8).contains(&period_of(x))),
+        "{a:#?}"
+    );
+}
+
+/// Class 2's look-alike in the shared captures: a Nest device keeps its
+/// log-sink sessions (tcp/11095) open with keep-alives every 60 s and renews
+/// them every ~30 min: no beacon.
+#[test]
+fn nest_log_sink_keepalives_are_not_a_beacon() {
+    let Some(p) = real_capture("ndpi__nest_log_sink.pcap") else {
+        eprintln!("shared capture not present: skipped");
+        return;
+    };
+    let a = replay(&p, &[]);
+    assert!(a.iter().all(|x| x.detector != "beacon"), "{a:#?}");
 }

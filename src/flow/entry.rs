@@ -33,6 +33,9 @@ pub struct Entry {
     pub burst_bytes: [u32; 2],
     pub burst_start: Ts,
     pub burst_last: Ts,
+    /// When the originator first sent payload in the current burst
+    /// (`Ts::MAX`: not yet; a burst the responder started may have none).
+    pub burst_orig_first: Ts,
     /// Payload already reported in `Progress` events [orig, resp].
     pub reported: [u64; 2],
 }

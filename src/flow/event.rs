@@ -46,6 +46,15 @@ pub struct BurstEvent {
     pub payload: [u32; 2],
     /// The name the originator used (TLS SNI, else HTTP Host), if seen.
     pub name: Option<std::sync::Arc<str>>,
+    /// When the originator first sent payload in this burst; `None`: it
+    /// sent none (the responder talked alone).
+    pub orig_first: Option<Ts>,
+    /// The responder sent the burst's first payload.
+    pub responder_started: bool,
+    /// Not payload: a TCP keep-alive probe (0-1 byte after silence, see
+    /// `TableConfig::keepalive_idle`); `payload` holds its length, `n` the
+    /// flow's data bursts so far.
+    pub keepalive: bool,
 }
 
 impl ProgressEvent {
@@ -82,6 +91,34 @@ impl BurstEvent {
             vlan: e.key.vlan,
             payload: e.burst_bytes,
             name: e.hints.as_deref().and_then(FlowHints::dest_name_shared),
+            orig_first: (e.burst_orig_first != Ts::MAX).then_some(e.burst_orig_first),
+            responder_started: e.burst_orig_first != e.burst_start,
+            keepalive: false,
+        }
+    }
+
+    /// A keep-alive probe of `len` (0 or 1) bytes sent at `ts` in direction
+    /// `d` (0: by the originator).
+    pub(crate) fn probe(e: &Entry, ts: Ts, d: usize, len: u32) -> Self {
+        let (src_ip, src_port, dest_ip, dest_port) = e.oriented();
+        let mut payload = [0; 2];
+        payload[d & 1] = len;
+        Self {
+            ts,
+            end: ts,
+            n: e.bursts,
+            flow_id: crate::flow::record::flow_id(e),
+            src_ip,
+            src_port,
+            dest_ip,
+            dest_port,
+            proto: e.key.proto,
+            vlan: e.key.vlan,
+            payload,
+            name: e.hints.as_deref().and_then(FlowHints::dest_name_shared),
+            orig_first: (d == 0).then_some(ts),
+            responder_started: d == 1,
+            keepalive: true,
         }
     }
 }

@@ -50,6 +50,10 @@ pub struct TableConfig {
     /// Lowest ephemeral (client) port for orienting TCP flows seen without
     /// a SYN or SYN-ACK; 0 = such flows are oriented by their first packet.
     pub ephemeral_port_min: u16,
+    /// Silence after which a TCP segment of 0-1 byte (ACK, no SYN, FIN or
+    /// RST) is a keep-alive probe, reported as a [`BurstEvent`] with
+    /// `keepalive` set; 0 = never.
+    pub keepalive_idle: Ts,
 }
 
 impl Default for TableConfig {
@@ -67,6 +71,7 @@ impl Default for TableConfig {
             burst_gap: SEC,
             progress_bytes: 1 << 20,
             ephemeral_port_min: 32768,
+            keepalive_idle: 10 * SEC,
         }
     }
 }
@@ -353,6 +358,22 @@ impl FlowTable {
         let e = &mut self.slab[i as usize];
         let from_orig = src_is_a == e.orig_is_a;
         let d = usize::from(!from_orig);
+        // a keep-alive probe: 0 or 1 byte, a bare ACK, after silence
+        if m.proto == 6
+            && cfg.keepalive_idle > 0
+            && m.payload_len <= 1
+            && m.tcp_flags & (tcp::SYN | tcp::FIN | tcp::RST) == 0
+            && m.tcp_flags & tcp::ACK != 0
+            && e.pkts[0] + e.pkts[1] > 0
+            && m.ts.saturating_sub(e.last_ts) >= cfg.keepalive_idle
+        {
+            out.push(FlowEvent::Burst(BurstEvent::probe(
+                e,
+                m.ts,
+                d,
+                m.payload_len,
+            )));
+        }
         e.pkts[d] += 1;
         e.bytes[d] += u64::from(m.wire_len);
         e.payload[d] += u64::from(m.payload_len);
@@ -367,12 +388,17 @@ impl FlowTable {
             if e.bursts == 0 {
                 e.bursts = 1;
                 e.burst_start = m.ts;
+                e.burst_orig_first = Ts::MAX;
             } else if m.ts.saturating_sub(e.burst_last) >= cfg.burst_gap {
                 // the previous burst is complete; report it once the flow has two
                 out.push(FlowEvent::Burst(BurstEvent::of(e)));
                 e.bursts += 1;
                 e.burst_start = m.ts;
                 e.burst_bytes = [0; 2];
+                e.burst_orig_first = Ts::MAX;
+            }
+            if d == 0 && m.ts < e.burst_orig_first {
+                e.burst_orig_first = m.ts;
             }
             e.burst_bytes[d] = e.burst_bytes[d].saturating_add(m.payload_len);
             if m.ts > e.burst_last {
@@ -459,6 +485,7 @@ impl FlowTable {
             burst_bytes: [0; 2],
             burst_start: m.ts,
             burst_last: m.ts,
+            burst_orig_first: Ts::MAX,
             reported: [0; 2],
         };
         let i = if let Some(i) = self.free.pop() {
@@ -800,6 +827,73 @@ mod tests {
         assert_eq!(run(syn, 32768), (server, 51000, Oriented::Handshake));
         let syn_ack = pkt(SEC, srv, 22, cli, 51000, tcp::SYN | tcp::ACK, 0);
         assert_eq!(run(syn_ack, 32768), (client, 51000, Oriented::Handshake));
+    }
+
+    /// A bare ACK of 0-1 byte after `keepalive_idle` of silence is reported
+    /// as a keep-alive probe (its sender, no data burst started); the ACK
+    /// answering it, data and a probe after a shorter silence are not; with
+    /// `keepalive_idle` 0 nothing is. Bursts say who sent first in them.
+    #[test]
+    fn keepalive_probes_and_burst_starters() {
+        let run = |idle: Ts| {
+            let mut t = FlowTable::new(TableConfig {
+                keepalive_idle: idle,
+                ..TableConfig::default()
+            });
+            let mut out = Vec::new();
+            let (c, s) = (0x0a00_0001, 0x0808_0808);
+            let mut send = |ts: Ts, from_c: bool, flags: u8, len: u32| {
+                let p = if from_c {
+                    pkt(ts, c, 5000, s, 80, flags, len)
+                } else {
+                    pkt(ts, s, 80, c, 5000, flags, len)
+                };
+                t.update(&p, &[], &mut out);
+            };
+            send(0, true, tcp::SYN, 0);
+            send(SEC / 50, false, tcp::SYN | tcp::ACK, 0);
+            send(SEC / 25, true, tcp::ACK, 0);
+            send(SEC / 10, true, tcp::ACK | tcp::PSH, 40);
+            // 180 s later: a 1-byte probe from the client, the server's ACK
+            send(180 * SEC, true, tcp::ACK, 1);
+            send(180 * SEC + SEC / 20, false, tcp::ACK, 0);
+            // 5 s later: too short a silence
+            send(185 * SEC, true, tcp::ACK, 0);
+            // the server starts a burst, the client answers
+            send(200 * SEC, false, tcp::ACK | tcp::PSH, 23);
+            send(200 * SEC + SEC / 40, true, tcp::ACK | tcp::PSH, 18);
+            // a probe from the server
+            send(400 * SEC, false, tcp::ACK, 0);
+            send(500 * SEC, true, tcp::ACK | tcp::PSH, 40);
+            out
+        };
+        let bursts = |out: &[FlowEvent]| -> Vec<BurstEvent> {
+            out.iter()
+                .filter_map(|e| match e {
+                    FlowEvent::Burst(b) => Some(b.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let b = bursts(&run(10 * SEC));
+        let probes: Vec<_> = b.iter().filter(|x| x.keepalive).collect();
+        assert_eq!(probes.len(), 2, "{b:#?}");
+        assert_eq!(probes[0].ts, 180 * SEC);
+        assert_eq!(probes[0].payload, [1, 0]);
+        assert!(!probes[0].responder_started);
+        assert_eq!(probes[1].ts, 400 * SEC);
+        assert!(probes[1].responder_started);
+        assert_eq!(probes[1].orig_first, None);
+        let data: Vec<_> = b.iter().filter(|x| !x.keepalive).collect();
+        assert_eq!(data.len(), 2, "{b:#?}");
+        assert!(!data[0].responder_started);
+        assert_eq!(data[0].orig_first, Some(SEC / 10));
+        assert!(data[1].responder_started);
+        assert_eq!(data[1].orig_first, Some(200 * SEC + SEC / 40));
+        assert_eq!(data[1].payload, [18, 23]);
+        let off = bursts(&run(0));
+        assert!(off.iter().all(|x| !x.keepalive));
+        assert_eq!(off.len(), 2);
     }
 
     #[test]

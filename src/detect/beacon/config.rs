@@ -39,6 +39,27 @@ pub struct BeaconConfig {
     /// A series that fails is scored again with each run of beats closer
     /// than `min_period_s` merged (reconnect loops).
     pub burst_level: bool,
+    /// A series that fails is scored against a fixed grid too (a heartbeat
+    /// on an exact timer with extras between beats).
+    pub grid: bool,
+    /// A series that still fails, with at least this many beats in all
+    /// (0 = off) to a destination at most `high_jitter_max_hosts` internal
+    /// hosts use, is scored by the high-jitter model (up to ±95 %).
+    pub high_jitter_min_beats: u64,
+    pub high_jitter_max_hosts: usize,
+    /// Bursts inside a session in which the internal host sent no payload
+    /// (the server talked alone) are not its beats; a burst the server
+    /// started is the host's beat at the host's first payload in it.
+    pub own_bursts_only: bool,
+    /// TCP keep-alive probes (0-1 byte segments after silence, see
+    /// `flow.keepalive_idle_s`) are beats of their session's own series.
+    pub keepalive_probes: bool,
+    /// A series holding keep-alive probes alerts only once its beats span
+    /// at least this, seconds.
+    pub keepalive_min_span_s: u64,
+    /// In-session bursts are scored per session as well as per pair once
+    /// the pair holds two or more sessions.
+    pub per_session: bool,
 }
 
 /// The short default allowlist: time and OS-update services every office polls.
@@ -146,6 +167,13 @@ impl Default for BeaconConfig {
             min_session_span_s: 60,
             merge_fraction: 0.03,
             burst_level: true,
+            grid: true,
+            high_jitter_min_beats: 64,
+            high_jitter_max_hosts: 1,
+            own_bursts_only: true,
+            keepalive_probes: true,
+            keepalive_min_span_s: 3600,
+            per_session: true,
         }
     }
 }
@@ -195,6 +223,13 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
             "min_session_span_s",
             "merge_fraction",
             "burst_level",
+            "grid",
+            "high_jitter_min_beats",
+            "high_jitter_max_hosts",
+            "own_bursts_only",
+            "keepalive_probes",
+            "keepalive_min_span_s",
+            "per_session",
         ],
     );
     let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
@@ -222,6 +257,34 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
         min_session_span_s: c.int(t, S, "min_session_span_s", d.min_session_span_s, 0, 86_400),
         merge_fraction: c.float(t, S, "merge_fraction", d.merge_fraction, 0.0, 0.5),
         burst_level: c.boolean(t, S, "burst_level", d.burst_level),
+        grid: c.boolean(t, S, "grid", d.grid),
+        high_jitter_min_beats: c.int(
+            t,
+            S,
+            "high_jitter_min_beats",
+            d.high_jitter_min_beats,
+            0,
+            1_000_000,
+        ),
+        high_jitter_max_hosts: us(c.int(
+            t,
+            S,
+            "high_jitter_max_hosts",
+            d.high_jitter_max_hosts as u64,
+            1,
+            1_000_000,
+        )),
+        own_bursts_only: c.boolean(t, S, "own_bursts_only", d.own_bursts_only),
+        keepalive_probes: c.boolean(t, S, "keepalive_probes", d.keepalive_probes),
+        keepalive_min_span_s: c.int(
+            t,
+            S,
+            "keepalive_min_span_s",
+            d.keepalive_min_span_s,
+            0,
+            7 * 86_400,
+        ),
+        per_session: c.boolean(t, S, "per_session", d.per_session),
         ..d.clone()
     };
     if b.high_nats < b.threshold_nats {

@@ -9,6 +9,20 @@
 //! Beats closer than `coalesce_ms` are one beat. Each new beat re-scores the
 //! series ([`periodicity::evaluate`]): incremental, no batch pass.
 //!
+//! What a beat is, and the other models (issue 16):
+//! - a burst inside a session in which the internal host sent nothing is
+//!   not its beat; one the server started counts at the host's first payload
+//!   (`own_bursts_only`: an IRC bot's PONG among the server's chatter);
+//! - a TCP keep-alive probe (0-1 byte after silence) is a beat of its
+//!   session's own series (`keepalive_probes`), which alerts once held
+//!   `keepalive_min_span_s`; in-session bursts are also scored per session
+//!   once a pair holds several (`per_session`); one alert per pair;
+//! - an in-session series that fails is scored against a fixed grid
+//!   ([`periodicity::evaluate_grid`], `grid`): a heartbeat with extras;
+//! - a series with `high_jitter_min_beats` beats to a destination at most
+//!   `high_jitter_max_hosts` hosts use is also scored by the high-jitter
+//!   model ([`periodicity::evaluate_high_jitter`]), the better fit reported.
+//!
 //! Quiet on office noise:
 //! - destinations many internal hosts use (BAYWATCH's popularity idea): at
 //!   least `popular_min_hosts` hosts and `popular_fraction` of the active ones;
@@ -49,6 +63,9 @@ struct PairKey {
     dest: u64,
     port: u16,
     proto: u8,
+    /// 0: the pair's series; else the host's port of the session whose own
+    /// series this is (`per_session`, `keepalive_probes`).
+    session: u16,
 }
 
 /// One series. Most pairs only ever see a beat or two (68 % of the mix
@@ -72,6 +89,10 @@ struct Pair {
     flow_id: u64,
     vlan: u16,
     in_session: bool,
+    /// In-session beats from two or more sessions reached this series.
+    mixed: bool,
+    /// Keep-alive probes are among its beats (`keepalive_min_span_s`).
+    keepalive: bool,
     /// Beats to take before the series is scored again: a score far below
     /// the threshold cannot reach it within a few beats (see [`hold_after`]).
     hold: u8,
@@ -88,6 +109,10 @@ pub struct BeaconStats {
     pub allowlisted: u64,
     pub suppressed_popular: u64,
     pub held_settling: u64,
+    /// In-session bursts in which the host sent nothing (`own_bursts_only`).
+    pub server_bursts: u64,
+    /// Keep-alive probes taken as beats of their session.
+    pub keepalive_probes: u64,
     pub pairs_evicted: u64,
     pub alerts: u64,
 }
@@ -105,6 +130,10 @@ struct BeatIn {
     out: u64,
     inb: u64,
     in_session: bool,
+    /// 0: the pair's series; else the session's own (its host port).
+    session: u16,
+    /// A keep-alive probe, not payload.
+    keepalive: bool,
 }
 
 pub struct Beacon {
@@ -115,6 +144,8 @@ pub struct Beacon {
     pairs: super::slabmap::SlabMap<PairKey, Pair>,
     scratch: Scratch,
     buf: Vec<Beat>,
+    /// The beats as they came, for the grid and high-jitter models.
+    raw: Vec<Beat>,
     pub stats: BeaconStats,
 }
 
@@ -128,6 +159,7 @@ impl Beacon {
             pairs: super::slabmap::SlabMap::default(),
             scratch: Scratch::default(),
             buf: Vec::new(),
+            raw: Vec::new(),
             stats: BeaconStats::default(),
         }
     }
@@ -191,6 +223,7 @@ impl Beacon {
             dest,
             port: b.port,
             proto: b.proto,
+            session: b.session,
         };
         let coalesce = i64::try_from(self.cfg.coalesce_ms).unwrap_or(1000) * (SEC / 1000);
         let max_samples = self
@@ -213,6 +246,8 @@ impl Beacon {
                 flow_id: b.flow_id,
                 vlan: b.vlan,
                 in_session: false,
+                mixed: false,
+                keepalive: false,
                 hold: 0,
                 alerted: None,
                 last_alert: i64::MIN,
@@ -239,10 +274,14 @@ impl Beacon {
         // record, still to be written, then says `alerted`), even a beat
         // that arrived late
         p.dest_ip = b.dest_ip;
+        if b.in_session && p.in_session && p.src_port != b.src_port {
+            p.mixed = true;
+        }
         p.src_port = b.src_port;
         p.flow_id = b.flow_id;
         p.vlan = b.vlan;
         p.in_session |= b.in_session;
+        p.keepalive |= b.keepalive;
         let t = ds(b.ts - p.origin);
         let beat = Beat {
             t_ds: t,
@@ -324,10 +363,43 @@ impl Beacon {
                 v = w;
             }
         }
+        // a heartbeat on an exact timer with extras between beats: scored
+        // against the grid (`grid`); loose polling over many beats to a
+        // rare destination: the high-jitter model. Each sees the beats as
+        // they came (before the merges above).
+        let mut hold = hold_after(&v, cfg.threshold_nats);
+        if !passes(&v) && cfg.grid && p.in_session {
+            self.raw.clear();
+            self.raw.extend(p.beats.iter().copied());
+            if let Some(w) = periodicity::evaluate_grid(&self.raw, &mut self.scratch) {
+                hold = hold.min(hold_after(&w, cfg.threshold_nats));
+                if passes(&w) {
+                    v = w;
+                    std::mem::swap(&mut self.buf, &mut self.raw);
+                }
+            }
+        }
+        // (a series long enough for it is scored by it even when the main
+        // model passes: the better fit is the one reported)
+        if cfg.high_jitter_min_beats > 0
+            && p.total_beats >= cfg.high_jitter_min_beats
+            && p.beats.len() >= 32
+            && view.hosts <= cfg.high_jitter_max_hosts
+        {
+            self.raw.clear();
+            self.raw.extend(p.beats.iter().copied());
+            if let Some(w) = periodicity::evaluate_high_jitter(&self.raw, &mut self.scratch) {
+                hold = hold.min(hold_after(&w, cfg.threshold_nats));
+                if passes(&w) && (!passes(&v) || w.nats() > v.nats()) {
+                    v = w;
+                    std::mem::swap(&mut self.buf, &mut self.raw);
+                }
+            }
+        }
         let nats = v.nats();
         if !passes(&v) {
             if let Some(p) = self.pairs.at_mut(slot) {
-                p.hold = hold_after(&v, self.cfg.threshold_nats);
+                p.hold = hold;
             }
             return;
         }
@@ -336,6 +408,12 @@ impl Beacon {
         // seconds: such a series needs `min_session_span_s` of history
         let span = self.buf.last().map_or(0, |x| x.t_ds) - self.buf[0].t_ds;
         if p.in_session && u64::from(span) < self.cfg.min_session_span_s.saturating_mul(10) {
+            return;
+        }
+        // a session held open by keep-alives alone is a beacon only when
+        // it is held long (an IoT device's keep-alives on sessions it
+        // renews every half hour are not)
+        if p.keepalive && u64::from(span) < self.cfg.keepalive_min_span_s.saturating_mul(10) {
             return;
         }
         let sev = if nats >= self.cfg.high_nats {
@@ -369,6 +447,54 @@ impl Beacon {
             self.stats.held_settling += 1;
             return;
         }
+        if key.session != 0 {
+            // a session's own series: one alert for the pair, whichever of
+            // its series raises it
+            let pk = PairKey { session: 0, ..key };
+            if let Some(q) = self.pairs.get_mut(&pk) {
+                if q.alerted.is_some_and(|a| a >= sev) {
+                    return;
+                }
+                q.alerted = Some(sev);
+                q.last_alert = last_ts;
+            } else {
+                let origin = self.pairs.at(slot).map_or(last_ts, |p| p.origin);
+                let (pslot, evicted) = self.pairs.get_or_insert_capped(
+                    pk,
+                    cap,
+                    |p| p.last_seen,
+                    || Pair {
+                        origin,
+                        last_seen: last_ts,
+                        beats: smallvec::SmallVec::new(),
+                        total_beats: 0,
+                        bytes_out: 0,
+                        bytes_in: 0,
+                        dest_ip: b.dest_ip,
+                        src_port: b.src_port,
+                        flow_id: b.flow_id,
+                        vlan: b.vlan,
+                        // a placeholder holding the pair's alert state:
+                        // its own beats (if any come) set the channel
+                        in_session: false,
+                        mixed: false,
+                        keepalive: false,
+                        hold: 0,
+                        alerted: None,
+                        last_alert: i64::MIN,
+                    },
+                );
+                self.stats.pairs_evicted += evicted as u64;
+                if pslot == slot {
+                    // the session's series was evicted to make room
+                    return;
+                }
+                if let Some(q) = self.pairs.at_mut(pslot) {
+                    q.alerted = Some(sev);
+                    q.last_alert = last_ts;
+                }
+            }
+        }
         let Some(p) = self.pairs.at_mut(slot) else {
             return;
         };
@@ -377,7 +503,17 @@ impl Beacon {
         p.last_alert = last_ts;
         self.stats.alerts += 1;
         out.push(make_alert(
-            p, name, b.host, b.port, b.proto, &v, sev, last_ts, sharing, &self.cfg,
+            p,
+            name,
+            b.host,
+            b.port,
+            b.proto,
+            &v,
+            sev,
+            last_ts,
+            sharing,
+            key.session != 0,
+            &self.cfg,
         ));
     }
 }
@@ -442,6 +578,7 @@ fn make_alert(
     sev: Severity,
     ts: Ts,
     sharing: usize,
+    session: bool,
     cfg: &BeaconConfig,
 ) -> Alert {
     let dest_label = name.map_or_else(|| p.dest_ip.to_string(), str::to_owned);
@@ -490,6 +627,12 @@ fn make_alert(
         }),
     );
     e.insert("hosts_sharing_destination".into(), json!(sharing));
+    if !v.model.is_empty() {
+        e.insert("model".into(), json!(v.model));
+    }
+    if session {
+        e.insert("series".into(), json!("session"));
+    }
     e.insert("evidence_nats".into(), json!(r2(nats)));
     e.insert("timing_nats".into(), json!(r2(v.timing_nats)));
     e.insert("size_nats".into(), json!(r2(v.size_nats)));
@@ -548,7 +691,7 @@ struct Snapshot {
 }
 
 /// Layout version of [`Snapshot`].
-const SNAPSHOT_VERSION: u32 = 3;
+const SNAPSHOT_VERSION: u32 = 4;
 
 impl Detector for Beacon {
     fn name(&self) -> &'static str {
@@ -624,6 +767,8 @@ impl Detector for Beacon {
                 out: r.payload[0],
                 inb: r.payload[1],
                 in_session: false,
+                session: 0,
+                keepalive: false,
             },
             dest,
             out,
@@ -637,23 +782,60 @@ impl Detector for Beacon {
         let Some(dest) = cx.dest else {
             return;
         };
-        self.add(
-            BeatIn {
-                ts: b.ts,
+        let mut beat = BeatIn {
+            ts: b.ts,
+            host: b.src_ip,
+            src_port: b.src_port,
+            dest_ip: b.dest_ip,
+            port: b.dest_port,
+            proto: b.proto,
+            vlan: b.vlan,
+            flow_id: b.flow_id,
+            out: u64::from(b.payload[0]),
+            inb: u64::from(b.payload[1]),
+            in_session: true,
+            session: 0,
+            keepalive: false,
+        };
+        if b.keepalive {
+            // a keep-alive probe: the session is alive, on its own timer;
+            // a beat of the session's own series only (the pair's series
+            // holds payload)
+            if !self.cfg.keepalive_probes {
+                return;
+            }
+            self.stats.keepalive_probes += 1;
+            beat.session = b.src_port.max(1);
+            beat.keepalive = true;
+            self.add(beat, dest, out);
+            return;
+        }
+        if self.cfg.own_bursts_only {
+            // the server talking alone is not the host's beat; a burst the
+            // server started is the host's beat when the host answered
+            let Some(first) = b.orig_first else {
+                self.stats.server_bursts += 1;
+                return;
+            };
+            beat.ts = first;
+        }
+        let session = BeatIn {
+            session: b.src_port.max(1),
+            ..beat
+        };
+        self.add(beat, dest, out);
+        if self.cfg.per_session {
+            let pk = PairKey {
                 host: b.src_ip,
-                src_port: b.src_port,
-                dest_ip: b.dest_ip,
+                dest: dest.id,
                 port: b.dest_port,
                 proto: b.proto,
-                vlan: b.vlan,
-                flow_id: b.flow_id,
-                out: u64::from(b.payload[0]),
-                inb: u64::from(b.payload[1]),
-                in_session: true,
-            },
-            dest,
-            out,
-        );
+                session: 0,
+            };
+            if self.pairs.get(&pk).is_some_and(|p| p.mixed) {
+                self.add(session, dest, out);
+            }
+        }
     }
 }
 
@@ -718,6 +900,8 @@ mod tests {
                 out: u64::from(x.out),
                 inb: u64::from(x.inb),
                 in_session: false,
+                session: 0,
+                keepalive: false,
             };
             b.add(beat, &pop.view(ts, host, dest, name), &mut out);
             if !out.is_empty() {
@@ -812,6 +996,8 @@ mod tests {
                             out: [310, 520][k],
                             inb: [240, 180][k],
                             in_session: true,
+                            session: 0,
+                            keepalive: false,
                         },
                         &pop.view(ts, host, dest, None),
                         &mut out,
@@ -860,6 +1046,8 @@ mod tests {
                             out: 0,
                             inb: 0,
                             in_session: false,
+                            session: 0,
+                            keepalive: false,
                         },
                         &pop.view(ts, host, dest, None),
                         &mut out,
@@ -911,6 +1099,8 @@ mod tests {
                     out: 400,
                     inb: 1200,
                     in_session: false,
+                    session: 0,
+                    keepalive: false,
                 },
                 &pop.view(*ts, *host, IpAddr::from(dest), name.as_deref()),
                 &mut out,
@@ -1005,6 +1195,8 @@ mod tests {
                     out: 1,
                     inb: 1,
                     in_session: false,
+                    session: 0,
+                    keepalive: false,
                 },
                 &Pop::default().view(
                     0,
@@ -1033,6 +1225,8 @@ mod tests {
                     out: 48,
                     inb: 48,
                     in_session: false,
+                    session: 0,
+                    keepalive: false,
                 },
                 &Pop::default().view(
                     0,
