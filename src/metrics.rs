@@ -118,6 +118,9 @@ pub struct Metrics {
     /// Entries of detector (and baseline) state, and evictions for caps.
     pub state_entries: Family<StateLabels, Gauge>,
     pub state_evictions: Family<StateLabels, Counter>,
+    /// The bus (see [`crate::bus`]): a sensor's publishing, a worker's
+    /// consuming.
+    pub bus: BusMetrics,
     /// Packet clock (nanoseconds; `i64::MIN` before the first packet).
     pub clock: AtomicI64,
     /// Alerts written, all detectors.
@@ -136,6 +139,24 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 /// The process-wide metrics.
 #[must_use]
+/// The bus's metrics (`deguchi_bus_*`).
+#[derive(Default)]
+pub struct BusMetrics {
+    pub published_events: Counter,
+    pub published_batches: Counter,
+    pub published_bytes: Counter,
+    pub resent_batches: Counter,
+    pub shed_events: Counter,
+    pub consumed_batches: Counter,
+    pub analysed_events: Counter,
+    pub redelivered_events: Counter,
+    pub duplicate_alerts: Counter,
+    pub generations: Counter,
+    pub owned_partitions: Gauge,
+    pub held_events: Gauge,
+    pub lag_seconds: Gauge<f64, AtomicU64>,
+}
+
 pub fn m() -> &'static Metrics {
     &METRICS
 }
@@ -169,6 +190,7 @@ impl Metrics {
             queue_capacity: Family::default(),
             state_entries: Family::default(),
             state_evictions: Family::default(),
+            bus: BusMetrics::default(),
             clock: AtomicI64::new(i64::MIN),
             alerts_all: AtomicU64::new(0),
             kernel: Default::default(),
@@ -184,6 +206,71 @@ impl Metrics {
             };
         }
         register!(
+            (
+                "bus_published_events",
+                "Flow events a sensor published to the bus",
+                m.bus.published_events
+            ),
+            (
+                "bus_published_batches",
+                "Event batches a sensor published (one partition each)",
+                m.bus.published_batches
+            ),
+            (
+                "bus_published_bytes",
+                "Bytes of event batches a sensor published",
+                m.bus.published_bytes
+            ),
+            (
+                "bus_resent_batches",
+                "Batches sent again for want of an acknowledgement",
+                m.bus.resent_batches
+            ),
+            (
+                "bus_shed_events",
+                "Events a live sensor gave up on while the bus was unreachable",
+                m.bus.shed_events
+            ),
+            (
+                "bus_consumed_batches",
+                "Event batches a worker took from the bus",
+                m.bus.consumed_batches
+            ),
+            (
+                "bus_analysed_events",
+                "Events a worker's detectors analysed",
+                m.bus.analysed_events
+            ),
+            (
+                "bus_redelivered_events",
+                "Events a worker received again after a restore and skipped (already analysed)",
+                m.bus.redelivered_events
+            ),
+            (
+                "bus_duplicate_alerts",
+                "Alerts a worker made that the alert stream already held (not written again)",
+                m.bus.duplicate_alerts
+            ),
+            (
+                "bus_generations",
+                "Times a worker started over with a new set of partitions",
+                m.bus.generations
+            ),
+            (
+                "bus_owned_partitions",
+                "Partitions this worker owns",
+                m.bus.owned_partitions
+            ),
+            (
+                "bus_held_events",
+                "Events a worker holds until every sensor's and worker's watermark passes them",
+                m.bus.held_events
+            ),
+            (
+                "bus_lag_seconds",
+                "Packet time between the newest event a worker received and the last it analysed",
+                m.bus.lag_seconds
+            ),
             (
                 "packets",
                 "Packets captured or read (seen by the capture thread)",

@@ -197,6 +197,10 @@ impl Publisher {
         self.done.batches += 1;
         self.done.events += n_events;
         self.done.bytes += payload.len() as u64;
+        let m = &crate::metrics::m().bus;
+        m.published_batches.inc();
+        m.published_events.inc_by(n_events);
+        m.published_bytes.inc_by(payload.len() as u64);
         let subject = self.bus.cfg.events_subject(batch.partition);
         let id = batch.msg_id();
         drop(batch);
@@ -266,6 +270,7 @@ impl Publisher {
         let mut warned = false;
         loop {
             self.done.resent += 1;
+            crate::metrics::m().bus.resent_batches.inc();
             let sent = self.send(subject, id, payload.clone()).and_then(|ack| {
                 self.bus
                     .rt
@@ -284,6 +289,7 @@ impl Publisher {
                     if self.live && started.elapsed() >= LIVE_PATIENCE {
                         self.done.shed_batches += 1;
                         self.done.shed_events += events;
+                        crate::metrics::m().bus.shed_events.inc_by(events);
                         if !warned {
                             tracing::warn!(
                                 "bus: {e}; live sensor sheds batch {id} ({events} events)"
@@ -294,6 +300,7 @@ impl Publisher {
                     if self.stop.load(Ordering::Relaxed) && started.elapsed() >= LIVE_PATIENCE {
                         self.done.shed_batches += 1;
                         self.done.shed_events += events;
+                        crate::metrics::m().bus.shed_events.inc_by(events);
                         tracing::error!(
                             "bus: {e}; stopping: batch {id} ({events} events) not delivered"
                         );

@@ -1,0 +1,304 @@
+//! A worker's leases (membership, rendezvous ownership) and its state
+//! store (partition snapshots, end marks).
+
+use super::super::wire::Run;
+use super::Worker;
+use super::generation::{Generation, PartState, RunState};
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// A partition's snapshot in the object store.
+#[derive(Serialize, Deserialize)]
+pub(super) struct PartSnapshot {
+    pub(super) version: u16,
+    pub(super) partition: u32,
+    pub(super) partitions: u32,
+    /// Read the subject again from here.
+    pub(super) resume_from: u64,
+    pub(super) merge: PartState,
+    /// The analyzer's state file (partition's detector sections + baseline).
+    pub(super) state: Vec<u8>,
+}
+
+pub(super) const SNAPSHOT_VERSION: u16 = 1;
+
+/// The rendezvous owner of partition `p` among `members`.
+fn owner(p: u32, members: &[String]) -> Option<&String> {
+    members.iter().max_by_key(|m| {
+        // FNV-1a then a splitmix64 finaliser: FNV alone mixes the last
+        // bytes (the partition) too little into the high bits
+        let mut x = crate::fnv1a(m.bytes().chain(p.to_le_bytes()));
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (x ^ (x >> 31), m.as_str())
+    })
+}
+
+/// The partitions `me` owns among `members`.
+#[must_use]
+pub fn owned_by(me: &str, members: &[String], partitions: usize) -> Vec<u32> {
+    (0..u32::try_from(partitions).unwrap_or(u32::MAX))
+        .filter(|&p| owner(p, members).is_some_and(|o| o == me))
+        .collect()
+}
+
+/// The epoch of a membership: a hash of the sorted worker ids.
+pub(super) fn epoch_of(members: &[String]) -> u64 {
+    crate::fnv1a(members.iter().flat_map(|m| m.bytes().chain([0])))
+}
+
+impl Worker {
+    pub(super) fn renew_lease(&self) -> Result<(), String> {
+        let kv = self.leases.clone();
+        let key = format!("w.{}", self.id);
+        self.bus
+            .rt
+            .block_on(async move {
+                tokio::time::timeout(Duration::from_secs(2), kv.put(key, bytes::Bytes::new())).await
+            })
+            .map_err(|_| "lease renewal timed out".to_owned())?
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    pub(super) fn release_lease(&self) {
+        let kv = self.leases.clone();
+        let key = format!("w.{}", self.id);
+        let _ = self.bus.rt.block_on(async move {
+            tokio::time::timeout(Duration::from_secs(2), kv.delete(key)).await
+        });
+    }
+
+    /// The workers whose leases are live, sorted.
+    pub(super) fn members(&self) -> Result<Vec<String>, String> {
+        let kv = self.leases.clone();
+        self.bus
+            .rt
+            .block_on(async move {
+                tokio::time::timeout(Duration::from_secs(3), async {
+                    let mut keys = kv.keys().await.map_err(|e| e.to_string())?;
+                    let mut v = Vec::new();
+                    while let Some(k) = keys.next().await {
+                        let k = k.map_err(|e| e.to_string())?;
+                        if let Some(id) = k.strip_prefix("w.") {
+                            v.push(id.to_owned());
+                        }
+                    }
+                    Ok::<_, String>(v)
+                })
+                .await
+            })
+            .map_err(|_| "listing leases timed out".to_owned())?
+            .map(|mut v| {
+                v.sort();
+                v
+            })
+    }
+
+    pub(super) fn object_name(&self, p: u32) -> String {
+        format!("part-{p}-of-{}", self.cfg.partitions.max(1))
+    }
+
+    /// An object of the state store (`None`: there is none, or the store
+    /// did not answer). A store just made may leave the first requests
+    /// unanswered (seen with nats-server 2.9 and three replicas): short
+    /// attempts, a few of them.
+    pub(super) fn fetch(&self, name: &str) -> Option<Vec<u8>> {
+        use async_nats::jetstream::object_store::GetErrorKind;
+        use tokio::io::AsyncReadExt as _;
+        for _ in 0..5 {
+            let store = self.store.clone();
+            let owned = name.to_owned();
+            let r = self.bus.rt.block_on(async move {
+                tokio::time::timeout(crate::bus::ATTEMPT, async {
+                    match store.get(&owned).await {
+                        Ok(mut o) => {
+                            let mut v = Vec::new();
+                            o.read_to_end(&mut v)
+                                .await
+                                .map(|_| Some(v))
+                                .map_err(|e| e.to_string())
+                        }
+                        Err(e) if e.kind() == GetErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(e.to_string()),
+                    }
+                })
+                .await
+            });
+            match r {
+                Ok(Ok(v)) => return v,
+                Ok(Err(e)) => tracing::debug!("bus: state store {name}: {e}"),
+                Err(_) => tracing::debug!("bus: state store {name}: timed out"),
+            }
+        }
+        tracing::warn!("bus: state store: {name} unreadable");
+        None
+    }
+
+    /// Writes an object of the state store (a few short attempts).
+    pub(super) fn put(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let store = self.store.clone();
+            let name = name.to_owned();
+            let mut data = bytes;
+            let r = self.bus.rt.block_on(async move {
+                tokio::time::timeout(crate::bus::ATTEMPT * 2, store.put(name.as_str(), &mut data))
+                    .await
+            });
+            match r {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "timed out".into(),
+            }
+        }
+        Err(last)
+    }
+
+    pub(super) fn load_snapshot(&self, p: u32) -> Option<PartSnapshot> {
+        let t0 = Instant::now();
+        let got = self.fetch(&self.object_name(p));
+        tracing::debug!("bus: snapshot {p} loaded in {:?}", t0.elapsed());
+        let bytes = got.or_else(|| {
+            let d = self.opts.state_dir.as_ref()?;
+            std::fs::read(d.join(format!("{}.state", self.object_name(p)))).ok()
+        })?;
+        match postcard::from_bytes::<PartSnapshot>(&bytes) {
+            Ok(s) if s.version == SNAPSHOT_VERSION && s.partition == p => Some(s),
+            Ok(_) => {
+                tracing::warn!("bus: snapshot of partition {p}: another version; starts fresh");
+                None
+            }
+            Err(e) => {
+                tracing::warn!("bus: snapshot of partition {p} unreadable ({e}); starts fresh");
+                None
+            }
+        }
+    }
+
+    pub(super) fn save_snapshot(&mut self, g: &mut Generation, p: u32) {
+        let env = g.analyzer.partition_snapshot(p);
+        let resume_from = g.resume_from(p);
+        let Some(st) = g.parts.get(&p) else {
+            return;
+        };
+        let snap = PartSnapshot {
+            version: SNAPSHOT_VERSION,
+            partition: p,
+            partitions: u32::try_from(self.cfg.partitions.max(1)).unwrap_or(u32::MAX),
+            resume_from,
+            merge: PartState {
+                runs: st
+                    .runs
+                    .iter()
+                    .map(|(k, r)| {
+                        // a run with events not yet analysed is saved as
+                        // far as the analysis got: reading again from
+                        // `resume_from` brings its watermark and end back
+                        let pending = !r.queue.is_empty()
+                            || g.held.iter().any(|h| h.part == p && h.run == *k);
+                        (
+                            k.clone(),
+                            RunState {
+                                watermark: if pending { r.applied_key } else { r.watermark },
+                                eof: r.eof && !pending,
+                                applied_key: r.applied_key,
+                                applied: r.applied,
+                                released: r.applied,
+                                queue: VecDeque::new(),
+                            },
+                        )
+                    })
+                    .collect(),
+                last_stream_seq: st.last_stream_seq,
+            },
+            state: crate::state::encode(&env),
+        };
+        let Ok(bytes) = postcard::to_stdvec(&snap) else {
+            return;
+        };
+        if let Some(d) = &self.opts.state_dir {
+            let path = d.join(format!("{}.state", self.object_name(p)));
+            let tmp = path.with_extension("tmp");
+            if std::fs::create_dir_all(d)
+                .and_then(|()| std::fs::write(&tmp, &bytes))
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .is_err()
+            {
+                tracing::warn!("bus: cannot write {}", path.display());
+            }
+        }
+        match self.put(&self.object_name(p), &bytes) {
+            Ok(()) => self.sum.snapshots += 1,
+            Err(e) => tracing::warn!("bus: snapshot of partition {p}: {e}"),
+        }
+    }
+
+    /// Marks the owned partitions analysed to the end of the known runs.
+    pub(super) fn mark_done(&mut self, g: &Generation) {
+        let runs: Vec<Run> = g.runs.keys().cloned().collect();
+        let Ok(bytes) = postcard::to_stdvec(&runs) else {
+            return;
+        };
+        for &p in &g.owned {
+            if let Err(e) = self.put(&format!("done-{}", self.object_name(p)), &bytes) {
+                tracing::warn!("bus: partition {p}: end mark not saved: {e}");
+            }
+        }
+    }
+
+    /// Every partition (all workers') is marked done for every run this
+    /// worker knows.
+    pub(super) fn all_done(&self, g: &Generation) -> bool {
+        let n = u32::try_from(self.cfg.partitions.max(1)).unwrap_or(u32::MAX);
+        (0..n).all(|p| {
+            let got = self.fetch(&format!("done-{}", self.object_name(p)));
+            got.and_then(|b| postcard::from_bytes::<Vec<Run>>(&b).ok())
+                .is_some_and(|runs| g.runs.keys().all(|r| runs.contains(r)))
+        })
+    }
+
+    pub(super) fn save_all(&mut self, g: &mut Generation) {
+        for p in g.owned.clone() {
+            self.save_snapshot(g, p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendezvous_moves_only_the_leavers_share() {
+        let three: Vec<String> = ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect();
+        let two: Vec<String> = ["a", "c"].iter().map(|s| (*s).to_owned()).collect();
+        let mut all = Vec::new();
+        for m in &three {
+            all.extend(owned_by(m, &three, 64));
+        }
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (0..64).collect::<Vec<u32>>(),
+            "each partition has one owner"
+        );
+        for m in ["a", "c"] {
+            let before = owned_by(m, &three, 64);
+            let after = owned_by(m, &two, 64);
+            assert!(
+                before.iter().all(|p| after.contains(p)),
+                "{m} keeps its partitions"
+            );
+        }
+        for m in &three {
+            let n = owned_by(m, &three, 64).len();
+            assert!((12..=32).contains(&n), "{m} owns {n} of 64");
+        }
+        let two: Vec<String> = ["w1", "w2"].iter().map(|s| (*s).to_owned()).collect();
+        let n = owned_by("w1", &two, 16).len();
+        assert!((4..=12).contains(&n), "w1 owns {n} of 16");
+    }
+}
