@@ -10,13 +10,15 @@
 use crate::decode::{DecodeCounters, DecodeError};
 use crate::flow::table::TableCounters;
 use crate::time::Ts;
+
+mod http;
+
+pub use http::serve;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -515,7 +517,7 @@ impl Metrics {
     /// and there is no `UNIT` or `EOF` line.
     #[must_use]
     pub fn encode_prometheus(&self) -> String {
-        classic_text(&self.encode())
+        http::classic_text(&self.encode())
     }
 
     /// The body of an EVE `stats` event: Suricata's names where it has
@@ -568,6 +570,18 @@ impl Metrics {
     }
 }
 
+/// What one of a detector's [`crate::detect::Detector::state_counts`] is,
+/// for the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateKind {
+    /// Entries held now (`deguchi_detector_state_entries{state=..}`).
+    Entries(&'static str),
+    /// Entries dropped for a cap so far (`deguchi_detector_state_evictions_total{state=..}`).
+    Evictions(&'static str),
+    /// Not published.
+    Other,
+}
+
 /// A thread's name and CPU seconds from its `/proc/.../stat` line
 /// (utime and stime, fields 14 and 15, in USER_HZ = 100 ticks a second).
 fn task_cpu(stat: &str) -> Option<(&str, f64)> {
@@ -579,52 +593,6 @@ fn task_cpu(stat: &str) -> Option<(&str, f64)> {
     let stime: u64 = f.next()?.parse().ok()?;
     #[allow(clippy::cast_precision_loss)]
     Some((name, (utime + stime) as f64 / 100.0))
-}
-
-/// OpenMetrics text to Prometheus' classic text format (see
-/// [`Metrics::encode_prometheus`]).
-fn classic_text(om: &str) -> String {
-    let counters: std::collections::HashSet<&str> = om
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(om.len() + 256);
-    for l in om.lines() {
-        if l.starts_with("# UNIT ") || l == "# EOF" {
-            continue;
-        }
-        let meta = ["# HELP ", "# TYPE "]
-            .into_iter()
-            .find_map(|p| l.strip_prefix(p).map(|rest| (p, rest)));
-        match meta {
-            Some((p, rest)) => {
-                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                out.push_str(p);
-                out.push_str(name);
-                if counters.contains(name) {
-                    out.push_str("_total");
-                }
-                out.push(' ');
-                out.push_str(tail);
-            }
-            None => out.push_str(l),
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// What one of a detector's [`crate::detect::Detector::state_counts`] is,
-/// for the metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StateKind {
-    /// Entries held now (`deguchi_detector_state_entries{state=..}`).
-    Entries(&'static str),
-    /// Entries dropped for a cap so far (`deguchi_detector_state_evictions_total{state=..}`).
-    Evictions(&'static str),
-    /// Not published.
-    Other,
 }
 
 /// Publishes the state counts of the detectors one thread owns (a lane's
@@ -749,79 +717,6 @@ impl ShardDelta {
     }
 }
 
-/// Serves `GET /metrics` on `addr` from a thread of its own (one request
-/// per connection; a client gets 5 s to send its request).
-///
-/// # Errors
-/// The address cannot be bound.
-pub fn serve(addr: &str) -> std::io::Result<SocketAddr> {
-    let l = TcpListener::bind(addr)?;
-    let local = l.local_addr()?;
-    std::thread::Builder::new()
-        .name("metrics".into())
-        .spawn(move || {
-            for s in l.incoming().flatten() {
-                if let Err(e) = answer(s) {
-                    tracing::debug!("metrics: {e}");
-                }
-            }
-        })?;
-    tracing::info!("metrics on http://{local}/metrics");
-    Ok(local)
-}
-
-fn answer(s: TcpStream) -> std::io::Result<()> {
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut r = BufReader::new(s.try_clone()?);
-    let mut line = String::new();
-    r.by_ref().take(8192).read_line(&mut line)?;
-    // the headers, up to the blank line (bounded)
-    let mut h = String::new();
-    let mut openmetrics = false;
-    for _ in 0..100 {
-        h.clear();
-        if r.by_ref().take(8192).read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            openmetrics |= k.trim().eq_ignore_ascii_case("accept")
-                && v.contains("application/openmetrics-text");
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
-    let (status, ctype, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") if openmetrics => (
-            "200 OK",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            m().encode(),
-        ),
-        ("GET" | "HEAD", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            m().encode_prometheus(),
-        ),
-        ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "method not allowed\n".to_owned(),
-        ),
-    };
-    let mut w = s;
-    write!(
-        w,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    if method != "HEAD" {
-        w.write_all(body.as_bytes())?;
-    }
-    w.flush()
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -830,7 +725,7 @@ mod tests {
                   # HELP x_wire Bytes.\n# TYPE x_wire counter\n# UNIT x_wire bytes\nx_wire_total 9\n\
                   # HELP x_active Active.\n# TYPE x_active gauge\nx_active 1\n# EOF\n";
         assert_eq!(
-            super::classic_text(om),
+            super::http::classic_text(om),
             "# HELP x_packets_total Packets.\n# TYPE x_packets_total counter\nx_packets_total 3\n\
              # HELP x_wire_total Bytes.\n# TYPE x_wire_total counter\nx_wire_total 9\n\
              # HELP x_active Active.\n# TYPE x_active gauge\nx_active 1\n"
