@@ -1279,7 +1279,8 @@ fn dispose<T>(x: T) {
 pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summary, SinkError> {
     let started = Instant::now();
     let publisher = if cfg.bus.publish {
-        let bus = crate::bus::sensor::connect(&cfg.bus, stop).map_err(|e| SinkError {
+        let live = matches!(input, Input::Live(_));
+        let bus = crate::bus::sensor::connect(&cfg.bus, live, stop).map_err(|e| SinkError {
             name: cfg.bus.servers.join(","),
             what: "cannot reach the bus",
             err: std::io::Error::other(e.to_string()),

@@ -481,3 +481,99 @@ fn sensors_and_workers_on_a_nats_cluster() {
     distributed(&fx, &mut cluster, "killworker", Fault::KillWorker);
     distributed(&fx, &mut cluster, "killserver", Fault::KillServer);
 }
+
+/// A live sensor whose bus is away: capture starts anyway, event batches are
+/// shed and counted (one probe a second), and once a server answers the
+/// sensor publishes again; capture itself sheds nothing.
+#[test]
+fn live_sensor_sheds_while_the_bus_is_away_and_recovers() {
+    let Some(bin) = nats_server() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rport = rx.local_addr().unwrap().port();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[flow]\nudp_timeout = 1\n[bus]\nprefix = \"away\"\nevents_stream = \"AWAY_EV\"\n\
+         alerts_stream = \"AWAY_AL\"\nsightings_stream = \"AWAY_SI\"\n",
+    )
+    .unwrap();
+    let url = format!("nats://127.0.0.1:{port}");
+    let bpf = format!("udp and host 127.0.0.1 and port {rport}");
+    let Some(live) = common::Live::start(&[
+        "-i",
+        "lo",
+        "--bpf",
+        &bpf,
+        "--publish",
+        &url,
+        "--sensor",
+        "away",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--home-net",
+        "127.0.0.0/8",
+    ]) else {
+        return;
+    };
+    // new UDP flows all along: each ends after 1 s of packet time
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                for _ in 0..3 {
+                    let _ = tx.send_to(&[0x61; 200], ("127.0.0.1", rport));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    assert!(
+        live.wait_for("sheds event batches", 30),
+        "no shedding reported while the bus was away"
+    );
+    // the bus comes
+    let store = d.path().join("js");
+    let mut server = Command::new(&bin)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(&store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let back = live.wait_for("publishing again", 60);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().unwrap();
+    let (status, log, _) = live.stop();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(back, "never published again:\n{log}");
+    assert!(status.success(), "{log}");
+    // the summary: events published after the return, batches shed before
+    let line = log
+        .lines()
+        .find(|l| l.contains("bus: sensor away published"))
+        .unwrap_or_else(|| panic!("no bus summary:\n{log}"));
+    let num = |after: &str| -> u64 {
+        let i = line.find(after).unwrap() + after.len();
+        line[i..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_start_matches('(')
+            .parse()
+            .unwrap()
+    };
+    assert!(num("published ") > 0, "{line}");
+    assert!(
+        line.contains("batches (") && !line.contains(" 0 batches (0 events) shed"),
+        "{line}"
+    );
+    // capture never waited: nothing shed before the shards
+    assert!(log.contains("shed packets=0"), "{log}");
+}

@@ -126,6 +126,35 @@ fn err(what: impl Into<String>) -> impl FnOnce(String) -> BusError {
     move |err| BusError { what, err }
 }
 
+/// The client options of `cfg`: name, reconnection for ever, credentials
+/// and TLS.
+async fn connect_options(
+    cfg: &BusConfig,
+    name: &str,
+) -> Result<async_nats::ConnectOptions, BusError> {
+    let mut opts = async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(2))
+        .max_reconnects(None);
+    if let Some(c) = &cfg.credentials {
+        opts = opts
+            .credentials_file(c)
+            .await
+            .map_err(|e| err(format!("credentials {}", c.display()))(e.to_string()))?;
+    }
+    if let Some(ca) = &cfg.tls_ca {
+        opts = opts.add_root_certificates(ca.clone());
+    }
+    if let (Some(c), Some(k)) = (&cfg.tls_cert, &cfg.tls_key) {
+        opts = opts.add_client_certificate(c.clone(), k.clone());
+    }
+    if cfg.tls_required {
+        opts = opts.require_tls(true);
+    }
+    Ok(opts)
+}
+
 /// A connection to the bus: a small Tokio runtime of its own (one worker
 /// thread, so the client's pings and acks go on while the caller's thread
 /// analyses) and the JetStream context. The sensor and the worker call it
@@ -135,6 +164,8 @@ pub struct Bus {
     pub client: async_nats::Client,
     pub js: async_nats::jetstream::Context,
     pub cfg: BusConfig,
+    /// The streams are known to exist.
+    pub streams_ready: bool,
 }
 
 impl Bus {
@@ -152,26 +183,7 @@ impl Bus {
             .map_err(|e| err("starting the bus runtime")(e.to_string()))?;
         let cfg = cfg.clone();
         let (client, js) = rt.block_on(async {
-            let mut opts = async_nats::ConnectOptions::new()
-                .name(name)
-                .retry_on_initial_connect()
-                .connection_timeout(Duration::from_secs(2))
-                .max_reconnects(None);
-            if let Some(c) = &cfg.credentials {
-                opts = opts
-                    .credentials_file(c)
-                    .await
-                    .map_err(|e| err(format!("credentials {}", c.display()))(e.to_string()))?;
-            }
-            if let Some(ca) = &cfg.tls_ca {
-                opts = opts.add_root_certificates(ca.clone());
-            }
-            if let (Some(c), Some(k)) = (&cfg.tls_cert, &cfg.tls_key) {
-                opts = opts.add_client_certificate(c.clone(), k.clone());
-            }
-            if cfg.tls_required {
-                opts = opts.require_tls(true);
-            }
+            let opts = connect_options(&cfg, name).await?;
             let addrs: Vec<async_nats::ServerAddr> = cfg
                 .servers
                 .iter()
@@ -187,19 +199,70 @@ impl Bus {
                 .build(client.clone());
             Ok::<_, BusError>((client, js))
         })?;
-        let bus = Self {
+        let mut bus = Self {
             rt,
             client,
             js,
             cfg,
+            streams_ready: false,
         };
         bus.ensure_streams(patience)?;
+        bus.streams_ready = true;
+        Ok(bus)
+    }
+
+    /// Connects in the background (a live sensor: capture must not wait):
+    /// the streams are made if the bus answers within a moment, else the
+    /// first publishes fail and are shed until it does.
+    ///
+    /// # Errors
+    /// A server address that does not parse, or no runtime.
+    pub fn connect_lazy(cfg: &BusConfig, name: &str) -> Result<Self, BusError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bus")
+            .enable_all()
+            .build()
+            .map_err(|e| err("starting the bus runtime")(e.to_string()))?;
+        let addrs: Vec<async_nats::ServerAddr> = cfg
+            .servers
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e: std::io::Error| err("server address")(e.to_string()))?;
+        let client = rt.block_on(async {
+            connect_options(cfg, name)
+                .await?
+                .connect(addrs)
+                .await
+                .map_err(|e| err("connecting")(e.to_string()))
+        })?;
+        let js = {
+            // the context starts a task of its own: inside the runtime
+            let _in = rt.enter();
+            async_nats::jetstream::ContextBuilder::new()
+                .timeout(Duration::from_secs(10))
+                .build(client.clone())
+        };
+        let mut bus = Self {
+            rt,
+            client,
+            js,
+            cfg: cfg.clone(),
+            streams_ready: false,
+        };
+        match bus.ensure_streams(Duration::from_secs(3)) {
+            Ok(()) => bus.streams_ready = true,
+            Err(e) => tracing::warn!(
+                "{e}; capturing anyway, event batches are shed until the bus answers"
+            ),
+        }
         Ok(bus)
     }
 
     /// Creates the streams if they do not exist (retrying while a cluster
     /// elects its meta leader).
-    fn ensure_streams(&self, patience: Duration) -> Result<(), BusError> {
+    pub fn ensure_streams(&self, patience: Duration) -> Result<(), BusError> {
         use async_nats::jetstream::stream;
         let c = &self.cfg;
         let specs = [

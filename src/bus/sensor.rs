@@ -66,6 +66,10 @@ pub struct Publisher {
     last_flush: Instant,
     inflight: VecDeque<InFlight>,
     live: bool,
+    /// Live: since when the bus has not answered (batches are shed at once
+    /// meanwhile, one probe a second), and the last probe.
+    down_since: Option<Instant>,
+    last_probe: Instant,
     stop: Arc<AtomicBool>,
     pub done: Published,
 }
@@ -100,6 +104,8 @@ impl Publisher {
             last_flush: Instant::now(),
             inflight: VecDeque::new(),
             live,
+            down_since: None,
+            last_probe: Instant::now(),
             stop,
             done: Published::default(),
         }
@@ -194,13 +200,11 @@ impl Publisher {
             }
         };
         let n_events = batch.events.len() as u64;
-        self.done.batches += 1;
-        self.done.events += n_events;
-        self.done.bytes += payload.len() as u64;
-        let m = &crate::metrics::m().bus;
-        m.published_batches.inc();
-        m.published_events.inc_by(n_events);
-        m.published_bytes.inc_by(payload.len() as u64);
+        if self.live && self.bus_down() {
+            // live, the bus away: shed now, capture never waits for it
+            self.shed(n_events);
+            return;
+        }
         let subject = self.bus.cfg.events_subject(batch.partition);
         let id = batch.msg_id();
         drop(batch);
@@ -233,10 +237,51 @@ impl Publisher {
             .message_id(id);
         let js = self.bus.js.clone();
         let subject = subject.to_owned();
+        // (the client queues while disconnected; a full queue must not
+        // hold a live sensor)
         self.bus
             .rt
-            .block_on(async move { js.send_publish(subject, msg).await })
+            .block_on(async move {
+                tokio::time::timeout(LIVE_PATIENCE, js.send_publish(subject, msg)).await
+            })
+            .map_err(|_| "the client's queue is full (bus unreachable)".to_owned())?
             .map_err(|e| e.to_string())
+    }
+
+    /// Live: the bus failed lately, and it is not yet time for a probe.
+    fn bus_down(&mut self) -> bool {
+        if self.down_since.is_none() || self.last_probe.elapsed() >= Duration::from_secs(1) {
+            // no failure, or a probe is due: this batch tries
+            return false;
+        }
+        true
+    }
+
+    /// A batch acknowledged by the bus: counted as published; a live
+    /// sensor whose bus was away says it is back.
+    fn delivered(&mut self, events: u64, bytes: usize) {
+        self.done.batches += 1;
+        self.done.events += events;
+        self.done.bytes += bytes as u64;
+        let m = &crate::metrics::m().bus;
+        m.published_batches.inc();
+        m.published_events.inc_by(events);
+        m.published_bytes.inc_by(bytes as u64);
+        if let Some(t) = self.down_since.take() {
+            tracing::info!(
+                "bus: publishing again after {:.1} s; {} batches ({} events) shed so far",
+                t.elapsed().as_secs_f64(),
+                self.done.shed_batches,
+                self.done.shed_events
+            );
+        }
+    }
+
+    /// Live: a batch given up, counted.
+    fn shed(&mut self, events: u64) {
+        self.done.shed_batches += 1;
+        self.done.shed_events += events;
+        crate::metrics::m().bus.shed_events.inc_by(events);
     }
 
     /// Waits for the oldest batch's acknowledgement; re-sends it if none.
@@ -244,12 +289,17 @@ impl Publisher {
         let Some(f) = self.inflight.pop_front() else {
             return;
         };
+        let patience = if self.live {
+            LIVE_PATIENCE
+        } else {
+            Duration::from_secs(5)
+        };
         let ack = self
             .bus
             .rt
-            .block_on(async { tokio::time::timeout(Duration::from_secs(5), f.ack).await });
+            .block_on(async { tokio::time::timeout(patience, f.ack).await });
         match ack {
-            Ok(Ok(_)) => {}
+            Ok(Ok(_)) => self.delivered(f.events, f.payload.len()),
             other => {
                 let why = match other {
                     Ok(Err(e)) => e.to_string(),
@@ -265,6 +315,40 @@ impl Publisher {
     /// after [`LIVE_PATIENCE`] (the batch is shed and counted), a replay
     /// only on a signal.
     fn resend_until_acked(&mut self, subject: &str, id: &str, payload: bytes::Bytes, events: u64) {
+        if self.live {
+            // one short try (unless the bus is known away), then shed
+            if self.bus_down() {
+                self.shed(events);
+                return;
+            }
+            self.last_probe = Instant::now();
+            if !self.bus.streams_ready {
+                // a bus that was away at the start: its streams too
+                self.bus.streams_ready =
+                    self.bus.ensure_streams(Duration::from_millis(1500)).is_ok();
+            }
+            let len = payload.len();
+            let sent = self.send(subject, id, payload).and_then(|ack| {
+                self.bus
+                    .rt
+                    .block_on(async { tokio::time::timeout(LIVE_PATIENCE, ack).await })
+                    .map_err(|_| "no acknowledgement".to_owned())?
+                    .map_err(|e| e.to_string())
+            });
+            match sent {
+                Ok(_) => self.delivered(events, len),
+                Err(e) => {
+                    if self.down_since.is_none() {
+                        tracing::warn!(
+                            "bus: {e}; the live sensor sheds event batches (counted) until it answers"
+                        );
+                        self.down_since = Some(Instant::now());
+                    }
+                    self.shed(events);
+                }
+            }
+            return;
+        }
         let started = Instant::now();
         let mut wait = Duration::from_millis(100);
         let mut warned = false;
@@ -280,23 +364,13 @@ impl Publisher {
             });
             match sent {
                 Ok(_) => {
+                    self.delivered(events, payload.len());
                     if warned {
                         tracing::info!("bus: publishing again");
                     }
                     return;
                 }
                 Err(e) => {
-                    if self.live && started.elapsed() >= LIVE_PATIENCE {
-                        self.done.shed_batches += 1;
-                        self.done.shed_events += events;
-                        crate::metrics::m().bus.shed_events.inc_by(events);
-                        if !warned {
-                            tracing::warn!(
-                                "bus: {e}; live sensor sheds batch {id} ({events} events)"
-                            );
-                        }
-                        return;
-                    }
                     if self.stop.load(Ordering::Relaxed) && started.elapsed() >= LIVE_PATIENCE {
                         self.done.shed_batches += 1;
                         self.done.shed_events += events;
@@ -372,13 +446,18 @@ pub fn publisher_thread(
     )
 }
 
-/// Connects a sensor to the bus: a replay waits for it (until a signal), a
-/// live sensor too before capture starts.
+/// Connects a sensor to the bus: a replay waits for it (until a signal); a
+/// live sensor starts capturing at once and publishes once the bus answers.
 ///
 /// # Errors
 /// Interrupted by a signal before the bus answered.
-pub fn connect(cfg: &BusConfig, stop: &AtomicBool) -> Result<Bus, super::BusError> {
+pub fn connect(cfg: &BusConfig, live: bool, stop: &AtomicBool) -> Result<Bus, super::BusError> {
     let name = format!("deguchi-sensor-{}", cfg.sensor_name());
+    if live {
+        // capture starts whether the bus answers or not: batches are shed
+        // (counted) until it does
+        return Bus::connect_lazy(cfg, &name);
+    }
     loop {
         match Bus::connect(cfg, &name, Duration::from_secs(10)) {
             Ok(b) => return Ok(b),
