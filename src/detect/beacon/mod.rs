@@ -7,7 +7,7 @@
 //! connection (a flow with one burst of activity) or a burst of activity after
 //! silence inside a long-lived TCP session or UDP flow (`FlowEvent::Burst`).
 //! Beats closer than `coalesce_ms` are one beat. Each new beat re-scores the
-//! series ([`periodicity::evaluate`]): incremental, no batch pass.
+//! series ([`periodicity::evaluate`](super::periodicity::evaluate)): incremental, no batch pass.
 //!
 //! What a beat is, and the other models (issue 16):
 //! - a burst inside a session in which the internal host sent nothing is
@@ -18,10 +18,10 @@
 //!   `keepalive_min_span_s`; in-session bursts are also scored per session
 //!   once a pair holds several (`per_session`); one alert per pair;
 //! - an in-session series that fails is scored against a fixed grid
-//!   ([`periodicity::evaluate_grid`], `grid`): a heartbeat with extras;
+//!   ([`periodicity::evaluate_grid`](super::periodicity::evaluate_grid), `grid`): a heartbeat with extras;
 //! - a series with `high_jitter_min_beats` beats to a destination at most
 //!   `high_jitter_max_hosts` hosts use is also scored by the high-jitter
-//!   model ([`periodicity::evaluate_high_jitter`]), the better fit reported.
+//!   model ([`periodicity::evaluate_high_jitter`](super::periodicity::evaluate_high_jitter)), the better fit reported.
 //!
 //! Quiet on office noise:
 //! - destinations many internal hosts use (BAYWATCH's popularity idea): at
