@@ -108,8 +108,9 @@ impl Worker {
         pre.keep_sightings();
         let mut parts = HashMap::new();
         let mut starts = Vec::new();
-        for &p in &owned {
-            let (st, from) = match self.load_snapshot(p) {
+        let snaps = self.load_snapshots(&owned);
+        for (&p, snap) in owned.iter().zip(snaps) {
+            let (st, from) = match snap {
                 Some(s) => {
                     if let Ok(env) = crate::state::decode(&s.state) {
                         for (name, bytes) in &env.sections {

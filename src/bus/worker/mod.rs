@@ -365,11 +365,13 @@ impl Worker {
                         // keep what stays ours; the rest restarts from its
                         // last snapshot at its new owner
                         let now = owned_by(&self.id, members, self.cfg.partitions.max(1));
-                        for p in g.owned.clone() {
-                            if now.contains(&p) {
-                                self.save_snapshot(g, p);
-                            }
-                        }
+                        let keep: Vec<u32> = g
+                            .owned
+                            .iter()
+                            .copied()
+                            .filter(|p| now.contains(p))
+                            .collect();
+                        self.save_snapshots(g, &keep);
                         return Ok(End::Rebalance);
                     }
                     Ok(_) | Err(_) => {}

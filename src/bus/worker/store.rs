@@ -22,6 +22,9 @@ pub(super) struct PartSnapshot {
     pub(super) state: Vec<u8>,
 }
 
+/// How long a round of state-store reads or writes may take at most.
+const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(super) const SNAPSHOT_VERSION: u16 = 1;
 
 /// The rendezvous owner of partition `p` among `members`.
@@ -101,66 +104,107 @@ impl Worker {
         format!("part-{p}-of-{}", self.cfg.partitions.max(1))
     }
 
-    /// An object of the state store (`None`: there is none, or the store
-    /// did not answer). A store just made may leave the first requests
-    /// unanswered (seen with nats-server 2.9 and three replicas): short
-    /// attempts, a few of them.
-    pub(super) fn fetch(&self, name: &str) -> Option<Vec<u8>> {
+    /// Objects of the state store, read side by side (`None`: there is
+    /// none, or the store did not answer). A store just made, or one whose
+    /// stream is electing a leader after a server's loss, may leave a
+    /// request unanswered: each read gets three short attempts, all of them
+    /// within [`STORE_PATIENCE`], so a degraded store holds the worker for
+    /// seconds, not minutes. (A snapshot not read means its partition is
+    /// read again from the start of the stream: slower, never wrong.)
+    pub(super) fn fetch_many(&self, names: &[String]) -> Vec<Option<Vec<u8>>> {
         use async_nats::jetstream::object_store::GetErrorKind;
         use tokio::io::AsyncReadExt as _;
-        for _ in 0..5 {
+        let reads = names.iter().map(|name| {
             let store = self.store.clone();
-            let owned = name.to_owned();
-            let r = self.bus.rt.block_on(async move {
-                tokio::time::timeout(crate::bus::ATTEMPT, async {
-                    match store.get(&owned).await {
-                        Ok(mut o) => {
-                            let mut v = Vec::new();
-                            o.read_to_end(&mut v)
-                                .await
-                                .map(|_| Some(v))
-                                .map_err(|e| e.to_string())
+            let name = name.clone();
+            async move {
+                for _ in 0..3 {
+                    let r = tokio::time::timeout(crate::bus::ATTEMPT, async {
+                        match store.get(&name).await {
+                            Ok(mut o) => {
+                                let mut v = Vec::new();
+                                o.read_to_end(&mut v)
+                                    .await
+                                    .map(|_| Some(v))
+                                    .map_err(|e| e.to_string())
+                            }
+                            Err(e) if e.kind() == GetErrorKind::NotFound => Ok(None),
+                            Err(e) => Err(e.to_string()),
                         }
-                        Err(e) if e.kind() == GetErrorKind::NotFound => Ok(None),
-                        Err(e) => Err(e.to_string()),
+                    })
+                    .await;
+                    match r {
+                        Ok(Ok(v)) => return (v, true),
+                        Ok(Err(e)) => tracing::debug!("bus: state store {name}: {e}"),
+                        Err(_) => tracing::debug!("bus: state store {name}: timed out"),
                     }
+                }
+                (None, false)
+            }
+        });
+        let got = self.bus.rt.block_on(async {
+            tokio::time::timeout(STORE_PATIENCE, futures_util::future::join_all(reads)).await
+        });
+        match got {
+            Ok(v) => v
+                .into_iter()
+                .zip(names)
+                .map(|((bytes, answered), name)| {
+                    if !answered {
+                        tracing::warn!("bus: state store: {name} unreadable");
+                    }
+                    bytes
                 })
-                .await
-            });
-            match r {
-                Ok(Ok(v)) => return v,
-                Ok(Err(e)) => tracing::debug!("bus: state store {name}: {e}"),
-                Err(_) => tracing::debug!("bus: state store {name}: timed out"),
+                .collect(),
+            Err(_) => {
+                tracing::warn!("bus: state store did not answer in {STORE_PATIENCE:?}");
+                names.iter().map(|_| None).collect()
             }
         }
-        tracing::warn!("bus: state store: {name} unreadable");
-        None
     }
 
-    /// Writes an object of the state store (a few short attempts).
-    pub(super) fn put(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
-        let mut last = String::new();
-        for _ in 0..3 {
+    /// Writes objects of the state store side by side (two attempts each,
+    /// all within [`STORE_PATIENCE`]); the names of those not written.
+    pub(super) fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Vec<String> {
+        let writes = objects.into_iter().map(|(name, bytes)| {
             let store = self.store.clone();
-            let name = name.to_owned();
-            let mut data = bytes;
-            let r = self.bus.rt.block_on(async move {
-                tokio::time::timeout(crate::bus::ATTEMPT * 2, store.put(name.as_str(), &mut data))
-                    .await
-            });
-            match r {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(e)) => last = e.to_string(),
-                Err(_) => last = "timed out".into(),
+            async move {
+                for _ in 0..2 {
+                    let mut data = bytes.as_slice();
+                    let r = tokio::time::timeout(
+                        crate::bus::ATTEMPT * 2,
+                        store.put(name.as_str(), &mut data),
+                    )
+                    .await;
+                    if matches!(r, Ok(Ok(_))) {
+                        return None;
+                    }
+                }
+                Some(name)
             }
+        });
+        let n = writes.len();
+        match self.bus.rt.block_on(async {
+            tokio::time::timeout(STORE_PATIENCE, futures_util::future::join_all(writes)).await
+        }) {
+            Ok(v) => v.into_iter().flatten().collect(),
+            Err(_) => vec![format!("{n} objects (timed out)")],
         }
-        Err(last)
     }
 
-    pub(super) fn load_snapshot(&self, p: u32) -> Option<PartSnapshot> {
+    /// The last snapshots of partitions `ps`, read side by side.
+    pub(super) fn load_snapshots(&self, ps: &[u32]) -> Vec<Option<PartSnapshot>> {
         let t0 = Instant::now();
-        let got = self.fetch(&self.object_name(p));
-        tracing::debug!("bus: snapshot {p} loaded in {:?}", t0.elapsed());
+        let names: Vec<String> = ps.iter().map(|&p| self.object_name(p)).collect();
+        let got = self.fetch_many(&names);
+        tracing::debug!("bus: {} snapshots loaded in {:?}", ps.len(), t0.elapsed());
+        ps.iter()
+            .zip(got)
+            .map(|(&p, bytes)| self.decode_snapshot(p, bytes))
+            .collect()
+    }
+
+    fn decode_snapshot(&self, p: u32, got: Option<Vec<u8>>) -> Option<PartSnapshot> {
         let bytes = got.or_else(|| {
             let d = self.opts.state_dir.as_ref()?;
             std::fs::read(d.join(format!("{}.state", self.object_name(p)))).ok()
@@ -178,12 +222,25 @@ impl Worker {
         }
     }
 
-    pub(super) fn save_snapshot(&mut self, g: &mut Generation, p: u32) {
+    /// Saves the snapshots of partitions `ps` (and to `--state-dir`).
+    pub(super) fn save_snapshots(&mut self, g: &mut Generation, ps: &[u32]) {
+        let objects: Vec<(String, Vec<u8>)> = ps
+            .iter()
+            .filter_map(|&p| self.snapshot_object(g, p))
+            .collect();
+        let n = objects.len();
+        let failed = self.put_many(objects);
+        self.sum.snapshots += (n - failed.len().min(n)) as u64;
+        if !failed.is_empty() {
+            tracing::warn!("bus: snapshots not saved: {}", failed.join(", "));
+        }
+    }
+
+    /// A partition's snapshot object (also written to `--state-dir`).
+    fn snapshot_object(&self, g: &mut Generation, p: u32) -> Option<(String, Vec<u8>)> {
         let env = g.analyzer.partition_snapshot(p);
         let resume_from = g.resume_from(p);
-        let Some(st) = g.parts.get(&p) else {
-            return;
-        };
+        let st = g.parts.get(&p)?;
         let snap = PartSnapshot {
             version: SNAPSHOT_VERSION,
             partition: p,
@@ -216,9 +273,7 @@ impl Worker {
             },
             state: crate::state::encode(&env),
         };
-        let Ok(bytes) = postcard::to_stdvec(&snap) else {
-            return;
-        };
+        let bytes = postcard::to_stdvec(&snap).ok()?;
         if let Some(d) = &self.opts.state_dir {
             let path = d.join(format!("{}.state", self.object_name(p)));
             let tmp = path.with_extension("tmp");
@@ -230,10 +285,7 @@ impl Worker {
                 tracing::warn!("bus: cannot write {}", path.display());
             }
         }
-        match self.put(&self.object_name(p), &bytes) {
-            Ok(()) => self.sum.snapshots += 1,
-            Err(e) => tracing::warn!("bus: snapshot of partition {p}: {e}"),
-        }
+        Some((self.object_name(p), bytes))
     }
 
     /// Marks the owned partitions analysed to the end of the known runs.
@@ -242,10 +294,14 @@ impl Worker {
         let Ok(bytes) = postcard::to_stdvec(&runs) else {
             return;
         };
-        for &p in &g.owned {
-            if let Err(e) = self.put(&format!("done-{}", self.object_name(p)), &bytes) {
-                tracing::warn!("bus: partition {p}: end mark not saved: {e}");
-            }
+        let marks = g
+            .owned
+            .iter()
+            .map(|&p| (format!("done-{}", self.object_name(p)), bytes.clone()))
+            .collect();
+        let failed = self.put_many(marks);
+        if !failed.is_empty() {
+            tracing::warn!("bus: end marks not saved: {}", failed.join(", "));
         }
     }
 
@@ -253,17 +309,18 @@ impl Worker {
     /// worker knows.
     pub(super) fn all_done(&self, g: &Generation) -> bool {
         let n = u32::try_from(self.cfg.partitions.max(1)).unwrap_or(u32::MAX);
-        (0..n).all(|p| {
-            let got = self.fetch(&format!("done-{}", self.object_name(p)));
+        let names: Vec<String> = (0..n)
+            .map(|p| format!("done-{}", self.object_name(p)))
+            .collect();
+        self.fetch_many(&names).into_iter().all(|got| {
             got.and_then(|b| postcard::from_bytes::<Vec<Run>>(&b).ok())
                 .is_some_and(|runs| g.runs.keys().all(|r| runs.contains(r)))
         })
     }
 
     pub(super) fn save_all(&mut self, g: &mut Generation) {
-        for p in g.owned.clone() {
-            self.save_snapshot(g, p);
-        }
+        let owned = g.owned.clone();
+        self.save_snapshots(g, &owned);
     }
 }
 
