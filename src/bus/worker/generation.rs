@@ -3,7 +3,6 @@
 //! pre-pass, and detection gated by the other workers' sightings.
 
 use super::super::wire::Run;
-use super::store::epoch_of;
 use super::{Worker, WorkerError};
 use crate::analysis::Analyzer;
 use crate::flow::event::FlowEvent;
@@ -94,6 +93,11 @@ pub(super) enum Incoming {
     Events(u32, u64, bytes::Bytes),
     Sightings(bytes::Bytes),
     Failed(String),
+}
+
+/// The epoch of a membership: a hash of the sorted worker ids.
+pub(super) fn epoch_of(members: &[String]) -> u64 {
+    crate::fnv1a(members.iter().flat_map(|m| m.bytes().chain([0])))
 }
 
 impl Worker {

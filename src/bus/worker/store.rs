@@ -47,11 +47,6 @@ pub fn owned_by(me: &str, members: &[String], partitions: usize) -> Vec<u32> {
         .collect()
 }
 
-/// The epoch of a membership: a hash of the sorted worker ids.
-pub(super) fn epoch_of(members: &[String]) -> u64 {
-    crate::fnv1a(members.iter().flat_map(|m| m.bytes().chain([0])))
-}
-
 impl Worker {
     pub(super) fn renew_lease(&self) -> Result<(), String> {
         let kv = self.leases.clone();
