@@ -12,6 +12,37 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The packet clock of a capture thread while its link is idle: the last
+/// packet's time plus the wall time since it came, so flows time out and
+/// windows close on a quiet link too.
+struct IdleClock {
+    /// When the last packet came (wall time), and its packet time.
+    wall: Instant,
+    ts: Option<Ts>,
+}
+
+impl IdleClock {
+    fn new() -> Self {
+        Self {
+            wall: Instant::now(),
+            ts: None,
+        }
+    }
+
+    fn packet(&mut self, ts: Ts) {
+        self.ts = Some(ts);
+        self.wall = Instant::now();
+    }
+
+    /// Moves `clock` on by the idle time since the last packet.
+    fn advance(&self, clock: &mut Ts) {
+        if let Some(t) = self.ts {
+            let idle = i64::try_from(self.wall.elapsed().as_nanos()).unwrap_or(i64::MAX);
+            *clock = (*clock).max(t.saturating_add(idle));
+        }
+    }
+}
+
 pub(super) fn live(
     feeder: &mut Feeder,
     iface: &str,
@@ -48,23 +79,16 @@ pub(super) fn live(
     let mut carried = LiveStats::default();
     let flush_every = Duration::from_millis(u64::from(cfg.capture.read_timeout_ms));
     let mut last_flush = Instant::now();
-    // packet clock while idle: last packet time + wall time since
-    let mut last_pkt_wall = Instant::now();
-    let mut last_pkt_ts: Option<Ts> = None;
+    let mut idle = IdleClock::new();
     while !stop.load(Ordering::Relaxed) {
         match src.next() {
             Ok(Next::Frame(f)) => {
-                last_pkt_ts = Some(f.ts);
-                last_pkt_wall = Instant::now();
+                idle.packet(f.ts);
                 feeder.frame(&f);
             }
             Ok(Next::Idle | Next::End) => {
                 src.wait();
-                if let Some(t) = last_pkt_ts {
-                    let idle =
-                        i64::try_from(last_pkt_wall.elapsed().as_nanos()).unwrap_or(i64::MAX);
-                    feeder.clock = feeder.clock.max(t.saturating_add(idle));
-                }
+                idle.advance(&mut feeder.clock);
             }
             Err(e) => {
                 // without privileges (--user) the capture cannot be reopened
@@ -80,7 +104,7 @@ pub(super) fn live(
                     format!("{e}; reopening {iface} when it returns"),
                 );
                 carried = carried.plus(&src.stats());
-                watch.poll(last_pkt_wall.elapsed());
+                watch.poll(idle.wall.elapsed());
                 match reopen(stop, || LiveSource::open(iface, &cfg.capture)) {
                     Some(s) => {
                         src = s;
@@ -104,7 +128,7 @@ pub(super) fn live(
         }
         if last_poll.elapsed() >= Duration::from_secs(1) {
             last_poll = Instant::now();
-            watch.poll(last_pkt_wall.elapsed());
+            watch.poll(idle.wall.elapsed());
             let stats = carried.plus(&src.stats());
             if last_stats.elapsed() >= stats_every {
                 let secs = last_stats.elapsed().as_secs_f64();
@@ -210,22 +234,16 @@ fn capture_worker(
         }
     };
     let mut last_flush = Instant::now();
-    let mut last_pkt_wall = Instant::now();
-    let mut last_pkt_ts: Option<Ts> = None;
+    let mut idle = IdleClock::new();
     while !gen_.quit.load(Ordering::Relaxed) {
         match src.next() {
             Ok(Next::Frame(fr)) => {
-                last_pkt_ts = Some(fr.ts);
-                last_pkt_wall = Instant::now();
+                idle.packet(fr.ts);
                 f.frame(&fr);
             }
             Ok(Next::Idle | Next::End) => {
                 src.wait();
-                if let Some(t) = last_pkt_ts {
-                    let idle =
-                        i64::try_from(last_pkt_wall.elapsed().as_nanos()).unwrap_or(i64::MAX);
-                    f.clock = f.clock.max(t.saturating_add(idle));
-                }
+                idle.advance(&mut f.clock);
             }
             Err(e) => {
                 store(src.stats());
@@ -237,10 +255,10 @@ fn capture_worker(
             last_flush = Instant::now();
             f.tick();
             store(src.stats());
-            if last_pkt_ts.is_some() {
+            if idle.ts.is_some() {
                 shared
                     .last_packet_ms
-                    .fetch_max(ms(last_pkt_wall), Ordering::Relaxed);
+                    .fetch_max(ms(idle.wall), Ordering::Relaxed);
             }
         }
     }
