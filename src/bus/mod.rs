@@ -126,6 +126,24 @@ fn err(what: impl Into<String>) -> impl FnOnce(String) -> BusError {
     move |err| BusError { what, err }
 }
 
+/// Makes sure stream `conf` exists (one attempt: callers retry). Most
+/// starts find it there, with no create request racing another process's;
+/// a create that races one can hang until the request times out (seen with
+/// nats-server 2.9), so it gets [`ATTEMPT`] and the caller looks again.
+async fn ensure_stream(
+    js: &async_nats::jetstream::Context,
+    conf: async_nats::jetstream::stream::Config,
+) -> Result<(), String> {
+    if js.get_stream(&conf.name).await.is_ok() {
+        return Ok(());
+    }
+    tokio::time::timeout(ATTEMPT, js.get_or_create_stream(conf))
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// The client options of `cfg`: name, reconnection for ever, credentials
 /// and TLS.
 async fn connect_options(
@@ -175,37 +193,7 @@ impl Bus {
     /// # Errors
     /// No server reachable in time, or a stream could not be created.
     pub fn connect(cfg: &BusConfig, name: &str, patience: Duration) -> Result<Self, BusError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("bus")
-            .enable_all()
-            .build()
-            .map_err(|e| err("starting the bus runtime")(e.to_string()))?;
-        let cfg = cfg.clone();
-        let (client, js) = rt.block_on(async {
-            let opts = connect_options(&cfg, name).await?;
-            let addrs: Vec<async_nats::ServerAddr> = cfg
-                .servers
-                .iter()
-                .map(|s| s.parse())
-                .collect::<Result<_, _>>()
-                .map_err(|e: std::io::Error| err("server address")(e.to_string()))?;
-            let client = tokio::time::timeout(patience, opts.connect(addrs))
-                .await
-                .map_err(|_| err("connecting")(format!("no server answered in {patience:?}")))?
-                .map_err(|e| err("connecting")(e.to_string()))?;
-            let js = async_nats::jetstream::ContextBuilder::new()
-                .timeout(Duration::from_secs(10))
-                .build(client.clone());
-            Ok::<_, BusError>((client, js))
-        })?;
-        let mut bus = Self {
-            rt,
-            client,
-            js,
-            cfg,
-            streams_ready: false,
-        };
+        let mut bus = Self::open(cfg, name, patience)?;
         bus.ensure_streams(patience)?;
         bus.streams_ready = true;
         Ok(bus)
@@ -218,6 +206,19 @@ impl Bus {
     /// # Errors
     /// A server address that does not parse, or no runtime.
     pub fn connect_lazy(cfg: &BusConfig, name: &str) -> Result<Self, BusError> {
+        let mut bus = Self::open(cfg, name, Duration::from_secs(3))?;
+        match bus.ensure_streams(Duration::from_secs(3)) {
+            Ok(()) => bus.streams_ready = true,
+            Err(e) => tracing::warn!(
+                "{e}; capturing anyway, event batches are shed until the bus answers"
+            ),
+        }
+        Ok(bus)
+    }
+
+    /// The runtime, the client (connecting in the background: see
+    /// [`connect_options`]) and the JetStream context; no stream yet.
+    fn open(cfg: &BusConfig, name: &str, patience: Duration) -> Result<Self, BusError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("bus")
@@ -230,34 +231,25 @@ impl Bus {
             .map(|s| s.parse())
             .collect::<Result<_, _>>()
             .map_err(|e: std::io::Error| err("server address")(e.to_string()))?;
-        let client = rt.block_on(async {
-            connect_options(cfg, name)
-                .await?
-                .connect(addrs)
+        let (client, js) = rt.block_on(async {
+            let opts = connect_options(cfg, name).await?;
+            let client = tokio::time::timeout(patience, opts.connect(addrs))
                 .await
-                .map_err(|e| err("connecting")(e.to_string()))
-        })?;
-        let js = {
-            // the context starts a task of its own: inside the runtime
-            let _in = rt.enter();
-            async_nats::jetstream::ContextBuilder::new()
+                .map_err(|_| err("connecting")(format!("no server answered in {patience:?}")))?
+                .map_err(|e| err("connecting")(e.to_string()))?;
+            // (built inside the runtime: the context starts a task of its own)
+            let js = async_nats::jetstream::ContextBuilder::new()
                 .timeout(Duration::from_secs(10))
-                .build(client.clone())
-        };
-        let mut bus = Self {
+                .build(client.clone());
+            Ok::<_, BusError>((client, js))
+        })?;
+        Ok(Self {
             rt,
             client,
             js,
             cfg: cfg.clone(),
             streams_ready: false,
-        };
-        match bus.ensure_streams(Duration::from_secs(3)) {
-            Ok(()) => bus.streams_ready = true,
-            Err(e) => tracing::warn!(
-                "{e}; capturing anyway, event batches are shed until the bus answers"
-            ),
-        }
-        Ok(bus)
+        })
     }
 
     /// Creates the streams if they do not exist (retrying while a cluster
@@ -284,21 +276,7 @@ impl Bus {
             self.retry(until, &format!("creating stream {name}"), || {
                 let js = self.js.clone();
                 let conf = conf.clone();
-                async move {
-                    // most starts find it there: no create request racing
-                    // another process's
-                    if js.get_stream(&conf.name).await.is_ok() {
-                        return Ok(());
-                    }
-                    // a create racing another process's can hang until the
-                    // request times out (seen with nats-server 2.9): a short
-                    // attempt, then look again
-                    tokio::time::timeout(ATTEMPT, js.get_or_create_stream(conf))
-                        .await
-                        .map_err(|_| "timed out".to_owned())?
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                }
+                async move { ensure_stream(&js, conf).await }
             })?;
         }
         Ok(())

@@ -248,6 +248,23 @@ impl Publisher {
             .map_err(|e| e.to_string())
     }
 
+    /// Sends one batch and waits up to `patience` for its acknowledgement.
+    fn send_acked(
+        &self,
+        subject: &str,
+        id: &str,
+        payload: bytes::Bytes,
+        patience: Duration,
+    ) -> Result<(), String> {
+        let ack = self.send(subject, id, payload)?;
+        self.bus
+            .rt
+            .block_on(async { tokio::time::timeout(patience, ack).await })
+            .map_err(|_| format!("no acknowledgement in {patience:?}"))?
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// Live: the bus failed lately, and it is not yet time for a probe.
     fn bus_down(&mut self) -> bool {
         if self.down_since.is_none() || self.last_probe.elapsed() >= Duration::from_secs(1) {
@@ -328,14 +345,7 @@ impl Publisher {
                     self.bus.ensure_streams(Duration::from_millis(1500)).is_ok();
             }
             let len = payload.len();
-            let sent = self.send(subject, id, payload).and_then(|ack| {
-                self.bus
-                    .rt
-                    .block_on(async { tokio::time::timeout(LIVE_PATIENCE, ack).await })
-                    .map_err(|_| "no acknowledgement".to_owned())?
-                    .map_err(|e| e.to_string())
-            });
-            match sent {
+            match self.send_acked(subject, id, payload, LIVE_PATIENCE) {
                 Ok(_) => self.delivered(events, len),
                 Err(e) => {
                     if self.down_since.is_none() {
@@ -355,14 +365,7 @@ impl Publisher {
         loop {
             self.done.resent += 1;
             crate::metrics::m().bus.resent_batches.inc();
-            let sent = self.send(subject, id, payload.clone()).and_then(|ack| {
-                self.bus
-                    .rt
-                    .block_on(async { tokio::time::timeout(Duration::from_secs(5), ack).await })
-                    .map_err(|_| "no acknowledgement in 5 s".to_owned())?
-                    .map_err(|e| e.to_string())
-            });
-            match sent {
+            match self.send_acked(subject, id, payload.clone(), Duration::from_secs(5)) {
                 Ok(_) => {
                     self.delivered(events, payload.len());
                     if warned {

@@ -180,12 +180,7 @@ pub fn run(
                 ..Default::default()
             };
             async move {
-                if js.get_stream(&conf.name).await.is_err() {
-                    tokio::time::timeout(crate::bus::ATTEMPT, js.get_or_create_stream(conf))
-                        .await
-                        .map_err(|_| "timed out".to_owned())?
-                        .map_err(|e| e.to_string())?;
-                }
+                super::ensure_stream(&js, conf).await?;
                 js.get_key_value(bucket).await.map_err(|e| e.to_string())
             }
         },
@@ -520,21 +515,10 @@ impl Worker {
         let subject = self.cfg.bus.alerts_subject();
         let until = Instant::now() + Duration::from_secs(30);
         let r = self.bus.retry(until, "publishing an alert", || {
-            let js = self.bus.js.clone();
             let msg = async_nats::jetstream::message::PublishMessage::build()
                 .payload(bytes::Bytes::from(line.clone()))
                 .message_id(&id);
-            let subject = subject.clone();
-            async move {
-                let ack = js
-                    .send_publish(subject, msg)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tokio::time::timeout(Duration::from_secs(5), ack)
-                    .await
-                    .map_err(|_| "no acknowledgement".to_owned())?
-                    .map_err(|e| e.to_string())
-            }
+            publish_acked(self.bus.js.clone(), subject.clone(), msg)
         });
         match r {
             Ok(ack) => !ack.duplicate,
@@ -567,25 +551,32 @@ impl Worker {
         let subject = self.cfg.bus.sightings_subject();
         let until = Instant::now() + Duration::from_secs(30);
         let r = self.bus.retry(until, "sharing sightings", || {
-            let js = self.bus.js.clone();
-            let subject = subject.clone();
-            let bytes = bytes::Bytes::from(bytes.clone());
-            async move {
-                let ack = js
-                    .publish(subject, bytes)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tokio::time::timeout(Duration::from_secs(5), ack)
-                    .await
-                    .map_err(|_| "no acknowledgement".to_owned())?
-                    .map_err(|e| e.to_string())
-            }
+            let msg = async_nats::jetstream::message::PublishMessage::build()
+                .payload(bytes::Bytes::from(bytes.clone()));
+            publish_acked(self.bus.js.clone(), subject.clone(), msg)
         });
         match r {
             Ok(_) => g.sent_wm = wm,
             Err(e) => tracing::warn!("{e}; the other workers wait for this one"),
         }
     }
+}
+
+/// Publishes `msg` on `subject` and waits (5 s at most) for the stream's
+/// acknowledgement (one attempt: callers retry).
+async fn publish_acked(
+    js: async_nats::jetstream::Context,
+    subject: String,
+    msg: async_nats::jetstream::message::PublishMessage,
+) -> Result<async_nats::jetstream::publish::PublishAck, String> {
+    let ack = js
+        .send_publish(subject, msg)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::time::timeout(Duration::from_secs(5), ack)
+        .await
+        .map_err(|_| "no acknowledgement".to_owned())?
+        .map_err(|e| e.to_string())
 }
 
 enum End {
