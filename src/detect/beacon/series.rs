@@ -56,24 +56,7 @@ impl Beacon {
             key,
             cap,
             |p| p.last_seen,
-            || Pair {
-                origin: b.ts,
-                last_seen: b.ts,
-                beats: smallvec::SmallVec::new(),
-                total_beats: 0,
-                bytes_out: 0,
-                bytes_in: 0,
-                dest_ip: b.dest_ip,
-                src_port: b.src_port,
-                flow_id: b.flow_id,
-                vlan: b.vlan,
-                in_session: false,
-                mixed: false,
-                keepalive: false,
-                hold: 0,
-                alerted: None,
-                last_alert: i64::MIN,
-            },
+            || Pair::new(&b, b.ts, b.ts),
         );
         self.stats.pairs_evicted += evicted as u64;
         let Some(p) = self.pairs.at_mut(slot) else {
@@ -285,26 +268,9 @@ impl Beacon {
                     pk,
                     cap,
                     |p| p.last_seen,
-                    || Pair {
-                        origin,
-                        last_seen: last_ts,
-                        beats: smallvec::SmallVec::new(),
-                        total_beats: 0,
-                        bytes_out: 0,
-                        bytes_in: 0,
-                        dest_ip: b.dest_ip,
-                        src_port: b.src_port,
-                        flow_id: b.flow_id,
-                        vlan: b.vlan,
-                        // a placeholder holding the pair's alert state:
-                        // its own beats (if any come) set the channel
-                        in_session: false,
-                        mixed: false,
-                        keepalive: false,
-                        hold: 0,
-                        alerted: None,
-                        last_alert: i64::MIN,
-                    },
+                    // a placeholder holding the pair's alert state: its own
+                    // beats (if any come) set the channel
+                    || Pair::new(&b, origin, last_ts),
                 );
                 self.stats.pairs_evicted += evicted as u64;
                 if pslot == slot {

@@ -49,6 +49,31 @@ pub(super) struct Pair {
     pub(super) last_alert: Ts,
 }
 
+impl Pair {
+    /// A new series of `b`'s pair, its first beat at `origin`, seen last at
+    /// `last_seen`: no beats yet, nothing alerted.
+    pub(super) fn new(b: &BeatIn, origin: Ts, last_seen: Ts) -> Self {
+        Self {
+            origin,
+            last_seen,
+            beats: smallvec::SmallVec::new(),
+            total_beats: 0,
+            bytes_out: 0,
+            bytes_in: 0,
+            dest_ip: b.dest_ip,
+            src_port: b.src_port,
+            flow_id: b.flow_id,
+            vlan: b.vlan,
+            in_session: false,
+            mixed: false,
+            keepalive: false,
+            hold: 0,
+            alerted: None,
+            last_alert: i64::MIN,
+        }
+    }
+}
+
 /// Counters for the summary.
 #[derive(Clone, Debug, Default)]
 pub struct BeaconStats {
