@@ -121,6 +121,21 @@ impl Drop for Cluster {
 
 /// The flow a frame belongs to, either direction: a stable hash of its
 /// sorted endpoints (addresses and ports) and protocol.
+/// The last lines of each server's log in `dir`.
+fn server_logs(dir: &Path) -> String {
+    (0..3)
+        .map(|i| {
+            let l = std::fs::read_to_string(dir.join(format!("n{i}.log"))).unwrap_or_default();
+            let lines: Vec<&str> = l.lines().collect();
+            let from = lines.len().saturating_sub(40);
+            format!(
+                "--- server n{i} (last 40 lines)\n{}\n",
+                lines[from..].join("\n")
+            )
+        })
+        .collect()
+}
+
 fn flow_hash(frame: &[u8]) -> u64 {
     use etherparse::{LaxNetSlice as NetSlice, LaxSlicedPacket, TransportSlice};
     // lax: frames cut at the snap length still name their flow
@@ -315,7 +330,14 @@ fn sensor(urls: &str, cfg: &Path, name: &str, pcap: &Path, log: &Path) -> Child 
         .unwrap()
 }
 
-fn wait(c: &mut Child, secs: u64, what: &str, log: &Path) -> std::process::ExitStatus {
+/// Waits for `c` to exit; on a timeout kills it and panics with `dump()`
+/// (every process's log: a failure on a CI machine is read from there).
+fn wait(
+    c: &mut Child,
+    secs: u64,
+    what: &str,
+    dump: &dyn Fn() -> String,
+) -> std::process::ExitStatus {
     let until = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(s) = c.try_wait().unwrap() {
@@ -323,10 +345,8 @@ fn wait(c: &mut Child, secs: u64, what: &str, log: &Path) -> std::process::ExitS
         }
         if Instant::now() > until {
             let _ = c.kill();
-            panic!(
-                "{what} did not finish in {secs} s:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
+            let _ = c.wait();
+            panic!("{what} did not finish in {secs} s\n{}", dump());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -346,6 +366,17 @@ fn distributed(fx: &Fixture, cluster: &mut Cluster, name: &str, fault: Fault) {
     let urls = cluster.urls();
     let out = |w: &str| d.join(format!("{name}-{w}.jsonl"));
     let log = |w: &str| d.join(format!("{name}-{w}.log"));
+    let servers = cluster._dir.path().to_owned();
+    let dump = || {
+        let mut s = String::new();
+        for w in ["w1", "w2", "sa", "sb"] {
+            s += &format!(
+                "--- {w}\n{}\n",
+                std::fs::read_to_string(log(w)).unwrap_or_default()
+            );
+        }
+        s + &server_logs(&servers)
+    };
     let mut w1 = worker(&urls, &cfg, "w1", &out("w1"), &log("w1"));
     let mut w2 = worker(&urls, &cfg, "w2", &out("w2"), &log("w2"));
     // both workers in their first generation before the sensors start
@@ -369,9 +400,9 @@ fn distributed(fx: &Fixture, cluster: &mut Cluster, name: &str, fault: Fault) {
             // (that waits for 2 s of quiet after the sensors' end marks):
             // its last snapshot is up to a second old, so w1 replays a part
             // of w2's stream and makes some of w2's alerts again
-            let s = wait(&mut sa, 120, "sensor a", &log("sa"));
+            let s = wait(&mut sa, 120, "sensor a", &dump);
             assert!(s.success());
-            let s = wait(&mut sb, 120, "sensor b", &log("sb"));
+            let s = wait(&mut sb, 120, "sensor b", &dump);
             assert!(s.success());
             std::thread::sleep(Duration::from_millis(300));
             w2.kill().unwrap();
@@ -388,31 +419,15 @@ fn distributed(fx: &Fixture, cluster: &mut Cluster, name: &str, fault: Fault) {
             cluster.kill(2);
         }
     }
-    let s = wait(&mut sa, 120, "sensor a", &log("sa"));
-    assert!(
-        s.success(),
-        "{}",
-        std::fs::read_to_string(log("sa")).unwrap()
-    );
-    let s = wait(&mut sb, 120, "sensor b", &log("sb"));
-    assert!(
-        s.success(),
-        "{}",
-        std::fs::read_to_string(log("sb")).unwrap()
-    );
-    let s = wait(&mut w1, 180, "worker 1", &log("w1"));
-    assert!(
-        s.success(),
-        "{}",
-        std::fs::read_to_string(log("w1")).unwrap()
-    );
+    let s = wait(&mut sa, 120, "sensor a", &dump);
+    assert!(s.success(), "{}", dump());
+    let s = wait(&mut sb, 120, "sensor b", &dump);
+    assert!(s.success(), "{}", dump());
+    let s = wait(&mut w1, 180, "worker 1", &dump);
+    assert!(s.success(), "{}", dump());
     if fault != Fault::KillWorker {
-        let s = wait(&mut w2, 180, "worker 2", &log("w2"));
-        assert!(
-            s.success(),
-            "{}",
-            std::fs::read_to_string(log("w2")).unwrap()
-        );
+        let s = wait(&mut w2, 180, "worker 2", &dump);
+        assert!(s.success(), "{}", dump());
     }
     let mut got = read_alerts(&out("w1"));
     got.extend(read_alerts(&out("w2")));

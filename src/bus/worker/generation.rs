@@ -87,6 +87,9 @@ pub(super) struct Generation {
     /// The newest watermark received, the key last analysed (lag).
     pub(super) newest: Ts,
     pub(super) detected: Ts,
+    /// End marks read so far (partition, the runs it names): a mark once
+    /// read need not be read again while it names every known run.
+    pub(super) done_marks: HashMap<u32, Vec<Run>>,
 }
 
 pub(super) enum Incoming {
@@ -187,6 +190,7 @@ impl Worker {
             runs,
             newest: i64::MIN,
             detected: i64::MIN,
+            done_marks: HashMap::new(),
         })
     }
 }
@@ -374,7 +378,27 @@ pub(super) async fn consume(
                 continue;
             }
         };
-        while let Some(m) = msgs.next().await {
+        loop {
+            let m = match tokio::time::timeout(STALL_CHECK, msgs.next()).await {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(_) => {
+                    // quiet: fine if the subject has nothing newer; a
+                    // consumer left behind by a server's loss (its
+                    // recreation lost in a leader election) is dropped and
+                    // made again from where it got to
+                    if stalled(&js, &stream, &subject, from).await {
+                        let _ = tx
+                            .send(Incoming::Failed(format!(
+                                "{subject}: no delivery in {STALL_CHECK:?} with messages \
+                                 from {from} on the stream; consumer made again"
+                            )))
+                            .await;
+                        break;
+                    }
+                    continue;
+                }
+            };
             match m {
                 Ok(m) => {
                     let seq = m.info().map_or(0, |i| i.stream_sequence);
@@ -393,4 +417,25 @@ pub(super) async fn consume(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// How long a consumer may deliver nothing before the stream is asked
+/// whether it holds messages the consumer should have delivered.
+const STALL_CHECK: Duration = Duration::from_secs(5);
+
+/// True when `subject`'s last message on `stream` is at or after `from`
+/// (so a consumer reading from `from` owes a delivery). Unanswered: false
+/// (the next quiet period asks again).
+async fn stalled(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    subject: &str,
+    from: u64,
+) -> bool {
+    let last = tokio::time::timeout(crate::bus::ATTEMPT, async {
+        let s = js.get_stream_no_info(stream).await.ok()?;
+        s.get_last_raw_message_by_subject(subject).await.ok()
+    })
+    .await;
+    matches!(last, Ok(Some(m)) if m.sequence >= from)
 }
