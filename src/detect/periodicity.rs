@@ -102,6 +102,9 @@ impl Periodicity {
 pub struct Scratch {
     d: Vec<f64>,
     tmp: Vec<f64>,
+    /// Spacings in whole tenths of a second (the grid model sorts these:
+    /// integers sort several times faster than floats by `total_cmp`).
+    spacings: Vec<u32>,
 }
 
 fn median_of(v: &mut [f64]) -> f64 {
@@ -267,12 +270,11 @@ fn fit(d: &[f64], p: f64, tmp: &mut Vec<f64>) -> Fit {
 
 /// Size evidence for one direction: beats within ±10 % (at least 16 bytes)
 /// of the median, against sizes spread log-uniformly over three decades.
-fn size_evidence(sizes: &mut [f64]) -> (f64, f64) {
+fn size_evidence(sizes: &[f64], m: f64) -> (f64, f64) {
     let n = sizes.len();
     if n == 0 {
         return (0.0, 0.0);
     }
-    let m = median_of(sizes);
     let tol = (m * 0.1).max(16.0);
     let inside = sizes.iter().filter(|s| (**s - m).abs() <= tol).count();
     let p0 = (((m + tol) / (m - tol).max(1.0)).ln() / 1000f64.ln()).clamp(0.005, 0.9);
@@ -379,7 +381,7 @@ pub fn evaluate(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
     if beats.len() < 3 {
         return None;
     }
-    let Scratch { d, tmp } = s;
+    let Scratch { d, tmp, .. } = s;
     d.clear();
     d.extend(
         beats
@@ -414,11 +416,11 @@ pub fn evaluate(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
     tmp.clear();
     tmp.extend(beats.iter().map(|b| f64::from(b.out)));
     let median_out = median_of(tmp);
-    let (so, ro) = size_evidence(tmp);
+    let (so, ro) = size_evidence(tmp, median_out);
     tmp.clear();
     tmp.extend(beats.iter().map(|b| f64::from(b.inb)));
     let median_in = median_of(tmp);
-    let (si, ri) = size_evidence(tmp);
+    let (si, ri) = size_evidence(tmp, median_in);
     let (size_raw, size_regularity) = if so >= si { (so, ro) } else { (si, ri) };
     let size_nats = size_raw.clamp(-10.0, f.nats.max(0.0));
 
@@ -477,29 +479,31 @@ pub fn evaluate_grid(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
     if beats.len() < 6 {
         return None;
     }
-    let Scratch { d, tmp } = s;
+    let Scratch { d, tmp, spacings } = s;
     // spacings to the next few beats, tenths of a second
-    d.clear();
+    spacings.clear();
     for (i, b) in beats.iter().enumerate() {
         for c in beats.iter().skip(i + 1).take(GRID_AHEAD) {
-            let x = f64::from(c.t_ds.saturating_sub(b.t_ds));
-            if x >= 10.0 {
-                d.push(x);
+            let x = c.t_ds.saturating_sub(b.t_ds);
+            if x >= 10 {
+                spacings.push(x);
             }
         }
     }
-    if d.len() < 4 {
+    if spacings.len() < 4 {
         return None;
     }
-    d.sort_unstable_by(f64::total_cmp);
+    spacings.sort_unstable();
     // densest window of width 1 % plus twice the timing noise: counts per
     // left end (narrow enough that a follow-up a second after the beat does
     // not join the spacings of a multiple of the period)
+    let at = |i: usize| f64::from(spacings[i]);
     let (mut best, mut r) = (0usize, 0usize);
     tmp.clear();
-    for l in 0..d.len() {
+    for l in 0..spacings.len() {
         r = r.max(l);
-        while r + 1 < d.len() && d[r + 1] <= d[l] * 1.01 + 2.0 * TIMING_NOISE_S * 10.0 {
+        let edge = at(l) * 1.01 + 2.0 * TIMING_NOISE_S * 10.0;
+        while r + 1 < spacings.len() && at(r + 1) <= edge {
             r += 1;
         }
         let c = r - l + 1;
@@ -509,7 +513,7 @@ pub fn evaluate_grid(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
     // the shortest spacing nearly as dense as the densest (not 2P, 3P)
     let l = tmp.iter().position(|&c| c >= 0.8 * best as f64)?;
     let c = tmp[l] as usize;
-    let cand = (d[l] + d[l + c - 1]) / 2.0 / 10.0;
+    let cand = (at(l) + at(l + c - 1)) / 2.0 / 10.0;
     let mut out: Option<Periodicity> = None;
     for (p, handicap) in [(cand, 0.0), (cand / 2.0, HALF_PERIOD_HANDICAP)] {
         if let Some(mut v) = grid_fit(beats, p, tmp, d) {
@@ -659,7 +663,7 @@ pub fn evaluate_high_jitter(beats: &[Beat], s: &mut Scratch) -> Option<Periodici
     if beats.len() < 8 {
         return None;
     }
-    let Scratch { d, tmp } = s;
+    let Scratch { d, tmp, .. } = s;
     d.clear();
     d.extend(
         beats

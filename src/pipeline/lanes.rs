@@ -125,6 +125,13 @@ pub(super) fn start_helpers(
     })
 }
 
+/// Consecutive batches taken from a queue at least half full after which
+/// the single analysis thread hands its second lane to the spare thread:
+/// the stage keeps one thread while it keeps up (most links: the merge of
+/// two lanes costs more than it saves) and takes a second core as soon as
+/// it is the pipeline's bottleneck (a busy link of many chatty sessions).
+const SPLIT_AFTER_BATCHES_BEHIND: u32 = 8;
+
 pub(super) fn analysis_thread(
     mut an: Analyzer,
     mut hs: Helpers,
@@ -138,13 +145,29 @@ pub(super) fn analysis_thread(
     let batches_c = m.stage("analysis");
     let in_depth = m.queue("shard->analysis", rx.capacity().unwrap_or(0));
     let out_depth = m.queue("analysis->writer", tx.capacity().unwrap_or(0));
+    let cap = rx.capacity().unwrap_or(0);
+    let mut behind = 0u32;
     for mut evs in &rx {
         batches_c.inc();
         set_len(&in_depth, rx.len());
-        if hs.spare.is_some() && hs.input_done.load(Ordering::Relaxed) {
-            // the end of input: what is left is the flush of every open
-            // flow, with the capture and shard threads idle; the last lane
-            // moves to the spare thread and the two work side by side
+        // analysis is the bottleneck when its input queue stays at least
+        // half full: the shards wait on it (replay) or are about to shed
+        // (live)
+        behind = if cap > 0 && rx.len() * 2 >= cap {
+            behind + 1
+        } else {
+            0
+        };
+        if hs.spare.is_some()
+            && (hs.input_done.load(Ordering::Relaxed) || behind >= SPLIT_AFTER_BATCHES_BEHIND)
+        {
+            // the end of input (what is left is the flush of every open
+            // flow, with the capture and shard threads idle), or a busy
+            // link whose events this thread cannot keep up with: the last
+            // lane moves to the spare thread and the two work side by side
+            if behind >= SPLIT_AFTER_BATCHES_BEHIND {
+                tracing::debug!("analysis behind its input: second lane on its own thread");
+            }
             if let (Some(mut h), Some(lane)) = (hs.spare.take(), an.pop_lane()) {
                 match h.give(lane) {
                     Ok(()) => hs.active.push(h),

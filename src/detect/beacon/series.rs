@@ -128,65 +128,78 @@ impl Beacon {
         }
         // a young series is scored at every beat (the first alert comes as
         // soon as the evidence suffices); one that is still not beacon-like
-        // after 32 beats on a geometric schedule (see `due_for_scoring`)
+        // after 32 beats on a geometric schedule (see `due_for_scoring`);
+        // each model waits out its own hold
+        let (mut main_due, mut grid_due) = (true, true);
         if p.alerted.is_none() {
-            if p.hold > 0 {
-                p.hold -= 1;
-                return;
-            }
-            if !due_for_scoring(p.total_beats, max_samples) {
+            (main_due, grid_due) = p.hold.take_beat();
+            if !(main_due || grid_due) || !due_for_scoring(p.total_beats, max_samples) {
                 return;
             }
         }
-        self.stats.scored += 1;
-        self.buf.clear();
-        self.buf.extend(p.beats.iter().copied());
-        periodicity::merge_close(&mut self.buf, self.cfg.merge_fraction, &mut self.scratch);
-        let Some(mut v) = periodicity::evaluate(&self.buf, &mut self.scratch) else {
-            return;
-        };
         let cfg = &self.cfg;
+        let grid_due = grid_due && cfg.grid && p.in_session;
+        if !main_due && !grid_due {
+            return;
+        }
+        let (mut main_hold, mut grid_hold) = (p.hold.main(), p.hold.grid());
         let passes = |v: &Periodicity| {
             v.nats() >= cfg.threshold_nats
                 && v.timing_nats >= cfg.threshold_nats / 2.0
                 && v.period_s >= cfg.min_period_s
                 && v.period_s <= cfg.max_period_s
         };
-        // the burst level: a reconnect loop (attempts half a second apart,
-        // a burst of them every few seconds) fits the spacing inside a
-        // burst, below `min_period_s`; such a series is scored again with
-        // each run of beats closer than `min_period_s` as one beat. (Only
-        // then: a second score of every failing series doubled the cost of
-        // a busy link's random sessions.) `buf` is only read further on
-        // when the series passes, so a failed second score leaves it.
-        if !passes(&v) && cfg.burst_level && v.period_s < cfg.min_period_s {
-            let gap = (cfg.min_period_s * 10.0) as u32;
-            if periodicity::merge_runs(&mut self.buf, gap)
-                && let Some(w) = periodicity::evaluate(&self.buf, &mut self.scratch)
-                && passes(&w)
-            {
-                v = w;
+        self.stats.scored += 1;
+        let mut found: Option<Periodicity> = None;
+        if main_due {
+            self.buf.clear();
+            self.buf.extend(p.beats.iter().copied());
+            periodicity::merge_close(&mut self.buf, cfg.merge_fraction, &mut self.scratch);
+            let Some(mut v) = periodicity::evaluate(&self.buf, &mut self.scratch) else {
+                return;
+            };
+            // the burst level: a reconnect loop (attempts half a second
+            // apart, a burst of them every few seconds) fits the spacing
+            // inside a burst, below `min_period_s`; such a series is scored
+            // again with each run of beats closer than `min_period_s` as
+            // one beat. (Only then: a second score of every failing series
+            // doubled the cost of a busy link's random sessions.) `buf` is
+            // only read further on when the series passes, so a failed
+            // second score leaves it.
+            if !passes(&v) && cfg.burst_level && v.period_s < cfg.min_period_s {
+                let gap = (cfg.min_period_s * 10.0) as u32;
+                if periodicity::merge_runs(&mut self.buf, gap)
+                    && let Some(w) = periodicity::evaluate(&self.buf, &mut self.scratch)
+                    && passes(&w)
+                {
+                    v = w;
+                }
+            }
+            main_hold = hold_after(&v, cfg.threshold_nats);
+            if passes(&v) {
+                found = Some(v);
             }
         }
         // a heartbeat on an exact timer with extras between beats: scored
-        // against the grid (`grid`); loose polling over many beats to a
-        // rare destination: the high-jitter model. Each sees the beats as
-        // they came (before the merges above).
-        let mut hold = hold_after(&v, cfg.threshold_nats);
-        if !passes(&v) && cfg.grid && p.in_session {
+        // against the grid (`grid`) when the main model fails; loose
+        // polling over many beats to a rare destination: the high-jitter
+        // model, on the main model's schedule. Each sees the beats as they
+        // came (before the merges above).
+        if found.is_none() && grid_due {
             self.raw.clear();
             self.raw.extend(p.beats.iter().copied());
             if let Some(w) = periodicity::evaluate_grid(&self.raw, &mut self.scratch) {
-                hold = hold.min(hold_after(&w, cfg.threshold_nats));
+                grid_hold = hold_after(&w, cfg.threshold_nats);
                 if passes(&w) {
-                    v = w;
+                    found = Some(w);
                     std::mem::swap(&mut self.buf, &mut self.raw);
                 }
             }
         }
         // (a series long enough for it is scored by it even when the main
         // model passes: the better fit is the one reported)
-        if cfg.high_jitter_min_beats > 0
+        if main_due
+            && cfg.high_jitter_min_beats > 0
             && p.total_beats >= cfg.high_jitter_min_beats
             && p.beats.len() >= 32
             && view.hosts <= cfg.high_jitter_max_hosts
@@ -194,20 +207,20 @@ impl Beacon {
             self.raw.clear();
             self.raw.extend(p.beats.iter().copied());
             if let Some(w) = periodicity::evaluate_high_jitter(&self.raw, &mut self.scratch) {
-                hold = hold.min(hold_after(&w, cfg.threshold_nats));
-                if passes(&w) && (!passes(&v) || w.nats() > v.nats()) {
-                    v = w;
+                main_hold = main_hold.min(hold_after(&w, cfg.threshold_nats));
+                if passes(&w) && found.is_none_or(|v| w.nats() > v.nats()) {
+                    found = Some(w);
                     std::mem::swap(&mut self.buf, &mut self.raw);
                 }
             }
         }
-        let nats = v.nats();
-        if !passes(&v) {
+        let Some(mut v) = found else {
             if let Some(p) = self.pairs.at_mut(slot) {
-                p.hold = hold;
+                p.hold.set(main_hold, grid_hold);
             }
             return;
-        }
+        };
+        let nats = v.nats();
         // bursts inside one session a few seconds apart (a CRL fetched on a
         // timer over a keep-alive connection) reach the evidence within
         // seconds: such a series needs `min_session_span_s` of history
@@ -318,12 +331,15 @@ pub(super) const RISE_PER_BEAT: f64 = 8.0;
 /// evidence rising at most as fast as the timing), at most 8. A series of
 /// random arrivals sits tens of nats below and is scored every few beats;
 /// a beacon still short of evidence is close and is scored at every beat.
+/// Most beats a hold lasts.
+pub(super) const MAX_HOLD: u8 = 8;
+
 pub(super) fn hold_after(v: &periodicity::Periodicity, threshold: f64) -> u8 {
     let timing = (threshold / 2.0 - v.timing_nats) / RISE_PER_BEAT;
     let total = (threshold - v.nats()) / (2.0 * RISE_PER_BEAT);
     let beats = timing.max(total).floor();
     if beats >= 1.0 {
-        beats.min(8.0) as u8
+        beats.min(f64::from(MAX_HOLD)) as u8
     } else {
         0
     }

@@ -42,9 +42,10 @@ pub(super) struct Pair {
     pub(super) mixed: bool,
     /// Keep-alive probes are among its beats (`keepalive_min_span_s`).
     pub(super) keepalive: bool,
-    /// Beats to take before the series is scored again: a score far below
-    /// the threshold cannot reach it within a few beats (see [`hold_after`]).
-    pub(super) hold: u8,
+    /// Beats to take before the series is scored again, per model: a
+    /// score far below the threshold cannot reach it within a few beats
+    /// (see [`hold_after`]).
+    pub(super) hold: Holds,
     pub(super) alerted: Option<Severity>,
     pub(super) last_alert: Ts,
 }
@@ -67,10 +68,44 @@ impl Pair {
             in_session: false,
             mixed: false,
             keepalive: false,
-            hold: 0,
+            hold: Holds::default(),
             alerted: None,
             last_alert: i64::MIN,
         }
+    }
+}
+
+/// Beats a series waits before each model scores it again: the main
+/// model (consecutive intervals, and the high-jitter model that follows
+/// its schedule) in the low four bits, the grid model in the high four
+/// (each at most [`super::series::MAX_HOLD`]). One byte, as the single
+/// hold of snapshot version 4 was: its value reads as a main-model hold.
+/// Separate schedules, because a series far from passing one model is
+/// often close to passing the other, and a shared hold (the smaller one)
+/// made each model score at the other's pace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(super) struct Holds(u8);
+
+impl Holds {
+    pub(super) fn main(self) -> u8 {
+        self.0 & 0x0f
+    }
+
+    pub(super) fn grid(self) -> u8 {
+        self.0 >> 4
+    }
+
+    pub(super) fn set(&mut self, main: u8, grid: u8) {
+        self.0 = main.min(15) | (grid.min(15) << 4);
+    }
+
+    /// One beat taken: which models are due (their hold ran out), and
+    /// each hold that is not one beat shorter.
+    pub(super) fn take_beat(&mut self) -> (bool, bool) {
+        let (m, g) = (self.main(), self.grid());
+        self.set(m.saturating_sub(1), g.saturating_sub(1));
+        (m == 0, g == 0)
     }
 }
 
