@@ -102,6 +102,7 @@ impl Periodicity {
 pub struct Scratch {
     d: Vec<f64>,
     tmp: Vec<f64>,
+    folded: Vec<Folded>,
     /// Spacings in whole tenths of a second (the grid model sorts these:
     /// integers sort several times faster than floats by `total_cmp`).
     spacings: Vec<u32>,
@@ -176,18 +177,40 @@ fn band_width(k: f64, j: f64) -> f64 {
     (k * (1.0 + j)).min(k + 0.5) - (k * (1.0 - j)).max(k - 0.5)
 }
 
-fn fit(d: &[f64], p: f64, tmp: &mut Vec<f64>) -> Fit {
+/// One interval folded onto a candidate period: `x` intervals of the
+/// period, the nearest multiple `k` (0: a gap, more than [`GAP_PERIODS`]),
+/// the relative residual `r = |x/k - 1|`. Computed once per interval and
+/// fit (the divisions were most of a fit's cost), read by its three passes.
+#[derive(Clone, Copy)]
+struct Folded {
+    x: f64,
+    k: f64,
+    r: f64,
+}
+
+impl Folded {
+    /// Inside the band of its multiple at jitter `j`.
+    #[inline]
+    fn inband(self, j: f64) -> bool {
+        self.r <= j && (self.x - self.k).abs() <= 0.5
+    }
+}
+
+fn fit(d: &[f64], p: f64, tmp: &mut Vec<f64>, folded: &mut Vec<Folded>) -> Fit {
     let lambda = std::f64::consts::LN_2;
     let null_norm = 1.0 - (-lambda * GAP_PERIODS).exp();
     // jitter from the residuals of the intervals that fold onto a multiple
     tmp.clear();
+    folded.clear();
     for &dx in d {
         let x = dx / p;
         if x > GAP_PERIODS {
+            folded.push(Folded { x, k: 0.0, r: 0.0 });
             continue;
         }
         let k = nearest_multiple(x);
         let r = (x / k - 1.0).abs();
+        folded.push(Folded { x, k, r });
         if r <= 0.5 {
             tmp.push(r);
         }
@@ -196,19 +219,17 @@ fn fit(d: &[f64], p: f64, tmp: &mut Vec<f64>) -> Fit {
     let j = (quantile(tmp, 0.9) * 1.1 + noise).clamp(0.01, 0.5);
     let (mut reg, mut mul, mut irr, mut gaps) = (0usize, 0usize, 0usize, 0usize);
     let mut kcount = [0usize; MAX_K + 1];
-    for &dx in d {
-        let x = dx / p;
-        if x > GAP_PERIODS {
+    for f in folded.iter() {
+        if f.k == 0.0 {
             gaps += 1;
             continue;
         }
-        let k = nearest_multiple(x);
-        if (x / k - 1.0).abs() <= j && (x - k).abs() <= 0.5 {
-            if k == 1.0 {
+        if f.inband(j) {
+            if f.k == 1.0 {
                 reg += 1;
             } else {
                 mul += 1;
-                kcount[k as usize] += 1;
+                kcount[f.k as usize] += 1;
             }
         } else {
             irr += 1;
@@ -237,19 +258,20 @@ fn fit(d: &[f64], p: f64, tmp: &mut Vec<f64>) -> Fit {
         };
     }
     let mut nats = 0.0;
-    for &dx in d {
-        let x = dx / p;
-        if x > GAP_PERIODS {
+    for f in folded.iter() {
+        if f.k == 0.0 {
             // an implant sleeps through the night or a laptop lid, rarely more:
             // gaps are cheap for a beacon only when rare; clustered (human)
             // traffic has one after every cluster
             nats += gap_nats;
             continue;
         }
-        let k = nearest_multiple(x);
-        let inband = (x / k - 1.0).abs() <= j && (x - k).abs() <= 0.5;
-        let ln_qb = if inband { ln_band[k as usize] } else { ln_irr };
-        nats += ln_qb - (ln_null0 - lambda * x);
+        let ln_qb = if f.inband(j) {
+            ln_band[f.k as usize]
+        } else {
+            ln_irr
+        };
+        nats += ln_qb - (ln_null0 - lambda * f.x);
     }
     // three fitted parameters (period, jitter, miss rate), BIC-style
     nats -= 1.5 * (n + 1.0).ln();
@@ -381,7 +403,7 @@ pub fn evaluate(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
     if beats.len() < 3 {
         return None;
     }
-    let Scratch { d, tmp, .. } = s;
+    let Scratch { d, tmp, folded, .. } = s;
     d.clear();
     d.extend(
         beats
@@ -404,7 +426,7 @@ pub fn evaluate(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
     // the half period must explain the series clearly better: any series
     // fits a finer grid a little better
     for (cand, handicap) in [(p, 0.0), (p / 2.0, HALF_PERIOD_HANDICAP)] {
-        let mut f = fit(d, cand, tmp);
+        let mut f = fit(d, cand, tmp, folded);
         f.nats -= handicap;
         if best.as_ref().is_none_or(|(_, b)| f.nats > b.nats) {
             best = Some((cand, f));
@@ -479,7 +501,9 @@ pub fn evaluate_grid(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
     if beats.len() < 6 {
         return None;
     }
-    let Scratch { d, tmp, spacings } = s;
+    let Scratch {
+        d, tmp, spacings, ..
+    } = s;
     // spacings to the next few beats, tenths of a second
     spacings.clear();
     for (i, b) in beats.iter().enumerate() {
