@@ -553,11 +553,16 @@ impl Analyzer {
                 self.partitions
             );
         }
+        // a snapshot taken before any packet has no packet time to show
+        let at = if env.saved_at == i64::MIN {
+            "before any packet".to_owned()
+        } else {
+            format!("saved at {}", crate::time::rfc3339(env.saved_at))
+        };
         for (name, parts) in restored {
             tracing::info!(
-                "state {}: {name} restored ({parts} partitions, saved at {})",
-                from.display(),
-                crate::time::rfc3339(env.saved_at)
+                "state {}: {name} restored ({parts} partitions, {at})",
+                from.display()
             );
         }
         self.last_state = self.last_state.max(env.saved_at);

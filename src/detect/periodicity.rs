@@ -592,8 +592,9 @@ fn grid_fit(
         let (mut sk, mut st, mut skk, mut skt, mut m) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for b in beats {
             let t = ts(b);
-            let k = ((t - a) / p).round();
-            if ((t - a) / p - k).abs() <= GRID_MAX_JITTER {
+            let y = (t - a) / p;
+            let k = y.round();
+            if (y - k).abs() <= GRID_MAX_JITTER {
                 sk += k;
                 st += t;
                 skk += k * k;
@@ -616,12 +617,13 @@ fn grid_fit(
     let slot = |t: f64| ((t - a) / p).round();
     let k_first = slot(0.0);
     let slots = (slot(span) - k_first) as usize + 1;
-    let resid = |t: f64| ((t - a) / p - slot(t)).abs();
     tmp.clear();
     let mut last_k = f64::NAN;
     for b in beats {
-        let t = ts(b);
-        let (k, x) = (slot(t), resid(t));
+        // slot and residual from one division
+        let y = (ts(b) - a) / p;
+        let k = y.round();
+        let x = (y - k).abs();
         if k == last_k {
             if let Some(y) = tmp.last_mut()
                 && x < *y
