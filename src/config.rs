@@ -24,6 +24,10 @@ pub const SNAPLEN_MAX: u32 = 262_144;
 /// Bounds of `capture.threads` / `--capture-threads`.
 pub const CAPTURE_THREADS_MIN: usize = 1;
 pub const CAPTURE_THREADS_MAX: usize = 64;
+/// Bounds of `capture.priority` / `--capture-priority`: the live pipeline
+/// runs at nice `-N` (0 = as the process; 20 is nice -20, the highest).
+pub const CAPTURE_PRIORITY_MIN: u32 = 0;
+pub const CAPTURE_PRIORITY_MAX: u32 = 20;
 /// Largest `capture.dedup_window_ms`.
 pub const DEDUP_WINDOW_MS_MAX: u64 = 1000;
 
@@ -44,6 +48,9 @@ pub struct CaptureConfig {
     pub idle_warn_s: u64,
     /// Live: capture sockets (and threads) in one AF_PACKET fanout group.
     pub threads: usize,
+    /// Live: run the pipeline threads (capture, shards, analysis, writer)
+    /// at nice `-N` (0 = leave it), when permitted.
+    pub priority: u32,
     /// Drop a packet whose bytes equal one seen this many ms before (SPAN
     /// duplicates); 0 = off. Live and replay.
     pub dedup_window_ms: u64,
@@ -223,7 +230,7 @@ impl Default for Config {
             partitions: 16,
             capture: CaptureConfig {
                 snaplen: 65535,
-                buffer_mb: 64,
+                buffer_mb: 128,
                 promisc: true,
                 bpf: None,
                 read_timeout_ms: 100,
@@ -232,6 +239,7 @@ impl Default for Config {
                 queue_mb: 64,
                 idle_warn_s: 60,
                 threads: 1,
+                priority: 10,
                 dedup_window_ms: 0,
                 user: None,
                 group: None,
@@ -385,6 +393,7 @@ impl Config {
                 "queue_mb",
                 "idle_warn_s",
                 "threads",
+                "priority",
                 "dedup_window_ms",
                 "user",
                 "group",
@@ -451,6 +460,15 @@ impl Config {
                 CAPTURE_THREADS_MAX as u64,
             ))
             .unwrap_or(dc.threads),
+            priority: u32::try_from(c.int(
+                cap,
+                "capture",
+                "priority",
+                dc.priority.into(),
+                CAPTURE_PRIORITY_MIN.into(),
+                CAPTURE_PRIORITY_MAX.into(),
+            ))
+            .unwrap_or(dc.priority),
             dedup_window_ms: c.int(
                 cap,
                 "capture",
@@ -779,6 +797,7 @@ mod tests {
         assert_eq!(c.evidence.packets_after, d.evidence.packets_after);
         assert!(c.evidence.dir.is_none());
         assert_eq!(c.capture.buffer_mb, d.capture.buffer_mb);
+        assert_eq!(c.capture.priority, d.capture.priority);
         assert!(c.state.path.is_none());
     }
 

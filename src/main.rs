@@ -8,8 +8,8 @@
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use deguchi::config::{
-    BUFFER_MB_MAX, BUFFER_MB_MIN, CAPTURE_THREADS_MAX, CAPTURE_THREADS_MIN, Config, SNAPLEN_MAX,
-    SNAPLEN_MIN,
+    BUFFER_MB_MAX, BUFFER_MB_MIN, CAPTURE_PRIORITY_MAX, CAPTURE_PRIORITY_MIN, CAPTURE_THREADS_MAX,
+    CAPTURE_THREADS_MIN, Config, SNAPLEN_MAX, SNAPLEN_MIN,
 };
 use deguchi::homenet::HomeNet;
 use deguchi::pipeline::{self, Input};
@@ -133,6 +133,11 @@ enum Cmd {
         #[arg(long = "capture-threads", value_name = "N",
               value_parser = clap::value_parser!(u64).range(CAPTURE_THREADS_MIN as u64..=CAPTURE_THREADS_MAX as u64))]
         capture_threads: Option<u64>,
+        /// Run the live pipeline (capture, shards, analysis, writer) at
+        /// nice -N, when permitted (0..=20, 0 = leave it; as capture.priority)
+        #[arg(long = "capture-priority", value_name = "N",
+              value_parser = clap::value_parser!(u32).range(i64::from(CAPTURE_PRIORITY_MIN)..=i64::from(CAPTURE_PRIORITY_MAX)))]
+        capture_priority: Option<u32>,
         /// Do not put the interface in promiscuous mode
         #[arg(long = "no-promisc")]
         no_promisc: bool,
@@ -368,6 +373,7 @@ fn main() -> ExitCode {
         snaplen,
         buffer_mb,
         capture_threads,
+        capture_priority,
         no_promisc,
         immediate,
         user,
@@ -392,6 +398,9 @@ fn main() -> ExitCode {
         }
         if let Some(n) = capture_threads {
             cfg.capture.threads = usize::try_from(*n).unwrap_or(1);
+        }
+        if let Some(p) = capture_priority {
+            cfg.capture.priority = *p;
         }
         if *no_promisc {
             cfg.capture.promisc = false;

@@ -247,6 +247,7 @@ fn buffer_mb_and_snaplen_bounds_match_the_config_file() {
         ("--buffer-mb", "0"),
         ("--buffer-mb", "5000"),
         ("--snaplen", "10"),
+        ("--capture-priority", "21"),
     ] {
         let o = deguchi(&["live", "-i", "lo", flag, v]);
         let err = String::from_utf8_lossy(&o.stderr);
@@ -254,7 +255,13 @@ fn buffer_mb_and_snaplen_bounds_match_the_config_file() {
         assert!(err.contains(flag), "{flag} {v}: {err}");
     }
     let d = tempfile::tempdir().unwrap();
-    for (key, v) in [("buffer_mb", 0), ("buffer_mb", 5000), ("snaplen", 10)] {
+    for (key, v) in [
+        ("buffer_mb", 0),
+        ("buffer_mb", 5000),
+        ("snaplen", 10),
+        ("priority", 21),
+        ("priority", -1),
+    ] {
         let cfg = d.path().join("c.toml");
         std::fs::write(&cfg, format!("[capture]\n{key} = {v}\n")).unwrap();
         let o = deguchi(&["live", "-i", "lo", "--config", cfg.to_str().unwrap()]);

@@ -266,6 +266,84 @@ pub fn open_group(
     Ok(v)
 }
 
+/// The calling thread's scheduling priority raised for a live capture
+/// (`capture.priority`); dropping it puts back the nice value it had.
+#[derive(Debug)]
+pub struct RaisedPriority {
+    tid: libc::id_t,
+    /// The thread's nice value before, and now.
+    pub before: i32,
+    pub now: i32,
+}
+
+impl Drop for RaisedPriority {
+    fn drop(&mut self) {
+        // lowering a priority is always permitted
+        if self.now != self.before {
+            let _ = set_nice(self.tid, self.before);
+        }
+    }
+}
+
+/// Raises the calling thread's scheduling priority to nice `-boost`, or
+/// leaves it when it is that high already (never lowers it). Threads it
+/// starts afterwards inherit the value (Linux keeps nice per thread).
+///
+/// # Errors
+/// Not permitted: raising a priority takes `CAP_SYS_NICE` or an
+/// `RLIMIT_NICE` allowing it (systemd `LimitNICE=`).
+pub fn raise_thread_priority(boost: u32) -> std::io::Result<RaisedPriority> {
+    #[allow(unsafe_code)]
+    // SAFETY: gettid(2) has no preconditions and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    let tid = libc::id_t::try_from(tid).unwrap_or(0);
+    let before = get_nice(tid)?;
+    let want = -i32::try_from(boost.min(20)).unwrap_or(20);
+    if before <= want {
+        return Ok(RaisedPriority {
+            tid,
+            before,
+            now: before,
+        });
+    }
+    set_nice(tid, want)?;
+    Ok(RaisedPriority {
+        tid,
+        before,
+        now: want,
+    })
+}
+
+/// Thread `tid`'s nice value (`getpriority(2)`, which may return -1 as a
+/// value: errno tells).
+fn get_nice(tid: libc::id_t) -> std::io::Result<i32> {
+    #[allow(unsafe_code)]
+    // SAFETY: errno is this thread's; getpriority(2) only reads its
+    // arguments.
+    let n = unsafe {
+        *libc::__errno_location() = 0;
+        libc::getpriority(libc::PRIO_PROCESS, tid)
+    };
+    if n == -1 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error().is_some_and(|c| c != 0) {
+            return Err(e);
+        }
+    }
+    Ok(n)
+}
+
+fn set_nice(tid: libc::id_t, nice: i32) -> std::io::Result<()> {
+    #[allow(unsafe_code)]
+    // SAFETY: setpriority(2) only reads its arguments.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Waits until `fd` is readable or `ms` elapse.
 fn poll_readable(fd: BorrowedFd<'_>, ms: i32) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};

@@ -12,13 +12,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// A capture thread looks at the wall clock (flush, statistics, link watch,
+/// the idle clock's stamp) once per this many packets read in a row, and
+/// whenever the kernel buffer runs empty. Reading it per packet (three
+/// `clock_gettime` a packet) was a third of the capture thread's CPU time
+/// at 5.5 KB frames (`perf`, `benches/HISTORY.md`); 64 packets are at most
+/// a few ms at any rate that fills the buffer faster than it empties.
+const CLOCK_EVERY: u32 = 64;
+
 /// The packet clock of a capture thread while its link is idle: the last
 /// packet's time plus the wall time since it came, so flows time out and
 /// windows close on a quiet link too.
 struct IdleClock {
-    /// When the last packet came (wall time), and its packet time.
+    /// When the last packet came (wall time, stamped at the thread's next
+    /// look at the clock: at most [`CLOCK_EVERY`] packets later, or when
+    /// the buffer ran empty), and its packet time.
     wall: Instant,
     ts: Option<Ts>,
+    /// A packet came since the last stamp.
+    unstamped: bool,
 }
 
 impl IdleClock {
@@ -26,12 +38,22 @@ impl IdleClock {
         Self {
             wall: Instant::now(),
             ts: None,
+            unstamped: false,
         }
     }
 
     fn packet(&mut self, ts: Ts) {
         self.ts = Some(ts);
-        self.wall = Instant::now();
+        self.unstamped = true;
+    }
+
+    /// Takes `now` as the wall time of the last packet, if one came since
+    /// the last stamp.
+    fn stamp(&mut self, now: Instant) {
+        if self.unstamped {
+            self.wall = now;
+            self.unstamped = false;
+        }
     }
 
     /// Moves `clock` on by the idle time since the last packet.
@@ -80,13 +102,20 @@ pub(super) fn live(
     let flush_every = Duration::from_millis(u64::from(cfg.capture.read_timeout_ms));
     let mut last_flush = Instant::now();
     let mut idle = IdleClock::new();
+    let mut unclocked = 0u32;
     while !stop.load(Ordering::Relaxed) {
         match src.next() {
             Ok(Next::Frame(f)) => {
                 idle.packet(f.ts);
                 feeder.frame(&f);
+                unclocked += 1;
+                if unclocked < CLOCK_EVERY {
+                    continue;
+                }
             }
             Ok(Next::Idle | Next::End) => {
+                // the buffer ran empty: the last packet came about now
+                idle.stamp(Instant::now());
                 src.wait();
                 idle.advance(&mut feeder.clock);
             }
@@ -104,6 +133,7 @@ pub(super) fn live(
                     format!("{e}; reopening {iface} when it returns"),
                 );
                 carried = carried.plus(&src.stats());
+                idle.stamp(Instant::now());
                 watch.poll(idle.wall.elapsed());
                 match reopen(stop, || LiveSource::open(iface, &cfg.capture)) {
                     Some(s) => {
@@ -120,14 +150,17 @@ pub(super) fn live(
                 }
             }
         }
-        if last_flush.elapsed() >= flush_every {
-            last_flush = Instant::now();
+        unclocked = 0;
+        let now = Instant::now();
+        idle.stamp(now);
+        if now.duration_since(last_flush) >= flush_every {
+            last_flush = now;
             feeder.tick();
             let s = carried.plus(&src.stats());
             crate::metrics::m().kernel(s.received, s.dropped, s.if_dropped);
         }
-        if last_poll.elapsed() >= Duration::from_secs(1) {
-            last_poll = Instant::now();
+        if now.duration_since(last_poll) >= Duration::from_secs(1) {
+            last_poll = now;
             watch.poll(idle.wall.elapsed());
             let stats = carried.plus(&src.stats());
             if last_stats.elapsed() >= stats_every {
@@ -151,6 +184,40 @@ pub(super) fn live(
     }
     summary.live = Some(carried.plus(&src.stats()));
     summary.link = watch.counters;
+}
+
+/// `capture.priority` (live): raises this thread's scheduling priority (nice
+/// -N) before it starts the pipeline's threads, which inherit it: the
+/// capture threads, shards, analysis and the writer. So a capture thread
+/// that shares a core with other programs is not kept off it longer than
+/// the kernel buffer lasts (at 19 Gb/s of 5.5 KB frames, 64 MiB lasted
+/// 27 ms: `benches/HISTORY.md`), nor a shard longer than its queue lasts
+/// (raising the capture threads alone made 2 capture threads sharing a
+/// core with two busy loops starve the shard: shed). Called before the
+/// privileges are dropped. Not permitted (no `CAP_SYS_NICE`, no
+/// `RLIMIT_NICE` allowing it), the pipeline runs at the process's priority,
+/// and the log says so. The old value comes back when the guard is dropped.
+pub(super) fn raise_priority(cfg: &Config) -> Option<crate::capture::live::RaisedPriority> {
+    let n = cfg.capture.priority;
+    if n == 0 {
+        return None;
+    }
+    match crate::capture::live::raise_thread_priority(n) {
+        Ok(p) => {
+            tracing::info!(
+                "live pipeline threads at nice {} (was {}; capture.priority {n})",
+                p.now,
+                p.before
+            );
+            Some(p)
+        }
+        Err(e) => {
+            tracing::info!(
+                "live pipeline priority not raised to nice -{n} ({e}; needs CAP_SYS_NICE or an RLIMIT_NICE allowing it, systemd LimitNICE=-{n}): running at the process's priority"
+            );
+            None
+        }
+    }
 }
 
 /// `--user`: drops privileges once the capture is open; false (the error
@@ -235,13 +302,20 @@ fn capture_worker(
     };
     let mut last_flush = Instant::now();
     let mut idle = IdleClock::new();
+    let mut unclocked = 0u32;
     while !gen_.quit.load(Ordering::Relaxed) {
         match src.next() {
             Ok(Next::Frame(fr)) => {
                 idle.packet(fr.ts);
                 f.frame(&fr);
+                unclocked += 1;
+                if unclocked < CLOCK_EVERY {
+                    continue;
+                }
             }
             Ok(Next::Idle | Next::End) => {
+                // the buffer ran empty: the last packet came about now
+                idle.stamp(Instant::now());
                 src.wait();
                 idle.advance(&mut f.clock);
             }
@@ -251,8 +325,11 @@ fn capture_worker(
                 return Some(e);
             }
         }
-        if last_flush.elapsed() >= flush_every {
-            last_flush = Instant::now();
+        unclocked = 0;
+        let now = Instant::now();
+        idle.stamp(now);
+        if now.duration_since(last_flush) >= flush_every {
+            last_flush = now;
             f.tick();
             store(src.stats());
             if idle.ts.is_some() {

@@ -213,6 +213,12 @@ fn dispose<T>(x: T) {
 /// errors during the run are reported in the [`Summary`].
 pub fn run(cfg: &Config, input: &Input, stop: &Arc<AtomicBool>) -> Result<Summary, SinkError> {
     let started = Instant::now();
+    // live: before any thread starts, so every one inherits it
+    let _priority = if matches!(input, Input::Live(_)) {
+        live::raise_priority(cfg)
+    } else {
+        None
+    };
     let publisher = if cfg.bus.publish {
         let live = matches!(input, Input::Live(_));
         let bus = crate::bus::sensor::connect(&cfg.bus, live, stop).map_err(|e| SinkError {
