@@ -135,7 +135,7 @@ enum Cmd {
         capture_threads: Option<u64>,
         /// Run the live pipeline (capture, shards, analysis, writer) at
         /// nice -N, when permitted (0..=20, 0 = leave it; as capture.priority)
-        #[arg(long = "capture-priority", value_name = "N",
+        #[arg(long = "capture-priority", value_name = "N", allow_negative_numbers = true,
               value_parser = clap::value_parser!(u32).range(i64::from(CAPTURE_PRIORITY_MIN)..=i64::from(CAPTURE_PRIORITY_MAX)))]
         capture_priority: Option<u32>,
         /// Do not put the interface in promiscuous mode

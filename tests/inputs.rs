@@ -248,6 +248,7 @@ fn buffer_mb_and_snaplen_bounds_match_the_config_file() {
         ("--buffer-mb", "5000"),
         ("--snaplen", "10"),
         ("--capture-priority", "21"),
+        ("--capture-priority", "-1"),
     ] {
         let o = deguchi(&["live", "-i", "lo", flag, v]);
         let err = String::from_utf8_lossy(&o.stderr);
