@@ -60,6 +60,14 @@ pub struct BeaconConfig {
     /// In-session bursts are scored per session as well as per pair once
     /// the pair holds two or more sessions.
     pub per_session: bool,
+    /// A series that fails waits about this much packet time before it is
+    /// scored again, seconds (0 = off): the beats its fitted period puts
+    /// within it are skipped (at most 15). Series of beats seconds apart
+    /// (a busy link's chatty sessions) then cost a score every
+    /// `rescore_s`, not every beat or two; a beacon that fast alerts at most
+    /// this much later. Series with a period of `rescore_s` or more are
+    /// scored at every beat as before.
+    pub rescore_s: f64,
 }
 
 /// The short default allowlist: time and OS-update services every office polls.
@@ -174,6 +182,7 @@ impl Default for BeaconConfig {
             keepalive_probes: true,
             keepalive_min_span_s: 3600,
             per_session: true,
+            rescore_s: 30.0,
         }
     }
 }
@@ -230,6 +239,7 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
             "keepalive_probes",
             "keepalive_min_span_s",
             "per_session",
+            "rescore_s",
         ],
     );
     let us = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
@@ -285,6 +295,7 @@ pub(super) fn parse(c: &mut Check<'_>, root: &Table, d: &BeaconConfig) -> Beacon
             7 * 86_400,
         ),
         per_session: c.boolean(t, S, "per_session", d.per_session),
+        rescore_s: c.float(t, S, "rescore_s", d.rescore_s, 0.0, 3600.0),
         ..d.clone()
     };
     if b.high_nats < b.threshold_nats {

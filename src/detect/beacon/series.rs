@@ -138,6 +138,16 @@ impl Beacon {
             }
         }
         let cfg = &self.cfg;
+        // a series that cannot alert yet is not scored: in-session beats
+        // need `min_session_span_s` of history, keep-alive probes
+        // `keepalive_min_span_s` (the span of the beats as they came is at
+        // least that of the merged beats the alert checks)
+        let span = u64::from(p.beats.last().map_or(0, |x| x.t_ds) - p.beats[0].t_ds);
+        if (p.in_session && span < cfg.min_session_span_s.saturating_mul(10))
+            || (p.keepalive && span < cfg.keepalive_min_span_s.saturating_mul(10))
+        {
+            return;
+        }
         let grid_due = grid_due && cfg.grid && p.in_session;
         if !main_due && !grid_due {
             return;
@@ -175,7 +185,8 @@ impl Beacon {
                     v = w;
                 }
             }
-            main_hold = hold_after(&v, cfg.threshold_nats);
+            main_hold =
+                hold_after(&v, cfg.threshold_nats).max(time_hold(v.period_s, cfg.rescore_s));
             if passes(&v) {
                 found = Some(v);
             }
@@ -189,7 +200,8 @@ impl Beacon {
             self.raw.clear();
             self.raw.extend(p.beats.iter().copied());
             if let Some(w) = periodicity::evaluate_grid(&self.raw, &mut self.scratch) {
-                grid_hold = hold_after(&w, cfg.threshold_nats);
+                grid_hold =
+                    hold_after(&w, cfg.threshold_nats).max(time_hold(w.period_s, cfg.rescore_s));
                 if passes(&w) {
                     found = Some(w);
                     std::mem::swap(&mut self.buf, &mut self.raw);
@@ -343,6 +355,17 @@ pub(super) fn hold_after(v: &periodicity::Periodicity, threshold: f64) -> u8 {
     } else {
         0
     }
+}
+
+/// Beats a failing series with period `period_s` skips so that its next
+/// score comes about `rescore_s` of packet time later (`beacon.rescore_s`):
+/// `ceil(rescore_s / period_s) - 1`, at most 15; none at periods of
+/// `rescore_s` or more.
+pub(super) fn time_hold(period_s: f64, rescore_s: f64) -> u8 {
+    if rescore_s <= 0.0 || period_s.is_nan() || period_s <= 0.0 {
+        return 0;
+    }
+    ((rescore_s / period_s).ceil() - 1.0).clamp(0.0, 15.0) as u8
 }
 
 /// Whether a series that has not alerted is scored at its `n`-th beat:
