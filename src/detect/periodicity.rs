@@ -122,7 +122,14 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
     let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
     let lo = (pos.floor() as usize).min(v.len() - 1);
     let hi = (pos.ceil() as usize).min(v.len() - 1);
-    let (_, a, right) = v.select_nth_unstable_by(lo, f64::total_cmp);
+    // intervals, sizes and residuals are never negative: their bit
+    // patterns order as the numbers do, a cheaper comparison than
+    // `total_cmp` (which the rare other slice keeps)
+    let (_, a, right) = if v.iter().all(|x| x.is_sign_positive()) {
+        v.select_nth_unstable_by_key(lo, |x| x.to_bits())
+    } else {
+        v.select_nth_unstable_by(lo, f64::total_cmp)
+    };
     let a = *a;
     let b = if hi > lo {
         right.iter().copied().min_by(f64::total_cmp).unwrap_or(a)
