@@ -31,6 +31,18 @@ struct IdleClock {
     ts: Option<Ts>,
     /// A packet came since the last stamp.
     unstamped: bool,
+    /// Packets read since the wall clock was last looked at.
+    unclocked: u32,
+}
+
+/// What one [`IdleClock::read`] came to.
+enum Read {
+    /// A packet, and no need to look at the wall clock yet.
+    Frame,
+    /// Time to look at the clock (flushes, statistics): the wall time now.
+    Tick(Instant),
+    /// The socket failed.
+    Failed(CaptureError),
 }
 
 impl IdleClock {
@@ -39,7 +51,39 @@ impl IdleClock {
             wall: Instant::now(),
             ts: None,
             unstamped: false,
+            unclocked: 0,
         }
+    }
+
+    /// Reads the next packet of `src` into `feeder` or, the buffer empty,
+    /// waits for one (moving the feeder's packet clock on by the idle
+    /// time); the wall clock is read once per [`CLOCK_EVERY`] packets in a
+    /// row and whenever the buffer ran empty.
+    fn read(&mut self, src: &mut LiveSource, feeder: &mut Feeder) -> Read {
+        match src.next() {
+            Ok(Next::Frame(f)) => {
+                self.packet(f.ts);
+                feeder.frame(&f);
+                self.unclocked += 1;
+                if self.unclocked < CLOCK_EVERY {
+                    return Read::Frame;
+                }
+            }
+            Ok(Next::Idle | Next::End) => {
+                // the buffer ran empty: the last packet came about now
+                self.stamp(Instant::now());
+                src.wait();
+                self.advance(&mut feeder.clock);
+            }
+            Err(e) => {
+                self.unclocked = 0;
+                return Read::Failed(e);
+            }
+        }
+        self.unclocked = 0;
+        let now = Instant::now();
+        self.stamp(now);
+        Read::Tick(now)
     }
 
     fn packet(&mut self, ts: Ts) {
@@ -102,24 +146,11 @@ pub(super) fn live(
     let flush_every = Duration::from_millis(u64::from(cfg.capture.read_timeout_ms));
     let mut last_flush = Instant::now();
     let mut idle = IdleClock::new();
-    let mut unclocked = 0u32;
     while !stop.load(Ordering::Relaxed) {
-        match src.next() {
-            Ok(Next::Frame(f)) => {
-                idle.packet(f.ts);
-                feeder.frame(&f);
-                unclocked += 1;
-                if unclocked < CLOCK_EVERY {
-                    continue;
-                }
-            }
-            Ok(Next::Idle | Next::End) => {
-                // the buffer ran empty: the last packet came about now
-                idle.stamp(Instant::now());
-                src.wait();
-                idle.advance(&mut feeder.clock);
-            }
-            Err(e) => {
+        let now = match idle.read(&mut src, feeder) {
+            Read::Frame => continue,
+            Read::Tick(now) => now,
+            Read::Failed(e) => {
                 // without privileges (--user) the capture cannot be reopened
                 if cfg.capture.user.is_some() {
                     tracing::error!("{e}");
@@ -148,11 +179,9 @@ pub(super) fn live(
                         return;
                     }
                 }
+                Instant::now()
             }
-        }
-        unclocked = 0;
-        let now = Instant::now();
-        idle.stamp(now);
+        };
         if now.duration_since(last_flush) >= flush_every {
             last_flush = now;
             feeder.tick();
@@ -173,14 +202,9 @@ pub(super) fn live(
             }
         }
     }
-    // what the kernel holds already: read until the buffer is empty (for at
-    // most a second under traffic), then take the totals
-    let until = Instant::now() + Duration::from_secs(1);
-    while summary.input_errors.is_empty() && Instant::now() < until {
-        match src.next() {
-            Ok(Next::Frame(f)) => feeder.frame(&f),
-            _ => break,
-        }
+    // what the kernel holds already, then the totals
+    if summary.input_errors.is_empty() {
+        drain(&mut src, feeder);
     }
     summary.live = Some(carried.plus(&src.stats()));
     summary.link = watch.counters;
@@ -268,6 +292,18 @@ struct WorkerShared {
     last_packet_ms: std::sync::atomic::AtomicU64,
 }
 
+/// Reads what the kernel holds already into `feeder`: until the buffer is
+/// empty, for at most a second under traffic (a stopping capture).
+fn drain(src: &mut LiveSource, feeder: &mut Feeder) {
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        match src.next() {
+            Ok(Next::Frame(f)) => feeder.frame(&f),
+            _ => break,
+        }
+    }
+}
+
 /// Flags from the supervisor to the capture threads of one generation
 /// (the sockets opened together), and back.
 #[derive(Default)]
@@ -302,32 +338,16 @@ fn capture_worker(
     };
     let mut last_flush = Instant::now();
     let mut idle = IdleClock::new();
-    let mut unclocked = 0u32;
     while !gen_.quit.load(Ordering::Relaxed) {
-        match src.next() {
-            Ok(Next::Frame(fr)) => {
-                idle.packet(fr.ts);
-                f.frame(&fr);
-                unclocked += 1;
-                if unclocked < CLOCK_EVERY {
-                    continue;
-                }
-            }
-            Ok(Next::Idle | Next::End) => {
-                // the buffer ran empty: the last packet came about now
-                idle.stamp(Instant::now());
-                src.wait();
-                idle.advance(&mut f.clock);
-            }
-            Err(e) => {
+        let now = match idle.read(src, f) {
+            Read::Frame => continue,
+            Read::Tick(now) => now,
+            Read::Failed(e) => {
                 store(src.stats());
                 gen_.failed.store(true, Ordering::SeqCst);
                 return Some(e);
             }
-        }
-        unclocked = 0;
-        let now = Instant::now();
-        idle.stamp(now);
+        };
         if now.duration_since(last_flush) >= flush_every {
             last_flush = now;
             f.tick();
@@ -340,13 +360,7 @@ fn capture_worker(
         }
     }
     if gen_.drain.load(Ordering::Relaxed) {
-        let until = Instant::now() + Duration::from_secs(1);
-        while Instant::now() < until {
-            match src.next() {
-                Ok(Next::Frame(fr)) => f.frame(&fr),
-                _ => break,
-            }
-        }
+        drain(src, f);
     }
     f.publish();
     store(src.stats());
