@@ -314,14 +314,29 @@ fn size_evidence(sizes: &[f64], m: f64) -> (f64, f64) {
     (nats, inside as f64 / n as f64)
 }
 
+/// The intervals between consecutive beats, seconds.
+fn intervals_s(beats: &[Beat]) -> impl Iterator<Item = f64> + '_ {
+    beats
+        .windows(2)
+        .map(|w| f64::from(w[1].t_ds.saturating_sub(w[0].t_ds)) / 10.0)
+}
+
+/// Fills `d` with the intervals of `beats` (seconds) and returns their
+/// median (`tmp` reordered); `None` when it is not positive.
+fn intervals_median(beats: &[Beat], d: &mut Vec<f64>, tmp: &mut Vec<f64>) -> Option<f64> {
+    d.clear();
+    d.extend(intervals_s(beats));
+    tmp.clear();
+    tmp.extend_from_slice(d);
+    let m0 = median_of(tmp);
+    (m0 > 0.0).then_some(m0)
+}
+
 /// RITA's sub-scores of a series (Bowley skew and MAD over the median of the
 /// intervals and of the bytes out), for an alert's evidence.
 #[must_use]
 pub fn rita_scores(beats: &[Beat]) -> RitaScores {
-    let mut d: Vec<f64> = beats
-        .windows(2)
-        .map(|w| f64::from(w[1].t_ds.saturating_sub(w[0].t_ds)) / 10.0)
-        .collect();
+    let mut d: Vec<f64> = intervals_s(beats).collect();
     let mut tmp = Vec::new();
     let ts_skew = 1.0 - bowley(&mut d).abs();
     let ts_madm = (1.0 - madm_ratio(&mut d, &mut tmp)).max(0.0);
@@ -411,18 +426,7 @@ pub fn evaluate(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
         return None;
     }
     let Scratch { d, tmp, folded, .. } = s;
-    d.clear();
-    d.extend(
-        beats
-            .windows(2)
-            .map(|w| f64::from(w[1].t_ds.saturating_sub(w[0].t_ds)) / 10.0),
-    );
-    tmp.clear();
-    tmp.extend_from_slice(d);
-    let m0 = median_of(tmp);
-    if m0 <= 0.0 {
-        return None;
-    }
+    let m0 = intervals_median(beats, d, tmp)?;
     tmp.clear();
     tmp.extend(d.iter().copied().filter(|x| *x <= GAP_PERIODS * m0));
     let p = median_of(tmp);
@@ -713,18 +717,7 @@ pub fn evaluate_high_jitter(beats: &[Beat], s: &mut Scratch) -> Option<Periodici
         return None;
     }
     let Scratch { d, tmp, .. } = s;
-    d.clear();
-    d.extend(
-        beats
-            .windows(2)
-            .map(|w| f64::from(w[1].t_ds.saturating_sub(w[0].t_ds)) / 10.0),
-    );
-    tmp.clear();
-    tmp.extend_from_slice(d);
-    let m0 = median_of(tmp);
-    if m0 <= 0.0 {
-        return None;
-    }
+    let m0 = intervals_median(beats, d, tmp)?;
     tmp.clear();
     tmp.extend(d.iter().copied().filter(|x| *x <= GAP_PERIODS * m0));
     if tmp.len() < 8 {
