@@ -1,8 +1,8 @@
 //! One beat added to its series, and the series scored when due.
 
-use super::Beacon;
 use super::alert::make_alert;
 use super::state::{BeatIn, Pair, PairKey};
+use super::{Beacon, BeaconConfig};
 use crate::alert::{Alert, Severity};
 use crate::baseline::DestView;
 use crate::detect::periodicity::{self, Beat, Periodicity};
@@ -185,8 +185,7 @@ impl Beacon {
                     v = w;
                 }
             }
-            main_hold =
-                hold_after(&v, cfg.threshold_nats).max(time_hold(v.period_s, cfg.rescore_s));
+            main_hold = failed_hold(&v, cfg);
             if passes(&v) {
                 found = Some(v);
             }
@@ -200,8 +199,7 @@ impl Beacon {
             self.raw.clear();
             self.raw.extend(p.beats.iter().copied());
             if let Some(w) = periodicity::evaluate_grid(&self.raw, &mut self.scratch) {
-                grid_hold =
-                    hold_after(&w, cfg.threshold_nats).max(time_hold(w.period_s, cfg.rescore_s));
+                grid_hold = failed_hold(&w, cfg);
                 if passes(&w) {
                     found = Some(w);
                     std::mem::swap(&mut self.buf, &mut self.raw);
@@ -355,6 +353,13 @@ pub(super) fn hold_after(v: &periodicity::Periodicity, threshold: f64) -> u8 {
     } else {
         0
     }
+}
+
+/// Beats a series that failed to score `v` waits before that model scores
+/// it again: the evidence it surely lacks ([`hold_after`]) or the packet
+/// time `beacon.rescore_s` ([`time_hold`]), whichever is longer.
+fn failed_hold(v: &Periodicity, cfg: &BeaconConfig) -> u8 {
+    hold_after(v, cfg.threshold_nats).max(time_hold(v.period_s, cfg.rescore_s))
 }
 
 /// Beats a failing series with period `period_s` skips so that its next
