@@ -87,15 +87,8 @@ enum Cmd {
         /// NATS servers: nats://HOST:PORT[,nats://...] (as bus.servers)
         #[arg(long, value_name = "URL,...", required = true)]
         bus: Vec<String>,
-        /// Configuration file (TOML); see config/deguchi.toml
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Internal networks, comma-separated CIDRs (replaces general.home_net)
-        #[arg(long = "home-net", value_name = "CIDR,...", value_delimiter = ',')]
-        home_net: Option<Vec<String>>,
-        /// Write alerts to FILE instead of stdout
-        #[arg(short = 'o', long = "output", value_name = "FILE")]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        base: Base,
         /// Also keep each partition's snapshot in DIR (they live in the bus's object store)
         #[arg(long = "state-dir", value_name = "DIR")]
         state_dir: Option<PathBuf>,
@@ -155,8 +148,9 @@ enum Cmd {
     },
 }
 
+/// The options of every command that analyses (replay, live, analyze).
 #[derive(Args)]
-struct Common {
+struct Base {
     /// Configuration file (TOML); see config/deguchi.toml
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -166,6 +160,12 @@ struct Common {
     /// Write alerts to FILE instead of stdout
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct Common {
+    #[command(flatten)]
+    base: Base,
     /// Write flow records (EVE flow events) to FILE (`-` = stdout)
     #[arg(long, value_name = "FILE")]
     flows: Option<PathBuf>,
@@ -196,7 +196,8 @@ struct Common {
     sensor: Option<String>,
 }
 
-fn build_config(c: &Common) -> anyhow::Result<Config> {
+/// The configuration file with `--home-net` and `-o` applied.
+fn base_config(c: &Base) -> anyhow::Result<Config> {
     let mut cfg = match &c.config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
@@ -211,6 +212,11 @@ fn build_config(c: &Common) -> anyhow::Result<Config> {
     if let Some(o) = &c.output {
         cfg.output.alerts = (o.as_os_str() != "-").then(|| o.clone());
     }
+    Ok(cfg)
+}
+
+fn build_config(c: &Common) -> anyhow::Result<Config> {
+    let mut cfg = base_config(&c.base)?;
     if let Some(f) = &c.flows {
         cfg.output.flows = Some(f.clone());
     }
@@ -306,29 +312,14 @@ fn main() -> ExitCode {
     }
     if let Cmd::Analyze {
         bus,
-        config,
-        home_net,
-        output,
+        base,
         state_dir,
         eof,
         worker_id,
         metrics,
     } = &cli.cmd
     {
-        let common = Common {
-            config: config.clone(),
-            home_net: home_net.clone(),
-            output: output.clone(),
-            flows: None,
-            workers: None,
-            state: None,
-            metrics: None,
-            syslog: Vec::new(),
-            evidence: None,
-            publish: Vec::new(),
-            sensor: None,
-        };
-        let mut cfg = match build_config(&common).and_then(|mut c| {
+        let mut cfg = match base_config(base).and_then(|mut c| {
             c.bus
                 .set_servers(bus)
                 .map_err(|e| anyhow::anyhow!("--bus {e}"))?;
