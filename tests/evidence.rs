@@ -7,28 +7,42 @@ mod common;
 use common::{deguchi, parse_alert, tshark_available};
 use std::process::Command;
 
-#[test]
-fn alerted_flow_packets_are_written_as_pcap() {
-    if !tshark_available() {
-        return;
-    }
-    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/sample.pcap");
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/sample.pcap");
+
+/// `deguchi replay` of the sample with `-o <tmp>/alerts.json --evidence
+/// <tmp>/ev`: the directory (kept while the first value lives), the
+/// evidence directory, the alerts file and the run's output.
+fn replay_sample_with_evidence() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::process::Output,
+) {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("ev");
     let out = d.path().join("alerts.json");
     let o = deguchi(&[
         "replay",
-        sample,
+        SAMPLE,
         "-o",
         out.to_str().unwrap(),
         "--evidence",
         dir.to_str().unwrap(),
     ]);
+    (d, dir, out, o)
+}
+
+#[test]
+fn alerted_flow_packets_are_written_as_pcap() {
+    if !tshark_available() {
+        return;
+    }
+    let (_d, dir, out, o) = replay_sample_with_evidence();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("deguchi: evidence: "), "{err}");
     // the same alerts as without --evidence, but for evidence.pcap
-    let plain = deguchi(&["replay", sample]);
+    let plain = deguchi(&["replay", SAMPLE]);
     let text = std::fs::read_to_string(&out).unwrap();
     let alerts: Vec<_> = text.lines().map(parse_alert).collect();
     let plain: Vec<_> = String::from_utf8_lossy(&plain.stdout)
@@ -134,20 +148,9 @@ fn replay_evidence_holds_packets_before_and_after_the_alert() {
     if !tshark_available() {
         return;
     }
-    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/sample.pcap");
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path().join("ev");
-    let out = d.path().join("alerts.json");
-    let o = deguchi(&[
-        "replay",
-        sample,
-        "-o",
-        out.to_str().unwrap(),
-        "--evidence",
-        dir.to_str().unwrap(),
-    ]);
+    let (_d, _, out, o) = replay_sample_with_evidence();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let all = tshark_rows(sample);
+    let all = tshark_rows(SAMPLE);
     let secs = |s: &str| -> f64 { s.parse().unwrap() };
     let mut with_after = 0;
     let text = std::fs::read_to_string(&out).unwrap();
