@@ -95,6 +95,13 @@ impl Periodicity {
     pub fn nats(&self) -> f64 {
         self.timing_nats + self.size_nats
     }
+
+    /// Whether the model prices the beats' sizes (the main model does; the
+    /// grid and high-jitter models score timing alone, `size_nats` 0).
+    #[must_use]
+    pub fn weighs_sizes(&self) -> bool {
+        self.model.is_empty()
+    }
 }
 
 /// Reusable buffers so evaluation allocates nothing in steady state.
@@ -103,8 +110,9 @@ pub struct Scratch {
     d: Vec<f64>,
     tmp: Vec<f64>,
     folded: Vec<Folded>,
-    /// Spacings in whole tenths of a second (the grid model sorts these:
-    /// integers sort several times faster than floats by `total_cmp`).
+    /// Spacings or intervals in whole tenths of a second (the grid model
+    /// and `merge_close` sort these: integers sort several times faster
+    /// than floats by `total_cmp`).
     spacings: Vec<u32>,
 }
 
@@ -364,26 +372,28 @@ pub fn merge_close(beats: &mut Vec<Beat>, fraction: f64, s: &mut Scratch) {
     if fraction <= 0.0 || beats.len() < 3 {
         return;
     }
-    let tmp = &mut s.tmp;
+    // whole tenths of a second: sorted as integers, summed exactly
+    let tmp = &mut s.spacings;
     tmp.clear();
     tmp.extend(
         beats
             .windows(2)
-            .map(|w| f64::from(w[1].t_ds.saturating_sub(w[0].t_ds))),
+            .map(|w| w[1].t_ds.saturating_sub(w[0].t_ds)),
     );
-    tmp.sort_unstable_by(f64::total_cmp);
-    let half = tmp.iter().sum::<f64>() / 2.0;
-    let mut acc = 0.0;
+    tmp.sort_unstable();
+    let total: u64 = tmp.iter().map(|&x| u64::from(x)).sum();
+    let mut acc = 0u64;
+    // the first interval at which the running sum reaches half the total
+    // (2·acc >= total is acc >= total / 2 without the rounding)
     let typical = tmp
         .iter()
         .find(|&&x| {
-            acc += x;
-            acc >= half
+            acc += u64::from(x);
+            2 * acc >= total
         })
-        .copied()
-        .unwrap_or(0.0);
+        .map_or(0.0, |&x| f64::from(x));
     let limit = fraction * typical;
-    if tmp.first().is_none_or(|&x| x >= limit) {
+    if tmp.first().is_none_or(|&x| f64::from(x) >= limit) {
         return;
     }
     merge_where(beats, |kept, _, b| f64::from(b.t_ds - kept.t_ds) < limit);
@@ -537,8 +547,10 @@ pub fn evaluate_grid(beats: &[Beat], s: &mut Scratch) -> Option<Periodicity> {
     tmp.clear();
     for l in 0..spacings.len() {
         r = r.max(l);
-        let edge = at(l) * 1.01 + 2.0 * TIMING_NOISE_S * 10.0;
-        while r + 1 < spacings.len() && at(r + 1) <= edge {
+        // spacings are whole tenths: x <= edge is x <= floor(edge)
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let edge = (at(l) * 1.01 + 2.0 * TIMING_NOISE_S * 10.0) as u32;
+        while r + 1 < spacings.len() && spacings[r + 1] <= edge {
             r += 1;
         }
         let c = r - l + 1;

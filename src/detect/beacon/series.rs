@@ -338,7 +338,8 @@ pub(super) const RISE_PER_BEAT: f64 = 8.0;
 /// Beats a series that just failed to score `v` waits before it is scored
 /// again: as many as it surely needs to close its deficit (timing evidence
 /// against half the threshold, the total against the threshold, the size
-/// evidence rising at most as fast as the timing), at most 8. A series of
+/// evidence, where the model has one, rising at most as fast as the
+/// timing), at most 8. A series of
 /// random arrivals sits tens of nats below and is scored every few beats;
 /// a beacon still short of evidence is close and is scored at every beat.
 /// Most beats a hold lasts.
@@ -346,7 +347,15 @@ pub(super) const MAX_HOLD: u8 = 8;
 
 pub(super) fn hold_after(v: &periodicity::Periodicity, threshold: f64) -> u8 {
     let timing = (threshold / 2.0 - v.timing_nats) / RISE_PER_BEAT;
-    let total = (threshold - v.nats()) / (2.0 * RISE_PER_BEAT);
+    // the total rises with the timing, and with the size evidence where
+    // the model weighs sizes (the grid and high-jitter models do not: their
+    // total is their timing evidence, which must reach the whole threshold)
+    let rise = if v.weighs_sizes() {
+        2.0 * RISE_PER_BEAT
+    } else {
+        RISE_PER_BEAT
+    };
+    let total = (threshold - v.nats()) / rise;
     let beats = timing.max(total).floor();
     if beats >= 1.0 {
         beats.min(f64::from(MAX_HOLD)) as u8
