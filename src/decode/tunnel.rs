@@ -123,58 +123,80 @@ pub(super) fn try_udp_tunnel(
     meta: &mut PacketMeta,
     ctx: &mut Ctx<'_>,
 ) -> bool {
-    let outer = *meta;
-    let r = if dport == 4789 || dport == 8472 {
-        // VXLAN: flags with the I bit, 3 reserved, VNI (3), reserved
-        match data.first() {
-            Some(f) if f & 0x08 != 0 && data.len() > 8 => {
-                decode_inner_ether(tail(data, 8), meta, ctx).map(|()| Tunnel::Vxlan)
-            }
-            _ => return false,
-        }
+    // the tunnel the ports name, before the copy of the outer packet's
+    // meta: most UDP is no tunnel
+    enum Udp {
+        Vxlan,
+        VxlanGpe,
+        Geneve,
+        GtpU,
+        Teredo,
+    }
+    let port = if dport == 4789 || dport == 8472 {
+        Udp::Vxlan
     } else if dport == 4790 {
-        // VXLAN-GPE: flags, reserved, next protocol (1 IPv4, 2 IPv6, 3 Ethernet), VNI
-        let (Some(&f), Some(&np)) = (data.first(), data.get(3)) else {
-            return false;
-        };
-        if f & 0x08 == 0 {
-            return false;
-        }
-        let body = tail(data, 8);
-        match np {
-            1 | 2 => decode_inner_ip(body, meta, ctx),
-            3 => decode_inner_ether(body, meta, ctx),
-            _ => return false,
-        }
-        .map(|()| Tunnel::Vxlan)
+        Udp::VxlanGpe
     } else if dport == 6081 {
-        // Geneve: ver(2)|optlen(6), flags, protocol type, VNI, reserved, options
-        let (Some(&b0), Some(proto)) = (data.first(), be16(data, 2)) else {
-            return false;
-        };
-        if b0 >> 6 != 0 {
-            return false;
-        }
-        let hlen = 8 + usize::from(b0 & 0x3f) * 4;
-        let body = tail(data, hlen);
-        match proto {
-            0x6558 => decode_inner_ether(body, meta, ctx),
-            0x0800 | 0x86dd => decode_inner_ip(body, meta, ctx),
-            _ => return false,
-        }
-        .map(|()| Tunnel::Geneve)
+        Udp::Geneve
     } else if sport == 2152 || dport == 2152 {
-        match gtpu_payload(data) {
-            Some(body) => decode_inner_ip(body, meta, ctx).map(|()| Tunnel::GtpU),
-            None => return false,
-        }
+        Udp::GtpU
     } else if sport == 3544 || dport == 3544 {
-        match teredo_payload(data) {
-            Some(body) => decode_inner_ip(body, meta, ctx).map(|()| Tunnel::Teredo),
-            None => return false,
-        }
+        Udp::Teredo
     } else {
         return false;
+    };
+    let outer = *meta;
+    let r = match port {
+        Udp::Vxlan => {
+            // VXLAN: flags with the I bit, 3 reserved, VNI (3), reserved
+            match data.first() {
+                Some(f) if f & 0x08 != 0 && data.len() > 8 => {
+                    decode_inner_ether(tail(data, 8), meta, ctx).map(|()| Tunnel::Vxlan)
+                }
+                _ => return false,
+            }
+        }
+        Udp::VxlanGpe => {
+            // VXLAN-GPE: flags, reserved, next protocol (1 IPv4, 2 IPv6, 3 Ethernet), VNI
+            let (Some(&f), Some(&np)) = (data.first(), data.get(3)) else {
+                return false;
+            };
+            if f & 0x08 == 0 {
+                return false;
+            }
+            let body = tail(data, 8);
+            match np {
+                1 | 2 => decode_inner_ip(body, meta, ctx),
+                3 => decode_inner_ether(body, meta, ctx),
+                _ => return false,
+            }
+            .map(|()| Tunnel::Vxlan)
+        }
+        Udp::Geneve => {
+            // Geneve: ver(2)|optlen(6), flags, protocol type, VNI, reserved, options
+            let (Some(&b0), Some(proto)) = (data.first(), be16(data, 2)) else {
+                return false;
+            };
+            if b0 >> 6 != 0 {
+                return false;
+            }
+            let hlen = 8 + usize::from(b0 & 0x3f) * 4;
+            let body = tail(data, hlen);
+            match proto {
+                0x6558 => decode_inner_ether(body, meta, ctx),
+                0x0800 | 0x86dd => decode_inner_ip(body, meta, ctx),
+                _ => return false,
+            }
+            .map(|()| Tunnel::Geneve)
+        }
+        Udp::GtpU => match gtpu_payload(data) {
+            Some(body) => decode_inner_ip(body, meta, ctx).map(|()| Tunnel::GtpU),
+            None => return false,
+        },
+        Udp::Teredo => match teredo_payload(data) {
+            Some(body) => decode_inner_ip(body, meta, ctx).map(|()| Tunnel::Teredo),
+            None => return false,
+        },
     };
     match r {
         Ok(kind) => {
