@@ -843,7 +843,8 @@ pub fn evaluate_high_jitter(beats: &[Beat], s: &mut Scratch) -> Option<Periodici
     // window's expected count
     tmp.clear();
     tmp.extend(d.iter().copied().filter(|&x| x <= GAP_PERIODS * p));
-    tmp.sort_unstable_by(f64::total_cmp);
+    // intervals are never negative: ordered by bit pattern
+    tmp.sort_unstable_by_key(|x| x.to_bits());
     let per_s = inside as f64 / (2.0 * j * p);
     let mut r = 0usize;
     for l in 0..tmp.len() {
