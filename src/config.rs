@@ -401,37 +401,34 @@ impl Config {
         );
         let dc = &d.capture;
         let capture = CaptureConfig {
-            snaplen: u32::try_from(c.int(
+            snaplen: c.int_u32(
                 cap,
                 "capture",
                 "snaplen",
-                dc.snaplen.into(),
-                SNAPLEN_MIN.into(),
-                SNAPLEN_MAX.into(),
-            ))
-            .unwrap_or(dc.snaplen),
-            buffer_mb: u32::try_from(c.int(
+                dc.snaplen,
+                SNAPLEN_MIN,
+                SNAPLEN_MAX,
+            ),
+            buffer_mb: c.int_u32(
                 cap,
                 "capture",
                 "buffer_mb",
-                dc.buffer_mb.into(),
-                BUFFER_MB_MIN.into(),
-                BUFFER_MB_MAX.into(),
-            ))
-            .unwrap_or(dc.buffer_mb),
+                dc.buffer_mb,
+                BUFFER_MB_MIN,
+                BUFFER_MB_MAX,
+            ),
             promisc: c.boolean(cap, "capture", "promisc", dc.promisc),
             bpf: c
                 .string(cap, "capture", "bpf")
                 .filter(|s| !s.trim().is_empty()),
-            read_timeout_ms: u32::try_from(c.int(
+            read_timeout_ms: c.int_u32(
                 cap,
                 "capture",
                 "read_timeout_ms",
-                dc.read_timeout_ms.into(),
+                dc.read_timeout_ms,
                 1,
                 10_000,
-            ))
-            .unwrap_or(dc.read_timeout_ms),
+            ),
             immediate: c.boolean(cap, "capture", "immediate", dc.immediate),
             stats_interval_s: c.int(
                 cap,
@@ -441,15 +438,7 @@ impl Config {
                 1,
                 86_400,
             ),
-            queue_mb: u32::try_from(c.int(
-                cap,
-                "capture",
-                "queue_mb",
-                dc.queue_mb.into(),
-                1,
-                65_536,
-            ))
-            .unwrap_or(dc.queue_mb),
+            queue_mb: c.int_u32(cap, "capture", "queue_mb", dc.queue_mb, 1, 65_536),
             idle_warn_s: c.int(cap, "capture", "idle_warn_s", dc.idle_warn_s, 0, 86_400),
             threads: usize::try_from(c.int(
                 cap,
@@ -460,15 +449,14 @@ impl Config {
                 CAPTURE_THREADS_MAX as u64,
             ))
             .unwrap_or(dc.threads),
-            priority: u32::try_from(c.int(
+            priority: c.int_u32(
                 cap,
                 "capture",
                 "priority",
-                dc.priority.into(),
-                CAPTURE_PRIORITY_MIN.into(),
-                CAPTURE_PRIORITY_MAX.into(),
-            ))
-            .unwrap_or(dc.priority),
+                dc.priority,
+                CAPTURE_PRIORITY_MIN,
+                CAPTURE_PRIORITY_MAX,
+            ),
             dedup_window_ms: c.int(
                 cap,
                 "capture",
@@ -532,15 +520,7 @@ impl Config {
                 .map(PathBuf::from),
             stats_interval_s: c.int(o, "output", "stats_interval", 0, 0, 86_400),
             syslog: syslog_outputs(&mut c, o),
-            queue_mb: u32::try_from(c.int(
-                o,
-                "output",
-                "queue_mb",
-                u64::from(d.output.queue_mb),
-                1,
-                4096,
-            ))
-            .unwrap_or(d.output.queue_mb),
+            queue_mb: c.int_u32(o, "output", "queue_mb", d.output.queue_mb, 1, 4096),
         };
 
         let detectors = Detectors::parse(&mut c, &root);

@@ -59,6 +59,20 @@ impl Check<'_> {
         }
     }
 
+    /// [`Self::int`] for a u32 setting: the range is u32, so the value is.
+    pub fn int_u32(
+        &mut self,
+        t: Option<&Table>,
+        sec: &str,
+        key: &str,
+        default: u32,
+        min: u32,
+        max: u32,
+    ) -> u32 {
+        let v = self.int(t, sec, key, default.into(), min.into(), max.into());
+        u32::try_from(v).unwrap_or(default)
+    }
+
     pub fn float(
         &mut self,
         t: Option<&Table>,
