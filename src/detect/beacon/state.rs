@@ -78,8 +78,10 @@ impl Pair {
 /// Beats a series waits before each model scores it again: the main
 /// model (consecutive intervals, and the high-jitter model that follows
 /// its schedule) in the low four bits, the grid model in the high four
-/// (each at most [`super::series::MAX_HOLD`]). One byte, as the single
-/// hold of snapshot version 4 was: its value reads as a main-model hold.
+/// (each at most 15: an evidence hold is at most
+/// [`super::series::MAX_HOLD`], a `beacon.rescore_s` hold at most 15). One
+/// byte, as the single hold of snapshot version 4 was: its value reads as
+/// a main-model hold.
 /// Separate schedules, because a series far from passing one model is
 /// often close to passing the other, and a shared hold (the smaller one)
 /// made each model score at the other's pace.
